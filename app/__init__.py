@@ -1,0 +1,89 @@
+"""The application factory: config → extensions → blueprints → error handlers → CLI."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from config import Config, ConfigError, config_for
+
+#: One blueprint per noun; each module exposes ``bp``.
+BLUEPRINTS = ("auth", "main", "accounts", "people", "profiles", "departments", "platforms", "audit")
+
+
+def _instance_secret(app: Flask) -> str:
+    """Development only: a random secret key kept in the instance folder (mode 0600)."""
+    path = Path(app.instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Flask:
+    app = Flask(__name__, instance_relative_config=False)
+    config_cls = config if isinstance(config, type) else config_for(config)
+    values = config_cls.load()
+    values.update(overrides)
+    if "SQLALCHEMY_DATABASE_URI" not in values and config_cls.ENV_NAME != "production":
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        values["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'handover.sqlite3'}"
+    if not values.get("SECRET_KEY") and config_cls.ENV_NAME == "development":
+        values["SECRET_KEY"] = _instance_secret(app)
+    config_cls.check(values)
+    if not values.get("SECRET_KEY"):
+        raise ConfigError("HANDOVER_SECRET_KEY must be set.")
+    app.config.from_mapping(values)
+
+    _init_extensions(app)
+    for name in BLUEPRINTS:
+        app.register_blueprint(import_module(f"app.{name}.routes").bp)
+
+    from app import errors, security, templating
+
+    security.init_app(app)
+    errors.init_app(app)
+    templating.init_app(app)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401  (complete metadata before Migrate sees it)
+    from app.db_setup import install_sqlite_pragmas
+    from app.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"), compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(session_id: str) -> Any:
+        from app.models.user import User
+
+        user_id, _, epoch = session_id.partition(":")
+        if not user_id.isdigit():
+            return None
+        user = db.session.get(User, int(user_id))
+        if user is None or not user.active or user.session_epoch != epoch:
+            return None
+        return user
+
+    with app.app_context():
+        install_sqlite_pragmas(db.engine)

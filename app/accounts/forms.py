@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField, URLField
+from wtforms.validators import DataRequired, Length, Optional, URL
+
+from app.forms import OptionalSelectField, VersionField, optional_int
+from app.models.account import AccountStatus, RecoveryKind
+
+STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in AccountStatus]
+RECOVERY_CHOICES = [(k.value, k.label) for k in RecoveryKind]
+
+
+class AccountForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(message="Give the account a name."), Length(max=200)])
+    platform_id = SelectField("Platform", coerce=optional_int, validators=[DataRequired(message="Choose a platform.")])
+    handle = StringField("Handle", validators=[Optional(), Length(max=200)])
+    url = URLField("Address (URL)", validators=[Optional(), URL(message="Give a full address starting with https://"), Length(max=500)])
+    purpose = TextAreaField("Purpose", validators=[Optional(), Length(max=2000)])
+    department_id = OptionalSelectField("Department")
+    status = SelectField("Status", choices=STATUS_CHOICES, default="active")
+    owner_profile_id = OptionalSelectField("Owner profile")
+    steward_id = OptionalSelectField("Steward")
+    has_own_login = BooleanField("Has its own login (a username and password of its own)")
+    version = VersionField()
+
+
+class AdminForm(FlaskForm):
+    profile_id = OptionalSelectField("Profile", validators=[DataRequired(message="Choose a profile.")])
+    role_name = SelectField("Role", validate_choice=False)
+    since = DateField("Since", validators=[Optional()])
+
+
+class RecoveryForm(FlaskForm):
+    kind = SelectField("Kind", choices=RECOVERY_CHOICES)
+    value = StringField("Address, number or name", validators=[DataRequired(message="Give the address, number or name."), Length(max=254)])
+    person_id = OptionalSelectField("Tied to person", blank="— institutional (nobody in particular) —")
+    last_verified_at = DateField("Last verified", validators=[Optional()])
+
+
+class ConnectionForm(FlaskForm):
+    tool_name = StringField("Tool", validators=[DataRequired(message="Name the tool (e.g. Hootsuite)."), Length(max=120)])
+    profile_id = OptionalSelectField("Authorised through profile")
+    purpose = StringField("What it does", validators=[Optional(), Length(max=300)])
+
+
+class RetireForm(FlaskForm):
+    reason = TextAreaField("Reason", validators=[DataRequired(message="Say why the account is retired."), Length(max=2000)])
+    version = VersionField()

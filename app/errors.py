@@ -1,0 +1,60 @@
+"""Domain and HTTP errors become a page (web) or a JSON problem (API/SCIM): never a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+from app.security import wants_json
+from app.services.errors import DomainError
+
+TITLES = {
+    400: "That request could not be understood",
+    401: "Please sign in",
+    403: "You do not have access to this",
+    404: "Page not found",
+    405: "That action is not allowed here",
+    409: "Someone else changed this first",
+    429: "Too many attempts",
+    500: "Something went wrong on our side",
+}
+
+HINTS = {
+    403: "Your role does not allow this page or action. If you need it, ask an administrator.",
+    404: "The address may be mistyped, or the record may have been retired. Use search to find it.",
+    429: "Wait a minute, then try again.",
+    500: "Nothing you did caused this. The error has been logged; try again, and tell IT if it keeps happening.",
+}
+
+
+def _render(status: int, message: str | None = None) -> Any:
+    title = TITLES.get(status, "Error")
+    detail = message or HINTS.get(status, "")
+    if wants_json():
+        return jsonify({"title": title, "status": status, "detail": detail}), status
+    return render_template("errors/error.html", status=status, title=title, detail=detail), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError) -> Any:
+        db.session.rollback()
+        return _render(error.status, error.message)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> Any:
+        return _render(400, "The form had expired or came from somewhere else. Go back, reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        return _render(error.code or 500, None if error.code in HINTS else error.description)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Any:
+        db.session.rollback()
+        app.logger.exception("unhandled error")
+        return _render(500)

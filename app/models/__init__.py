@@ -1,0 +1,30 @@
+"""All models, imported so metadata is complete for Alembic and create_all."""
+
+from app.models.account import Account, AccountAdmin, AccountStatus, Connection, RecoveryContact, RecoveryKind
+from app.models.audit import AuditEvent
+from app.models.base import Base, utcnow
+from app.models.person import Department, Person, PersonStatus
+from app.models.platform import Platform
+from app.models.profile import Profile, ProfileCustodian, ProfileKind
+from app.models.user import Role, User
+
+__all__ = [
+    "Account",
+    "AccountAdmin",
+    "AccountStatus",
+    "AuditEvent",
+    "Base",
+    "Connection",
+    "Department",
+    "Person",
+    "PersonStatus",
+    "Platform",
+    "Profile",
+    "ProfileCustodian",
+    "ProfileKind",
+    "RecoveryContact",
+    "RecoveryKind",
+    "Role",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,141 @@
+"""Institutional pages and accounts, with the roles and contacts that control them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, Timestamped, Versioned, enum_column, utcnow
+
+if TYPE_CHECKING:
+    from app.models.person import Department, Person
+    from app.models.platform import Platform
+    from app.models.profile import Profile
+
+
+class AccountStatus(enum.Enum):
+    ACTIVE = "active"
+    DORMANT = "dormant"
+    RETIRED = "retired"
+
+
+class RecoveryKind(enum.Enum):
+    EMAIL = "email"
+    PHONE = "phone"
+    BACKUP_CODES_HOLDER = "backup_codes_holder"
+    TRUSTED_CONTACT = "trusted_contact"
+
+    @property
+    def label(self) -> str:
+        return {
+            "email": "Email",
+            "phone": "Phone",
+            "backup_codes_holder": "Backup-codes holder",
+            "trusted_contact": "Trusted contact",
+        }[self.value]
+
+
+class Account(Timestamped, Versioned, Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(sa.ForeignKey("platforms.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200), index=True)
+    #: Handle on the platform (e.g. @riversidelib); searched together with name and URL.
+    handle: Mapped[str] = mapped_column(sa.String(200), default="", index=True)
+    url: Mapped[str] = mapped_column(sa.String(500), default="")
+    purpose: Mapped[str] = mapped_column(sa.Text, default="")
+    department_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("departments.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[AccountStatus] = enum_column(AccountStatus, default=AccountStatus.ACTIVE, index=True)
+    #: The profile holding the platform's top role.
+    owner_profile_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("profiles.id", ondelete="SET NULL"), index=True
+    )
+    #: The person accountable for the account.
+    steward_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
+    #: The account is signed into with its own username and password (not only through profiles' roles).
+    has_own_login: Mapped[bool] = mapped_column(default=False)
+    last_reviewed_at: Mapped[datetime | None] = mapped_column()
+    retired_at: Mapped[datetime | None] = mapped_column()
+
+    platform: Mapped[Platform] = relationship()
+    department: Mapped[Department | None] = relationship()
+    owner_profile: Mapped[Profile | None] = relationship()
+    steward: Mapped[Person | None] = relationship()
+    admins: Mapped[list[AccountAdmin]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", order_by="AccountAdmin.id"
+    )
+    recovery_contacts: Mapped[list[RecoveryContact]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", order_by="RecoveryContact.id"
+    )
+    connections: Mapped[list[Connection]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", order_by="Connection.id"
+    )
+
+    @property
+    def is_retired(self) -> bool:
+        return self.status is AccountStatus.RETIRED
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccountAdmin(Base):
+    """A profile holding a role on an account (NetBox's ContactAssignment: role assignments as rows)."""
+
+    __tablename__ = "account_admins"
+    __table_args__ = (sa.UniqueConstraint("account_id", "profile_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    profile_id: Mapped[int] = mapped_column(sa.ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
+    role_name: Mapped[str] = mapped_column(sa.String(60))
+    since: Mapped[date | None] = mapped_column(sa.Date)
+
+    account: Mapped[Account] = relationship(back_populates="admins")
+    profile: Mapped[Profile] = relationship()
+
+
+class RecoveryContact(Base):
+    """Where a password reset or a locked-out recovery would go."""
+
+    __tablename__ = "recovery_contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[RecoveryKind] = enum_column(RecoveryKind)
+    #: The address, number or description of the contact.
+    value: Mapped[str] = mapped_column(sa.String(254))
+    #: Set when the contact is tied to one person; empty means institutional.
+    person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
+    last_verified_at: Mapped[datetime | None] = mapped_column()
+
+    account: Mapped[Account] = relationship(back_populates="recovery_contacts")
+    person: Mapped[Person | None] = relationship()
+
+    @property
+    def is_institutional(self) -> bool:
+        return self.person_id is None
+
+
+class Connection(Base):
+    """A third-party tool authorised through a profile's login; breaks when that profile loses its role."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    tool_name: Mapped[str] = mapped_column(sa.String(120))
+    purpose: Mapped[str] = mapped_column(sa.String(300), default="")
+    #: The profile whose login authorised the tool.
+    profile_id: Mapped[int | None] = mapped_column(sa.ForeignKey("profiles.id", ondelete="SET NULL"), index=True)
+    authorised_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="connections")
+    profile: Mapped[Profile | None] = relationship()

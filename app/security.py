@@ -1,0 +1,106 @@
+"""Deny by default: every view declares who may use it, or nobody can.
+
+A view is marked with ``@public``, ``@signed_in`` or ``@roles(...)``. The check runs before
+every request; a view with no mark is refused (and the route-registry test fails the suite).
+Object-level rules (staff see only what they steward) live in ``app.services.permissions``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask_login import current_user
+
+from app.models.user import Role
+from app.services.context import Actor
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Attribute a view carries to say who may call it: "public", "signed_in" or a tuple of roles.
+ACCESS_ATTR = "handover_access"
+
+
+def public(view: F) -> F:
+    setattr(view, ACCESS_ATTR, "public")
+    return view
+
+
+def signed_in(view: F) -> F:
+    setattr(view, ACCESS_ATTR, "signed_in")
+    return view
+
+
+def roles(*allowed: Role) -> Callable[[F], F]:
+    def mark(view: F) -> F:
+        setattr(view, ACCESS_ATTR, tuple(allowed))
+        return view
+
+    return mark
+
+
+def access_rule(endpoint: str) -> Any:
+    view = current_app.view_functions.get(endpoint)
+    if endpoint == "static":
+        return "public"
+    return getattr(view, ACCESS_ATTR, None)
+
+
+def current_actor() -> Actor:
+    return Actor.for_user(current_user, request_id=g.get("request_id", ""), remote_addr=request.remote_addr or "")
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/scim/"))
+
+
+def _check_access() -> Any:
+    g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+    if request.endpoint is None:
+        return None  # 404/405 are answered by the router
+    rule = access_rule(request.endpoint)
+    if rule == "public":
+        return None
+    if rule is None:
+        current_app.logger.error("view %s declares no access rule; refusing", request.endpoint)
+        abort(403)
+    if not current_user.is_authenticated:
+        if wants_json():
+            abort(401)
+        return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+    if rule != "signed_in" and current_user.role not in rule:
+        abort(403)
+    return None
+
+
+def _security_headers(response: Any) -> Any:
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if g.get("request_id"):
+        response.headers.setdefault("X-Request-ID", g.request_id)
+    if current_user and getattr(current_user, "is_authenticated", False):
+        # Signed-in pages may show who holds what: never keep them in shared caches.
+        response.headers.setdefault("Cache-Control", "private, no-cache")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_check_access)
+    app.after_request(_security_headers)
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths are followed after sign-in (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+

@@ -1,0 +1,388 @@
+"""Accounts and the roles, recovery contacts and connections that control them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from app.extensions import db
+from app.models.account import Account, AccountAdmin, AccountStatus, Connection, RecoveryContact, RecoveryKind
+from app.models.base import utcnow
+from app.models.person import Department, Person
+from app.models.platform import Platform
+from app.models.profile import Profile, ProfileKind
+from app.models.user import Role
+from app.services import audit, permissions
+from app.services.context import Actor
+from app.services.errors import NotFound, StaleEdit, ValidationFailed
+from app.services.pagination import Page, paginate
+
+#: Fields recorded in before/after snapshots; labels rather than ids so history reads as text.
+SNAPSHOT_FIELDS = (
+    "name",
+    "handle",
+    "url",
+    "purpose",
+    "status",
+    "platform",
+    "department",
+    "owner_profile",
+    "steward",
+    "has_own_login",
+    "version",
+)
+
+SORTS = {
+    "name": Account.name,
+    "platform": Platform.name,
+    "department": Department.name,
+    "status": Account.status,
+    "updated": Account.updated_at,
+    "reviewed": Account.last_reviewed_at,
+}
+
+
+@dataclass
+class AccountData:
+    """What a person types to create or edit an account."""
+
+    platform_id: int
+    name: str
+    handle: str = ""
+    url: str = ""
+    purpose: str = ""
+    department_id: int | None = None
+    status: AccountStatus = AccountStatus.ACTIVE
+    owner_profile_id: int | None = None
+    steward_id: int | None = None
+    has_own_login: bool = False
+
+
+@dataclass
+class AccountFilters:
+    q: str = ""
+    platform_id: int | None = None
+    department_id: int | None = None
+    status: AccountStatus | None = None
+    owner_kind: ProfileKind | None = None
+    steward_id: int | None = None
+    sort: str = "name"
+    descending: bool = False
+
+
+def _snapshot(account: Account) -> dict[str, Any]:
+    return audit.snapshot(account, SNAPSHOT_FIELDS)
+
+
+def get_account(actor: Actor, account_id: int) -> Account:
+    """The account, if the actor may see it. Raises NotFound or PermissionDenied."""
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"There is no account with id {account_id}. It may have been typed wrongly.")
+    permissions.require(
+        permissions.can_view_account(actor, account),
+        "You can see only the accounts you steward. Ask IT if you need access to this one.",
+    )
+    return account
+
+
+def list_accounts(actor: Actor, filters: AccountFilters, page: int = 1, per_page: int = 25) -> Page[Account]:
+    """A page of the accounts the actor may see, searched, filtered and sorted."""
+    stmt = (
+        sa.select(Account)
+        .join(Account.platform)
+        .outerjoin(Account.department)
+        .options(
+            selectinload(Account.platform),
+            selectinload(Account.department),
+            selectinload(Account.owner_profile).selectinload(Profile.holder),
+            selectinload(Account.steward),
+        )
+    )
+    if not permissions.can_read_registry(actor):
+        stmt = stmt.where(Account.steward_id == (actor.person_id or -1))
+    if filters.q:
+        like = f"%{filters.q.strip().lower()}%"
+        stmt = stmt.where(
+            sa.or_(
+                sa.func.lower(Account.name).like(like),
+                sa.func.lower(Account.handle).like(like),
+                sa.func.lower(Account.url).like(like),
+            )
+        )
+    if filters.platform_id:
+        stmt = stmt.where(Account.platform_id == filters.platform_id)
+    if filters.department_id:
+        stmt = stmt.where(Account.department_id == filters.department_id)
+    if filters.status:
+        stmt = stmt.where(Account.status == filters.status)
+    if filters.steward_id:
+        stmt = stmt.where(Account.steward_id == filters.steward_id)
+    if filters.owner_kind:
+        owner = sa.orm.aliased(Profile)
+        stmt = stmt.join(owner, Account.owner_profile_id == owner.id).where(owner.kind == filters.owner_kind)
+    column = SORTS.get(filters.sort, Account.name)
+    order = column.desc() if filters.descending else column.asc()
+    stmt = stmt.order_by(order.nulls_last() if filters.descending else order, Account.id)
+    return paginate(stmt, page, per_page)
+
+
+def _validate(data: AccountData, account: Account | None = None) -> Platform:
+    errors: dict[str, list[str]] = {}
+    platform = db.session.get(Platform, data.platform_id)
+    if platform is None:
+        errors.setdefault("platform_id", []).append("Choose a platform from the list.")
+    if not data.name.strip():
+        errors.setdefault("name", []).append("Give the account a name people will recognise.")
+    if data.department_id is not None and db.session.get(Department, data.department_id) is None:
+        errors.setdefault("department_id", []).append("That department no longer exists.")
+    if data.steward_id is not None and db.session.get(Person, data.steward_id) is None:
+        errors.setdefault("steward_id", []).append("That person no longer exists.")
+    if data.owner_profile_id is not None:
+        owner = db.session.get(Profile, data.owner_profile_id)
+        if owner is None:
+            errors.setdefault("owner_profile_id", []).append("That profile no longer exists.")
+        elif platform is not None and owner.platform_id != platform.id:
+            errors.setdefault("owner_profile_id", []).append(
+                f"The owner must be a {platform.name} profile; {owner.name} is on {owner.platform.name}."
+            )
+    if platform is not None and data.handle.strip():
+        clash = sa.select(Account.id).where(
+            Account.platform_id == platform.id,
+            sa.func.lower(Account.handle) == data.handle.strip().lower(),
+        )
+        if account is not None:
+            clash = clash.where(Account.id != account.id)
+        if db.session.scalar(clash) is not None:
+            errors.setdefault("handle", []).append(f"Another {platform.name} account already has this handle.")
+    if errors:
+        raise ValidationFailed("Some fields need attention; nothing was saved.", errors)
+    assert platform is not None
+    return platform
+
+
+def _apply(account: Account, data: AccountData) -> None:
+    for f in fields(AccountData):
+        value = getattr(data, f.name)
+        setattr(account, f.name, value.strip() if isinstance(value, str) else value)
+
+
+def create_account(actor: Actor, data: AccountData) -> Account:
+    """Create an account and its audit event. Raises PermissionDenied or ValidationFailed (field errors)."""
+    permissions.require(permissions.can_edit_inventory(actor), "Only IT and admins add accounts.")
+    _validate(data)
+    account = Account()
+    _apply(account, data)
+    db.session.add(account)
+    db.session.flush()
+    audit.record_event(actor, "account.create", "account", account.id, f"Created {account.name}", None, _snapshot(account))
+    return account
+
+
+def _check_version(account: Account, expected_version: int) -> None:
+    if account.version != expected_version:
+        raise StaleEdit(f"The account “{account.name}”", audit.changes_since("account", account.id, expected_version))
+
+
+def update_account(actor: Actor, account: Account, data: AccountData, expected_version: int) -> Account:
+    """Apply an edit made from ``expected_version``.
+
+    Raises PermissionDenied, StaleEdit (with what changed since) or ValidationFailed; changes
+    nothing on error.
+    """
+    permissions.require(permissions.can_edit_account(actor, account))
+    _check_version(account, expected_version)
+    _validate(data, account)
+    if actor.has_role(Role.STAFF) and data.steward_id != account.steward_id and data.steward_id is None:
+        raise ValidationFailed("Some fields need attention; nothing was saved.", {"steward_id": ["Every account needs a steward; choose who takes it over."]})
+    before = _snapshot(account)
+    _apply(account, data)
+    if account.status is AccountStatus.RETIRED and account.retired_at is None:
+        account.retired_at = utcnow()
+    elif account.status is not AccountStatus.RETIRED:
+        account.retired_at = None
+    db.session.flush()
+    after = _snapshot(account)
+    if {k: v for k, v in before.items() if k != "version"} != {k: v for k, v in after.items() if k != "version"}:
+        audit.record_event(actor, "account.update", "account", account.id, f"Edited {account.name}", before, after)
+    return account
+
+
+def retire_account(actor: Actor, account: Account, expected_version: int, reason: str) -> Account:
+    """Mark an account retired (never deleted: its history stays). Requires a reason."""
+    permissions.require(permissions.can_edit_account(actor, account))
+    _check_version(account, expected_version)
+    if not reason.strip():
+        raise ValidationFailed("Say why the account is retired.", {"reason": ["Say why the account is retired."]})
+    if account.is_retired:
+        raise ValidationFailed(f"{account.name} is already retired.")
+    before = _snapshot(account)
+    account.status = AccountStatus.RETIRED
+    account.retired_at = utcnow()
+    db.session.flush()
+    audit.record_event(
+        actor, "account.retire", "account", account.id, f"Retired {account.name}: {reason.strip()}", before, _snapshot(account)
+    )
+    return account
+
+
+# --- Admin roles ---------------------------------------------------------------------------
+
+
+def add_admin(actor: Actor, account: Account, profile_id: int, role_name: str, since: date | None = None) -> AccountAdmin:
+    """Give a profile a role on the account. Raises ValidationFailed for a foreign platform, an unknown role or a repeat."""
+    permissions.require(permissions.can_edit_account(actor, account))
+    profile = db.session.get(Profile, profile_id)
+    errors: dict[str, list[str]] = {}
+    if profile is None:
+        errors["profile_id"] = ["Choose a profile from the list."]
+    elif profile.platform_id != account.platform_id:
+        errors["profile_id"] = [f"Only {account.platform.name} profiles can hold roles on this account."]
+    elif any(a.profile_id == profile.id for a in account.admins):
+        errors["profile_id"] = [f"{profile.name} already holds a role here; remove it first to change the role."]
+    role_name = role_name.strip()
+    roles = account.platform.role_names
+    if roles and role_name not in roles:
+        errors["role_name"] = [f"{account.platform.name} roles are: {', '.join(roles)}."]
+    elif not role_name:
+        errors["role_name"] = ["Name the role."]
+    if errors:
+        raise ValidationFailed("The role was not added.", errors)
+    assert profile is not None
+    admin = AccountAdmin(account=account, profile=profile, role_name=role_name, since=since or date.today())
+    db.session.add(admin)
+    db.session.flush()
+    audit.record_event(
+        actor,
+        "account.admin.add",
+        "account",
+        account.id,
+        f"Gave {profile.label} ({profile.kind.label.lower()}) the {role_name} role",
+        None,
+        {"profile": profile.label, "role": role_name, "since": audit.plain(admin.since)},
+    )
+    return admin
+
+
+def remove_admin(actor: Actor, account: Account, admin_id: int) -> None:
+    """Remove a profile's role on the account. Raises NotFound if it is not there (already removed)."""
+    permissions.require(permissions.can_edit_account(actor, account))
+    admin = next((a for a in account.admins if a.id == admin_id), None)
+    if admin is None:
+        raise NotFound("That role is no longer on this account; someone may have removed it already.")
+    before = {"profile": admin.profile.label, "role": admin.role_name, "since": audit.plain(admin.since)}
+    account.admins.remove(admin)
+    db.session.flush()
+    audit.record_event(
+        actor, "account.admin.remove", "account", account.id, f"Removed the {before['role']} role of {before['profile']}", before, None
+    )
+
+
+# --- Recovery contacts --------------------------------------------------------------------
+
+
+def _match_person(kind: RecoveryKind, value: str) -> Person | None:
+    """The person whose personal email or phone this is, if any (why DESIGN keeps them)."""
+    normalised = value.strip().lower()
+    if kind is RecoveryKind.EMAIL:
+        return db.session.scalar(
+            sa.select(Person).where(sa.or_(sa.func.lower(Person.personal_email) == normalised, sa.func.lower(Person.work_email) == normalised))
+        )
+    if kind is RecoveryKind.PHONE:
+        digits = "".join(ch for ch in value if ch.isdigit())
+        if not digits:
+            return None
+        for person in db.session.scalars(sa.select(Person).where(Person.personal_phone.is_not(None))):
+            if "".join(ch for ch in person.personal_phone or "" if ch.isdigit()) == digits:
+                return person
+    return None
+
+
+def add_recovery_contact(
+    actor: Actor,
+    account: Account,
+    kind: RecoveryKind,
+    value: str,
+    person_id: int | None = None,
+    last_verified_at: datetime | None = None,
+) -> RecoveryContact:
+    """Add where recovery would go. An email or phone that is a person's own is tied to them automatically."""
+    permissions.require(permissions.can_edit_account(actor, account))
+    value = value.strip()
+    if not value:
+        raise ValidationFailed("The recovery contact was not added.", {"value": ["Give the address, number or name."]})
+    person = db.session.get(Person, person_id) if person_id else _match_person(kind, value)
+    if person_id and person is None:
+        raise ValidationFailed("The recovery contact was not added.", {"person_id": ["That person no longer exists."]})
+    contact = RecoveryContact(account=account, kind=kind, value=value, person=person, last_verified_at=last_verified_at)
+    db.session.add(contact)
+    db.session.flush()
+    tied = f", tied to {person.name}" if person else " (institutional)"
+    audit.record_event(
+        actor,
+        "account.recovery.add",
+        "account",
+        account.id,
+        f"Added recovery {kind.label.lower()} {value}{tied}",
+        None,
+        {"kind": kind.value, "value": value, "person": person.name if person else None},
+    )
+    return contact
+
+
+def remove_recovery_contact(actor: Actor, account: Account, contact_id: int) -> None:
+    permissions.require(permissions.can_edit_account(actor, account))
+    contact = next((c for c in account.recovery_contacts if c.id == contact_id), None)
+    if contact is None:
+        raise NotFound("That recovery contact is no longer on this account; someone may have removed it already.")
+    before = {"kind": contact.kind.value, "value": contact.value, "person": contact.person.name if contact.person else None}
+    account.recovery_contacts.remove(contact)
+    db.session.flush()
+    audit.record_event(
+        actor, "account.recovery.remove", "account", account.id, f"Removed recovery {contact.kind.label.lower()} {contact.value}", before, None
+    )
+
+
+# --- Connections --------------------------------------------------------------------------
+
+
+def add_connection(actor: Actor, account: Account, tool_name: str, profile_id: int | None, purpose: str = "") -> Connection:
+    """Record a third-party tool authorised through a profile's login."""
+    permissions.require(permissions.can_edit_account(actor, account))
+    errors: dict[str, list[str]] = {}
+    if not tool_name.strip():
+        errors["tool_name"] = ["Name the tool (e.g. Hootsuite)."]
+    profile = db.session.get(Profile, profile_id) if profile_id else None
+    if profile_id and profile is None:
+        errors["profile_id"] = ["That profile no longer exists."]
+    if errors:
+        raise ValidationFailed("The connection was not added.", errors)
+    connection = Connection(account=account, tool_name=tool_name.strip(), purpose=purpose.strip(), profile=profile)
+    db.session.add(connection)
+    db.session.flush()
+    through = f" through {profile.label}" if profile else ""
+    audit.record_event(
+        actor,
+        "account.connection.add",
+        "account",
+        account.id,
+        f"Connected {connection.tool_name}{through}",
+        None,
+        {"tool": connection.tool_name, "profile": profile.label if profile else None, "purpose": connection.purpose},
+    )
+    return connection
+
+
+def remove_connection(actor: Actor, account: Account, connection_id: int) -> None:
+    permissions.require(permissions.can_edit_account(actor, account))
+    connection = next((c for c in account.connections if c.id == connection_id), None)
+    if connection is None:
+        raise NotFound("That connection is no longer on this account; someone may have removed it already.")
+    before = {"tool": connection.tool_name, "profile": connection.profile.label if connection.profile else None}
+    account.connections.remove(connection)
+    db.session.flush()
+    audit.record_event(actor, "account.connection.remove", "account", account.id, f"Disconnected {connection.tool_name}", before, None)

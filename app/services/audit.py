@@ -1,0 +1,145 @@
+"""Audit events: written in the same transaction as the change they record, hash-chained."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models.audit import AuditEvent
+from app.models.base import utcnow
+from app.services.context import Actor
+from app.services.errors import Change
+
+#: A chain's first event hashes against this.
+GENESIS = "0" * 64
+
+
+def plain(value: Any) -> Any:
+    """A JSON-safe rendering of a model attribute for before/after snapshots."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return str(value)
+
+
+def snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
+    return {name: plain(getattr(obj, name)) for name in fields}
+
+
+def _content_digest(prev_hash: str, event: AuditEvent) -> str:
+    content = {
+        "occurred_at": event.occurred_at.isoformat(),
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "summary": event.summary,
+        "before": event.before,
+        "after": event.after,
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+def record_event(
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: int | None,
+    summary: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain and flush it with the caller's change.
+
+    Guarantees the event commits or rolls back together with the change it records.
+    """
+    session = db.session
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise appends so two transactions never chain onto the same predecessor.
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))
+    prev = session.execute(sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    event = AuditEvent(
+        occurred_at=utcnow(),
+        actor_id=actor.user_id,
+        actor_name=actor.name,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        summary=summary,
+        before=before,
+        after=after,
+        request_id=actor.request_id,
+        remote_addr=actor.remote_addr,
+        prev_hash=prev or GENESIS,
+    )
+    event.hash = _content_digest(event.prev_hash, event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def history(object_type: str, object_id: int, limit: int = 50) -> list[AuditEvent]:
+    """The newest events about one record, newest first."""
+    stmt = (
+        sa.select(AuditEvent)
+        .where(AuditEvent.object_type == object_type, AuditEvent.object_id == object_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def changes_since(object_type: str, object_id: int, version: int) -> list[Change]:
+    """What others changed on a record after the given version: the body of a stale-edit message."""
+    stmt = (
+        sa.select(AuditEvent)
+        .where(AuditEvent.object_type == object_type, AuditEvent.object_id == object_id)
+        .order_by(AuditEvent.id)
+    )
+    changes: list[Change] = []
+    for event in db.session.scalars(stmt):
+        after = event.after or {}
+        if int(after.get("version", 0)) <= version:
+            continue
+        before = event.before or {}
+        for name in sorted(set(before) | set(after)):
+            if name == "version" or before.get(name) == after.get(name):
+                continue
+            changes.append(
+                Change(
+                    who=event.actor_name,
+                    when=event.occurred_at.strftime("%Y-%m-%d %H:%M UTC"),
+                    field=name,
+                    before=before.get(name),
+                    after=after.get(name),
+                )
+            )
+    return changes
+
+
+def verify_chain() -> tuple[int, int | None]:
+    """Recompute every hash in order; return (events checked, id of the first broken event or None)."""
+    prev = GENESIS
+    checked = 0
+    for event in db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).yield_per(1000):
+        if event.prev_hash != prev or _content_digest(prev, event) != event.hash:
+            return checked, event.id
+        prev = event.hash
+        checked += 1
+    return checked, None

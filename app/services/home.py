@@ -1,0 +1,58 @@
+"""The figures on the landing page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from app.extensions import db
+from app.models.account import Account, AccountStatus
+from app.models.person import Person, PersonStatus
+from app.models.profile import Profile, ProfileKind
+from app.services import permissions
+from app.services.context import Actor
+
+
+@dataclass
+class HomeSummary:
+    accounts: int = 0
+    people: int = 0
+    leaving: list[Person] = field(default_factory=list)
+    personal_owners: list[Account] = field(default_factory=list)
+    held_by_leavers: list[Account] = field(default_factory=list)
+    my_accounts: list[Account] = field(default_factory=list)
+
+
+def summary(actor: Actor) -> HomeSummary:
+    """Counts and short lists for the landing page, limited to what the actor may see."""
+    result = HomeSummary()
+    live = Account.status != AccountStatus.RETIRED
+    if actor.person_id:
+        result.my_accounts = list(
+            db.session.scalars(
+                sa.select(Account).options(selectinload(Account.platform)).where(Account.steward_id == actor.person_id, live).order_by(Account.name)
+            )
+        )
+    if not permissions.can_read_registry(actor):
+        return result
+    result.accounts = db.session.scalar(sa.select(sa.func.count()).select_from(Account).where(live)) or 0
+    result.people = db.session.scalar(sa.select(sa.func.count()).select_from(Person).where(Person.status != PersonStatus.DEPARTED)) or 0
+    result.leaving = list(db.session.scalars(sa.select(Person).where(Person.status == PersonStatus.LEAVING).order_by(Person.last_day)))
+    owner = sa.orm.aliased(Profile)
+    holder = sa.orm.aliased(Person)
+    base = (
+        sa.select(Account)
+        .join(owner, Account.owner_profile_id == owner.id)
+        .options(selectinload(Account.platform), selectinload(Account.owner_profile).selectinload(Profile.holder))
+        .where(live)
+        .order_by(Account.name)
+    )
+    result.personal_owners = list(db.session.scalars(base.where(owner.kind == ProfileKind.PERSONAL)))
+    result.held_by_leavers = list(
+        db.session.scalars(
+            base.join(holder, owner.holder_id == holder.id).where(holder.status.in_([PersonStatus.LEAVING, PersonStatus.DEPARTED]))
+        )
+    )
+    return result

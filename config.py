@@ -1,0 +1,104 @@
+"""Settings, read from HANDOVER_* environment variables when the app is created (never at import)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run; the message says what to set."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(f"HANDOVER_{name}")
+    return value if value not in (None, "") else default
+
+
+class Config:
+    """Defaults shared by every environment."""
+
+    ENV_NAME = "base"
+    TESTING = False
+    DEBUG = False
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    RATELIMIT_STORAGE_URI = "memory://"
+    #: Rows per page on every long list.
+    PER_PAGE = 25
+    #: Days after which an account counts as not reviewed.
+    REVIEW_INTERVAL_DAYS = 365
+
+    @classmethod
+    def load(cls) -> dict[str, Any]:
+        """Collect this class's settings, then the environment's overrides."""
+        values = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+        if secret := _env("SECRET_KEY"):
+            values["SECRET_KEY"] = secret
+        if url := _env("DATABASE_URL"):
+            values["SQLALCHEMY_DATABASE_URI"] = url
+        if per_page := _env("PER_PAGE"):
+            values["PER_PAGE"] = int(per_page)
+        if _env("SESSION_COOKIE_SECURE") in ("1", "true", "yes"):
+            values["SESSION_COOKIE_SECURE"] = True
+            values["REMEMBER_COOKIE_SECURE"] = True
+        if storage := _env("RATELIMIT_STORAGE_URI"):
+            values["RATELIMIT_STORAGE_URI"] = storage
+        return values
+
+    @classmethod
+    def check(cls, values: dict[str, Any]) -> None:
+        """Refuse settings this environment cannot run with."""
+
+
+class DevelopmentConfig(Config):
+    """The embedded default: SQLite in the instance folder, a secret key kept beside it."""
+
+    ENV_NAME = "development"
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-only-secret-key-not-for-production-use"
+    RATELIMIT_ENABLED = False
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+
+    @classmethod
+    def check(cls, values: dict[str, Any]) -> None:
+        secret = values.get("SECRET_KEY") or ""
+        if len(secret) < 32:
+            raise ConfigError(
+                "HANDOVER_SECRET_KEY must be set to a random value of at least 32 characters "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+        if not values.get("SQLALCHEMY_DATABASE_URI"):
+            raise ConfigError(
+                "HANDOVER_DATABASE_URL must be set, e.g. postgresql+psycopg://handover@db/handover "
+                "or sqlite:////var/lib/handover/handover.sqlite3."
+            )
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_for(name: str | None = None) -> type[Config]:
+    name = name or _env("ENV", "development") or "development"
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"HANDOVER_ENV must be one of {', '.join(CONFIGS)}, not {name!r}.") from None
