@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from wtforms import HiddenField, SelectField
+from wtforms.fields.choices import SelectChoice
 
 from app.extensions import db
 from app.models.person import Department, Person, PersonStatus
@@ -43,31 +44,39 @@ class VersionField(HiddenField):
         self.data = optional_int(valuelist[0]) if valuelist else None
 
 
-def platform_choices() -> list[tuple[Any, str]]:
-    return [(p.id, p.name) for p in db.session.scalars(sa.select(Platform).order_by(Platform.name))]
+def choices(pairs: list[tuple[Any, str]]) -> list[SelectChoice]:
+    """Options for a select field or a filter list, from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
-def department_choices(blank: str = "— none —") -> list[tuple[Any, str]]:
-    return [("", blank)] + [(d.id, d.name) for d in db.session.scalars(sa.select(Department).order_by(Department.name))]
+def platform_choices() -> list[SelectChoice]:
+    return choices([(p.id, p.name) for p in db.session.scalars(sa.select(Platform).order_by(Platform.name))])
 
 
-def person_choices(blank: str = "— nobody —", include_departed: bool = False) -> list[tuple[Any, str]]:
+def department_choices(blank: str = "— none —") -> list[SelectChoice]:
+    return choices([("", blank)] + [(d.id, d.name) for d in db.session.scalars(sa.select(Department).order_by(Department.name))])
+
+
+def person_choices(blank: str = "— nobody —", include_departed: bool = False) -> list[SelectChoice]:
     stmt = sa.select(Person).order_by(Person.name)
     if not include_departed:
         stmt = stmt.where(Person.status != PersonStatus.DEPARTED)
-    return [("", blank)] + [
-        (p.id, p.name if p.is_active else f"{p.name} ({p.status.value})") for p in db.session.scalars(stmt)
-    ]
+    return choices(
+        [("", blank)] + [(p.id, p.name if p.is_active else f"{p.name} ({p.status.value})") for p in db.session.scalars(stmt)]
+    )
 
 
-def profile_choices(platform_id: int | None = None, blank: str = "— not recorded —") -> list[tuple[Any, str]]:
+def profile_choices(platform_id: int | None = None, blank: str = "— not recorded —") -> list[SelectChoice]:
     stmt = sa.select(Profile).join(Profile.platform).order_by(Platform.name, Profile.name)
     if platform_id:
         stmt = stmt.where(Profile.platform_id == platform_id)
-    return [("", blank)] + [
-        (p.id, f"{p.label} — {p.kind.label.lower()}" + ("" if platform_id else f" ({p.platform.name})"))
-        for p in db.session.scalars(stmt)
-    ]
+    return choices(
+        [("", blank)]
+        + [
+            (p.id, f"{p.label} — {p.kind.label.lower()}" + ("" if platform_id else f" ({p.platform.name})"))
+            for p in db.session.scalars(stmt)
+        ]
+    )
 
 
 def apply_errors(form: Any, error: Any) -> None:

@@ -4,11 +4,11 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField, URLField
 from wtforms.validators import DataRequired, Length, Optional, URL
 
-from app.forms import OptionalSelectField, VersionField, optional_int
+from app.forms import OptionalSelectField, VersionField, choices, optional_int
 from app.models.account import AccountStatus, RecoveryKind
 
-STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in AccountStatus]
-RECOVERY_CHOICES = [(k.value, k.label) for k in RecoveryKind]
+STATUS_CHOICES = choices([(s.value, s.value.capitalize()) for s in AccountStatus])
+RECOVERY_CHOICES = choices([(k.value, k.label) for k in RecoveryKind])
 
 
 class AccountForm(FlaskForm):

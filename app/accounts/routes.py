@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from app.accounts.forms import AccountForm, AdminForm, ConnectionForm, RecoveryForm, RetireForm
 from app.extensions import db
-from app.forms import apply_errors, department_choices, optional_int, person_choices, platform_choices, profile_choices
+from app.forms import apply_errors, choices, department_choices, optional_int, person_choices, platform_choices, profile_choices
 from app.models.account import AccountStatus, RecoveryKind
 from app.models.profile import ProfileKind
 from app.models.user import Role
@@ -62,7 +62,7 @@ def index() -> Any:
 
 
 def _fill_choices(form: AccountForm, platform_id: int | None) -> None:
-    form.platform_id.choices = [("", "— choose —")] + platform_choices()
+    form.platform_id.choices = choices([("", "— choose —")]) + platform_choices()
     form.department_id.choices = department_choices()
     form.owner_profile_id.choices = profile_choices(platform_id)
     form.steward_id.choices = person_choices()
@@ -122,7 +122,7 @@ def detail(account_id: int) -> Any:
 def _sub_forms(account: Any, **given: Any) -> dict[str, Any]:
     admin_form = given.get("admin_form") or AdminForm(prefix="admin")
     admin_form.profile_id.choices = profile_choices(account.platform_id, blank="— choose a profile —")
-    admin_form.role_name.choices = [(r, r) for r in account.platform.role_names] or [("admin", "admin")]
+    admin_form.role_name.choices = choices([(r, r) for r in account.platform.role_names] or [("admin", "admin")])
     recovery_form = given.get("recovery_form") or RecoveryForm(prefix="recovery")
     recovery_form.person_id.choices = person_choices("— institutional (nobody in particular) —", include_departed=True)
     connection_form = given.get("connection_form") or ConnectionForm(prefix="connection")

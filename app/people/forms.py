@@ -4,10 +4,10 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from app.forms import OptionalSelectField, VersionField
+from app.forms import OptionalSelectField, VersionField, choices
 from app.models.person import PersonStatus
 
-STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in PersonStatus]
+STATUS_CHOICES = choices([(s.value, s.value.capitalize()) for s in PersonStatus])
 
 
 class PersonForm(FlaskForm):

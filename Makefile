@@ -1,0 +1,46 @@
+# Handover: `make run` serves the demo organisation; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+# Test workers: two by default (CI machines have two cores).
+WORKERS ?= 2
+export FLASK_APP := wsgi
+
+.PHONY: install run test lint bench clean
+
+$(BIN)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Handover needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	@touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo load --if-empty
+	@echo ""
+	@echo "  Handover is starting on http://127.0.0.1:$(PORT)"
+	@echo "  Demo sign-ins (password: lantern-orchid-demo-7):"
+	@echo "    admin@riverside.example      admin"
+	@echo "    director@riverside.example   director"
+	@echo "    hr@riverside.example         hr"
+	@echo "    it@riverside.example         it"
+	@echo "    staff@riverside.example      staff (Jo Kim)"
+	@echo ""
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/python -m ruff check app tests config.py wsgi.py
+	$(BIN)/python -m ruff format --check app tests config.py wsgi.py
+
+bench: install
+	$(BIN)/python -m tests.benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache

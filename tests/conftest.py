@@ -1,0 +1,226 @@
+"""Shared fixtures: an app with a fresh database per test (SQLite, and PostgreSQL when available).
+
+Groups that need a system service report how to enable them when skipped. With
+``HANDOVER_TEST_REQUIRE=postgres,browser`` (set by .ci/run) a skip of those groups is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.extensions import db
+from app.models import Role, User
+from tests import factories
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = {g.strip() for g in os.environ.get("HANDOVER_TEST_REQUIRE", "").split(",") if g.strip()}
+#: Skip reasons start with this, so the summary (run in the xdist controller) can group them.
+GROUP_SKIP = re.compile(r"\[group (\w+)\] (.*) — to run them: (.*)")
+
+
+def skip_or_fail(group: str, reason: str, how: str) -> None:
+    """Skip a test whose service is missing, or fail it when CI requires the group."""
+    if group in REQUIRED:
+        pytest.fail(f"{group} tests are required here but cannot run: {reason}", pytrace=False)
+    pytest.skip(f"[group {group}] {reason} — to run them: {how}")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    groups: dict[str, tuple[int, str, str]] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        message = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        if match := GROUP_SKIP.search(message):
+            count, _, _ = groups.get(match.group(1), (0, "", ""))
+            groups[match.group(1)] = (count + 1, match.group(2), match.group(3))
+    if groups:
+        terminalreporter.section("skipped groups")
+        for group, (count, reason, how) in sorted(groups.items()):
+            terminalreporter.write_line(f"{count} {group} tests skipped ({reason}). To run them: {how}")
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """A PostgreSQL server URL: HANDOVER_TEST_PG_URL, or a throwaway cluster started here."""
+    if url := os.environ.get("HANDOVER_TEST_PG_URL"):
+        yield url
+        return
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        yield None
+        return
+    data = Path(tempfile.mkdtemp(prefix="handover-pg-"))
+    port = 20000 + (os.getpid() % 20000)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    port += int(re.sub(r"\D", "", worker) or 0)
+    try:
+        url = subprocess.run(
+            [str(ROOT / ".ci" / "pg.sh"), "start", str(data), str(port)], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    except subprocess.CalledProcessError as error:
+        shutil.rmtree(data, ignore_errors=True)
+        pytest.exit(f"could not start PostgreSQL: {error.stderr}", returncode=3)
+    yield url
+    subprocess.run([str(ROOT / ".ci" / "pg.sh"), "stop", str(data)], check=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server: str | None) -> Iterator[str | None]:
+    """One database for this test session on the server, with the schema created once."""
+    if postgres_server is None:
+        yield None
+        return
+    name = f"handover_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+# --- The app ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with the schema, copied for each test (faster than create_all each time)."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}")
+    with app.app_context():
+        db.create_all()
+        db.session.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        db.engine.dispose()
+    return path
+
+
+def _truncate_all() -> None:
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    db.session.commit()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """The database for one test. Integration tests are also parametrised with "postgresql"."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_database")
+        if url is None:
+            skip_or_fail("postgres", "PostgreSQL is not installed", "apt-get install postgresql (or set HANDOVER_TEST_PG_URL)")
+        return url
+    path = tmp_path / "handover.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url)
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    db.session.remove()
+    if db.engine.dialect.name == "postgresql":
+        _truncate_all()
+    db.engine.dispose()
+    ctx.pop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Integration tests run on SQLite and PostgreSQL."""
+    if "database_url" in metafunc.fixturenames:
+        backends = ["sqlite", "postgresql"] if "/integration/" in str(metafunc.definition.path) else ["sqlite"]
+        metafunc.parametrize("database_url", backends, indirect=True)
+
+
+# --- Clients and users --------------------------------------------------------------------
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class Client(FlaskClient):
+    """A test client that signs in and posts forms with the session's real CSRF token."""
+
+    csrf: str | None = None
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        # Each request gets its own app context (and so its own ``g`` and database session),
+        # as in production; otherwise it would reuse the test's context.
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+    def login(self, user: User, password: str = factories.PASSWORD) -> Any:
+        page = self.get("/login")
+        response = self.post("/login", data={"email": user.email, "password": password, "csrf_token": _token(page.text)})
+        assert response.status_code == 302, f"sign-in failed for {user.email}: {response.status_code}"
+        self.csrf = None
+        return response
+
+    def token(self) -> str:
+        if self.csrf is None:
+            self.csrf = _token(self.get("/login" if not self._signed_in() else "/").text)
+        return self.csrf
+
+    def _signed_in(self) -> bool:
+        with self.session_transaction() as session:
+            return "_user_id" in session
+
+    def submit(self, url: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
+        """POST a form with the CSRF token included."""
+        return self.post(url, data={"csrf_token": self.token(), **(data or {})}, **kw)
+
+
+def _token(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    app.test_client_class = Client
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app: Flask) -> Any:
+    def make(role: Role = Role.STAFF, **kw: Any) -> User:
+        user = factories.make_user(role, **kw)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login_as(client: Client, make_user: Any) -> Any:
+    """Sign the client in as a new user of a role; returns the user."""
+
+    def login(role: Role, **kw: Any) -> User:
+        user = make_user(role, **kw)
+        client.login(user)
+        return user
+
+    return login

@@ -1,0 +1,108 @@
+"""Small factory helpers with keyword defaults (Notify's tests/app/db.py style). Each flushes."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from typing import Any
+
+from app.extensions import db
+from app.models import (
+    Account,
+    AccountAdmin,
+    AccountStatus,
+    Connection,
+    Department,
+    Person,
+    PersonStatus,
+    Platform,
+    Profile,
+    ProfileCustodian,
+    ProfileKind,
+    RecoveryContact,
+    RecoveryKind,
+    Role,
+    User,
+)
+from app.services.users import hash_password
+
+_seq = itertools.count(1)
+#: The password every test user gets.
+PASSWORD = "test-password-long-enough"
+_HASH: dict[str, str] = {}
+
+
+def _n() -> int:
+    return next(_seq)
+
+
+def _save(obj: Any) -> Any:
+    db.session.add(obj)
+    db.session.flush()
+    return obj
+
+
+def make_department(name: str | None = None, **kw: Any) -> Department:
+    return _save(Department(name=name or f"Department {_n()}", **kw))
+
+
+def make_person(name: str | None = None, status: PersonStatus = PersonStatus.ACTIVE, **kw: Any) -> Person:
+    n = _n()
+    kw.setdefault("work_email", f"person{n}@org.example")
+    if status is PersonStatus.LEAVING:
+        kw.setdefault("last_day", date.today())
+    if status is PersonStatus.DEPARTED:
+        kw.setdefault("left_on", date.today())
+    return _save(Person(name=name or f"Person {n}", status=status, **kw))
+
+
+def make_platform(name: str | None = None, **kw: Any) -> Platform:
+    n = _n()
+    kw.setdefault("role_names", ["owner", "admin", "editor"])
+    kw.setdefault("slug", f"platform-{n}")
+    return _save(Platform(name=name or f"Platform {n}", **kw))
+
+
+def make_profile(
+    platform: Platform | None = None,
+    kind: ProfileKind = ProfileKind.ORGANISATION,
+    holder: Person | None = None,
+    custodians: list[Person] | None = None,
+    **kw: Any,
+) -> Profile:
+    n = _n()
+    profile = _save(
+        Profile(platform=platform or make_platform(), kind=kind, holder=holder, name=kw.pop("name", f"Profile {n}"), **kw)
+    )
+    for person in custodians or []:
+        _save(ProfileCustodian(profile=profile, person=person))
+    return profile
+
+
+def make_account(platform: Platform | None = None, **kw: Any) -> Account:
+    n = _n()
+    kw.setdefault("status", AccountStatus.ACTIVE)
+    return _save(Account(platform=platform or make_platform(), name=kw.pop("name", f"Account {n}"), **kw))
+
+
+def make_admin(account: Account, profile: Profile, role_name: str = "admin", **kw: Any) -> AccountAdmin:
+    return _save(AccountAdmin(account=account, profile=profile, role_name=role_name, **kw))
+
+
+def make_recovery(account: Account, value: str = "it@org.example", kind: RecoveryKind = RecoveryKind.EMAIL, **kw: Any) -> RecoveryContact:
+    return _save(RecoveryContact(account=account, kind=kind, value=value, **kw))
+
+
+def make_connection(account: Account, tool_name: str = "Scheduler", **kw: Any) -> Connection:
+    return _save(Connection(account=account, tool_name=tool_name, **kw))
+
+
+def make_user(role: Role = Role.STAFF, email: str | None = None, person: Person | None = None, **kw: Any) -> User:
+    # Hash once per run: argon2 is deliberately slow.
+    if PASSWORD not in _HASH:
+        _HASH[PASSWORD] = hash_password(PASSWORD)
+    if person is None:
+        person = make_person(name=f"{role.label} User")
+    return _save(
+        User(email=email or f"{role.value}{_n()}@org.example", password_hash=_HASH[PASSWORD], role=role, person=person, **kw)
+    )
