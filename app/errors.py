@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
@@ -48,6 +49,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Any:
         return _render(400, "The form had expired or came from somewhere else. Go back, reload the page and try again.")
+
+    @app.errorhandler(StaleDataError)
+    def concurrent_write(error: StaleDataError) -> Any:
+        # Two saves raced past the form's version check; the database refused the second.
+        db.session.rollback()
+        return _render(409, "Someone else saved a change to this record at the same moment. Nothing you typed was saved: reload the page and try again.")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:

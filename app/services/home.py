@@ -20,19 +20,36 @@ class HomeSummary:
     accounts: int = 0
     people: int = 0
     leaving: list[Person] = field(default_factory=list)
-    personal_owners: list[Account] = field(default_factory=list)
+    personal_owner_count: int = 0
+    held_by_leavers_count: int = 0
+    #: The first few of those, for the short list on the page.
     held_by_leavers: list[Account] = field(default_factory=list)
     my_accounts: list[Account] = field(default_factory=list)
 
 
+#: How many accounts the page lists before linking to the full, filtered list.
+SHORT_LIST = 10
+
+
+def _count(stmt: sa.Select) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0
+
+
 def summary(actor: Actor) -> HomeSummary:
-    """Counts and short lists for the landing page, limited to what the actor may see."""
+    """Counts and short lists for the landing page, limited to what the actor may see.
+
+    Lists are capped at SHORT_LIST rows so the page costs the same at any registry size.
+    """
     result = HomeSummary()
     live = Account.status != AccountStatus.RETIRED
     if actor.person_id:
         result.my_accounts = list(
             db.session.scalars(
-                sa.select(Account).options(selectinload(Account.platform)).where(Account.steward_id == actor.person_id, live).order_by(Account.name)
+                sa.select(Account)
+                .options(selectinload(Account.platform))
+                .where(Account.steward_id == actor.person_id, live)
+                .order_by(Account.name)
+                .limit(100)
             )
         )
     if not permissions.can_read_registry(actor):
@@ -49,10 +66,8 @@ def summary(actor: Actor) -> HomeSummary:
         .where(live)
         .order_by(Account.name)
     )
-    result.personal_owners = list(db.session.scalars(base.where(owner.kind == ProfileKind.PERSONAL)))
-    result.held_by_leavers = list(
-        db.session.scalars(
-            base.join(holder, owner.holder_id == holder.id).where(holder.status.in_([PersonStatus.LEAVING, PersonStatus.DEPARTED]))
-        )
-    )
+    result.personal_owner_count = _count(base.where(owner.kind == ProfileKind.PERSONAL))
+    held = base.join(holder, owner.holder_id == holder.id).where(holder.status.in_([PersonStatus.LEAVING, PersonStatus.DEPARTED]))
+    result.held_by_leavers_count = _count(held)
+    result.held_by_leavers = list(db.session.scalars(held.limit(SHORT_LIST)))
     return result

@@ -1,0 +1,232 @@
+"""The ownership map: who holds what, through which profile, as a layered graph.
+
+The service builds nodes and edges from the registry and lays them out in columns; the
+template draws them as SVG on the server (no JavaScript). Every node says in words what it
+is and what state it is in, so the picture reads without colour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.models.account import Account
+from app.models.person import Person
+from app.models.profile import Profile, ProfileKind
+from app.services.people import Footprint
+
+NODE_WIDTH = 230
+NODE_HEIGHT = 52
+ROW_GAP = 14
+COLUMN_GAP = 90
+MARGIN = 12
+#: Beyond this many nodes a column ends with a "+N more" node.
+MAX_PER_COLUMN = 14
+TITLE_CHARS = 30
+
+
+@dataclass
+class Node:
+    key: str
+    column: int
+    title: str
+    subtitle: str
+    href: str | None = None
+    #: ok / warn / danger / neutral: reinforces the words in ``subtitle``, never replaces them.
+    tone: str = "neutral"
+    x: int = 0
+    y: int = 0
+
+    @property
+    def short_title(self) -> str:
+        return self.title if len(self.title) <= TITLE_CHARS else self.title[: TITLE_CHARS - 1] + "…"
+
+    @property
+    def short_subtitle(self) -> str:
+        limit = TITLE_CHARS + 6
+        return self.subtitle if len(self.subtitle) <= limit else self.subtitle[: limit - 1] + "…"
+
+
+@dataclass
+class Edge:
+    source: str
+    target: str
+    label: str
+    tone: str = "neutral"
+    path: str = ""
+    label_x: int = 0
+    label_y: int = 0
+
+
+@dataclass
+class Graph:
+    title: str
+    columns: list[str]
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+
+    def add_node(self, node: Node) -> Node:
+        return self.nodes.setdefault(node.key, node)
+
+    def add_edge(self, source: str, target: str, label: str, tone: str = "neutral") -> None:
+        if source in self.nodes and target in self.nodes:
+            if not any(e.source == source and e.target == target and e.label == label for e in self.edges):
+                self.edges.append(Edge(source, target, label, tone))
+
+    @property
+    def is_empty(self) -> bool:
+        return len(self.nodes) <= 1
+
+
+def _person_node(person: Person, column: int = 0) -> Node:
+    state = {"active": "active", "leaving": f"leaving {person.last_day or ''}".strip(), "departed": "has left"}[person.status.value]
+    tone = {"active": "ok", "leaving": "warn", "departed": "danger"}[person.status.value]
+    return Node(f"person-{person.id}", column, person.name, f"Person · {state}", f"/people/{person.id}", tone)
+
+
+def _profile_node(profile: Profile, column: int = 1) -> Node:
+    tone = {
+        ProfileKind.PERSONAL: "warn",
+        ProfileKind.PERSONA: "neutral",
+        ProfileKind.SHARED_LOGIN: "neutral",
+        ProfileKind.ORGANISATION: "ok",
+    }[profile.kind]
+    if profile.kind is ProfileKind.PERSONAL and profile.holder is not None and profile.holder.has_left:
+        tone = "danger"
+    return Node(
+        f"profile-{profile.id}",
+        column,
+        profile.label,
+        f"{profile.kind.label} profile · {profile.platform.name}",
+        f"/profiles/{profile.id}",
+        tone,
+    )
+
+
+def _account_node(account: Account, column: int) -> Node:
+    return Node(
+        f"account-{account.id}",
+        column,
+        account.name,
+        f"{account.platform.name} account · {account.status.value}",
+        f"/accounts/{account.id}",
+        "muted" if account.is_retired else "neutral",
+    )
+
+
+def _people_behind(graph: Graph, profile: Profile) -> None:
+    """Add the holder or custodians of a profile in column 0, linked to it."""
+    if profile.holder is not None:
+        graph.add_node(_person_node(profile.holder))
+        graph.add_edge(f"person-{profile.holder.id}", f"profile-{profile.id}", "holds", "danger" if profile.holder.has_left else "neutral")
+    for person in profile.custodians:
+        graph.add_node(_person_node(person))
+        graph.add_edge(f"person-{person.id}", f"profile-{profile.id}", "keeps", "danger" if person.has_left else "neutral")
+
+
+def for_account(account: Account) -> Graph:
+    """People → profiles → the account → where recovery would go and which tools are connected."""
+    graph = Graph(f"Who controls {account.name}", ["People", "Profiles", "Account", "Recovery and tools"])
+    graph.add_node(_account_node(account, 2))
+    target = f"account-{account.id}"
+    if account.owner_profile is not None:
+        graph.add_node(_profile_node(account.owner_profile))
+        graph.add_edge(f"profile-{account.owner_profile.id}", target, "owner", "warn" if account.owner_profile.kind is ProfileKind.PERSONAL else "neutral")
+        _people_behind(graph, account.owner_profile)
+    for admin in account.admins:
+        graph.add_node(_profile_node(admin.profile))
+        graph.add_edge(f"profile-{admin.profile.id}", target, admin.role_name)
+        _people_behind(graph, admin.profile)
+    for contact in account.recovery_contacts:
+        if contact.person is not None:
+            state = " (has left)" if contact.person.has_left else ""
+            subtitle, tone = f"Tied to {contact.person.name}{state}", "danger" if contact.person.has_left else "warn"
+        else:
+            subtitle, tone = "Institutional", "ok"
+        graph.add_node(Node(f"recovery-{contact.id}", 3, f"{contact.kind.label}: {contact.value}", subtitle, None, tone))
+        graph.add_edge(target, f"recovery-{contact.id}", "recovery", tone)
+    for connection in account.connections:
+        through = connection.profile.label if connection.profile else "unknown login"
+        graph.add_node(Node(f"connection-{connection.id}", 3, connection.tool_name, f"Tool · through {through}", None, "neutral"))
+        graph.add_edge(target, f"connection-{connection.id}", "connected")
+        if connection.profile is not None:
+            graph.add_node(_profile_node(connection.profile))
+            graph.add_edge(f"profile-{connection.profile.id}", f"connection-{connection.id}", "authorised")
+            _people_behind(graph, connection.profile)
+    if account.steward is not None:
+        graph.add_node(_person_node(account.steward))
+        graph.add_edge(f"person-{account.steward.id}", target, "steward", "danger" if account.steward.has_left else "neutral")
+    return layout(graph)
+
+
+def for_person(fp: Footprint) -> Graph:
+    """The person → the profiles they hold or keep → the accounts those reach, plus stewardships and recovery."""
+    person = fp.person
+    graph = Graph(f"What {person.name} holds", ["Person", "Profiles", "Accounts"])
+    me = graph.add_node(_person_node(person)).key
+    for profile in fp.profiles:
+        graph.add_node(_profile_node(profile))
+        graph.add_edge(me, f"profile-{profile.id}", "holds")
+    for profile in fp.custodian_of:
+        graph.add_node(_profile_node(profile))
+        graph.add_edge(me, f"profile-{profile.id}", "keeps")
+    for account in fp.owned:
+        graph.add_node(_account_node(account, 2))
+        graph.add_edge(f"profile-{account.owner_profile_id}", f"account-{account.id}", "owner", "warn")
+    for role in fp.admin_roles:
+        graph.add_node(_account_node(role.account, 2))
+        graph.add_edge(f"profile-{role.profile_id}", f"account-{role.account.id}", role.role_name)
+    for item in fp.through_custody:
+        account = item if isinstance(item, Account) else item.account
+        profile_id = account.owner_profile_id if isinstance(item, Account) else item.profile_id
+        graph.add_node(_account_node(account, 2))
+        graph.add_edge(f"profile-{profile_id}", f"account-{account.id}", "owner" if isinstance(item, Account) else item.role_name)
+    for account in fp.stewarded:
+        graph.add_node(_account_node(account, 2))
+        graph.add_edge(me, f"account-{account.id}", "steward")
+    for contact in fp.recovery_contacts:
+        graph.add_node(_account_node(contact.account, 2))
+        graph.add_edge(me, f"account-{contact.account.id}", f"recovery {contact.kind.label.lower()}", "warn")
+    for connection in fp.connections:
+        graph.add_node(_account_node(connection.account, 2))
+        graph.add_edge(f"profile-{connection.profile_id}", f"account-{connection.account.id}", connection.tool_name)
+    return layout(graph)
+
+
+def layout(graph: Graph) -> Graph:
+    """Stack each column's nodes top to bottom, cap long columns, and route edges as curves."""
+    columns: dict[int, list[Node]] = {}
+    for node in graph.nodes.values():
+        columns.setdefault(node.column, []).append(node)
+    for index, nodes in list(columns.items()):
+        if len(nodes) > MAX_PER_COLUMN:
+            hidden = nodes[MAX_PER_COLUMN - 1 :]
+            for node in hidden:
+                del graph.nodes[node.key]
+            more = Node(f"more-{index}", index, f"+{len(hidden)} more", "listed below the map", None, "neutral")
+            graph.nodes[more.key] = more
+            columns[index] = nodes[: MAX_PER_COLUMN - 1] + [more]
+    graph.edges = [e for e in graph.edges if e.source in graph.nodes and e.target in graph.nodes]
+    tallest = max((len(n) for n in columns.values()), default=1)
+    graph.height = MARGIN * 2 + 24 + tallest * (NODE_HEIGHT + ROW_GAP)
+    used = sorted(columns)
+    graph.width = MARGIN * 2 + len(graph.columns) * NODE_WIDTH + (len(graph.columns) - 1) * COLUMN_GAP
+    for index in used:
+        nodes = columns[index]
+        offset = (tallest - len(nodes)) * (NODE_HEIGHT + ROW_GAP) // 2
+        for row, node in enumerate(nodes):
+            node.x = MARGIN + index * (NODE_WIDTH + COLUMN_GAP)
+            node.y = MARGIN + 24 + offset + row * (NODE_HEIGHT + ROW_GAP)
+    for edge in graph.edges:
+        a, b = graph.nodes[edge.source], graph.nodes[edge.target]
+        if a.column <= b.column:
+            x1, x2 = a.x + NODE_WIDTH, b.x
+        else:
+            x1, x2 = a.x, b.x + NODE_WIDTH
+        y1, y2 = a.y + NODE_HEIGHT // 2, b.y + NODE_HEIGHT // 2
+        bend = max(30, abs(x2 - x1) // 2)
+        direction = 1 if x2 >= x1 else -1
+        edge.path = f"M{x1},{y1} C{x1 + direction * bend},{y1} {x2 - direction * bend},{y2} {x2},{y2}"
+        edge.label_x, edge.label_y = (x1 + x2) // 2, (y1 + y2) // 2 - 4
+    return graph
