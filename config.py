@@ -65,7 +65,7 @@ class DevelopmentConfig(Config):
 class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
-    SECRET_KEY = "testing-only-secret-key-not-for-production-use"
+    SECRET_KEY = "testing-only-secret-key-not-for-production-use"  # noqa: S105  (ProductionConfig refuses it)
     RATELIMIT_ENABLED = False
 
 
@@ -77,10 +77,11 @@ class ProductionConfig(Config):
     @classmethod
     def check(cls, values: dict[str, Any]) -> None:
         secret = values.get("SECRET_KEY") or ""
-        if len(secret) < 32:
+        if len(secret) < 32 or secret == TestingConfig.SECRET_KEY:
+            # The testing key is in the repository: anyone could sign session cookies with it.
             raise ConfigError(
-                "HANDOVER_SECRET_KEY must be set to a random value of at least 32 characters "
-                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                "HANDOVER_SECRET_KEY must be set to a random value of at least 32 characters, not the "
+                "testing key (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
             )
         if not values.get("SQLALCHEMY_DATABASE_URI"):
             raise ConfigError(

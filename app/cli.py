@@ -14,6 +14,7 @@ from app.services.errors import DomainError, ValidationFailed
 users_cli = AppGroup("users", help="Handover sign-ins.")
 demo_cli = AppGroup("demo", help="The demo organisation.")
 audit_cli = AppGroup("audit", help="The audit trail.")
+platforms_cli = AppGroup("platforms", help="The platform catalogue.")
 
 
 def _fail(error: DomainError) -> None:
@@ -51,7 +52,11 @@ def demo_load(if_empty: bool) -> None:
             click.echo("The registry already has data; the demo was not loaded.")
             return
         raise click.ClickException("The registry already has data. Load the demo only into an empty database.")
-    summary = demo.load_demo(Actor.system("flask demo load"))
+    try:
+        summary = demo.load_demo(Actor.system("flask demo load"))
+    except DomainError as error:
+        _fail(error)
+        return
     db.session.commit()
     click.echo(summary)
 
@@ -67,6 +72,16 @@ def audit_verify() -> None:
     click.echo(f"The audit chain is intact: {checked} events checked.")
 
 
+@platforms_cli.command("seed")
+def platforms_seed() -> None:
+    """Add the catalogue platforms the registry lacks (never changes existing ones)."""
+    from app.services.catalogue import ensure_catalogue
+
+    added = ensure_catalogue(Actor.system("flask platforms seed"))
+    db.session.commit()
+    click.echo(f"Added {added} platforms to the catalogue." if added else "The catalogue is complete; nothing was added.")
+
+
 def register_cli(app: Flask) -> None:
-    for group in (users_cli, demo_cli, audit_cli):
+    for group in (users_cli, demo_cli, audit_cli, platforms_cli):
         app.cli.add_command(group)

@@ -54,11 +54,17 @@ def init_app(app: Flask) -> None:
     def concurrent_write(error: StaleDataError) -> Any:
         # Two saves raced past the form's version check; the database refused the second.
         db.session.rollback()
-        return _render(409, "Someone else saved a change to this record at the same moment. Nothing you typed was saved: reload the page and try again.")
+        return _render(
+            409,
+            "Someone else saved a change to this record at the same moment. Nothing you typed was saved: reload the page and try again.",
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
-        return _render(error.code or 500, None if error.code in HINTS else error.description)
+        body, status = _render(error.code or 500, None if error.code in HINTS else error.description)
+        # Keep the headers the error carries besides its own body: Allow on a 405 (RFC 9110 §15.5.6).
+        headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Any:

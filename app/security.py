@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_login import current_user
@@ -99,8 +100,15 @@ def init_app(app: Flask) -> None:
 
 
 def safe_next(target: str | None) -> str | None:
-    """Only same-site relative paths are followed after sign-in (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    r"""Only same-site relative paths are followed after sign-in (no open redirects).
+
+    Browsers drop tabs and newlines inside a URL and read a backslash as a slash (WHATWG URL
+    standard), so "/<TAB>/evil.example" and "/\evil.example" both mean "//evil.example": refuse any
+    control character and any backslash, then anything with a scheme or a host.
+    """
+    if not target or "\\" in target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     return target
-

@@ -89,7 +89,9 @@ def make_admin(account: Account, profile: Profile, role_name: str = "admin", **k
     return _save(AccountAdmin(account=account, profile=profile, role_name=role_name, **kw))
 
 
-def make_recovery(account: Account, value: str = "it@org.example", kind: RecoveryKind = RecoveryKind.EMAIL, **kw: Any) -> RecoveryContact:
+def make_recovery(
+    account: Account, value: str = "it@org.example", kind: RecoveryKind = RecoveryKind.EMAIL, **kw: Any
+) -> RecoveryContact:
     return _save(RecoveryContact(account=account, kind=kind, value=value, **kw))
 
 

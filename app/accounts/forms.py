@@ -1,24 +1,49 @@
 from __future__ import annotations
 
+from enum import Enum
+from typing import Any
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField, URLField
-from wtforms.validators import DataRequired, Length, Optional, URL
+from wtforms.validators import URL, DataRequired, Length, Optional
 
 from app.forms import OptionalSelectField, VersionField, choices, optional_int
 from app.models.account import AccountStatus, RecoveryKind
+from app.models.person import Person
 
 STATUS_CHOICES = choices([(s.value, s.value.capitalize()) for s in AccountStatus])
 RECOVERY_CHOICES = choices([(k.value, k.label) for k in RecoveryKind])
+
+
+def enum_value(value: Any) -> str:
+    """Coerce for a select of enum values: a form built from a record gets the enum itself.
+
+    Without this the edit form would mark no option selected, the browser would send the first
+    one, and saving an unrelated change would silently reset the status.
+    """
+    return value.value if isinstance(value, Enum) else str(value)
+
+
+def keeping(options: list[Any], person: Person | None) -> list[Any]:
+    """Person options that still offer the record's current person, even one who has departed.
+
+    Lists leave departed people out; without this, saving the form would silently drop them.
+    """
+    if person is not None and all(option.value != person.id for option in options):
+        options += choices([(person.id, f"{person.name} ({person.status.value})")])
+    return options
 
 
 class AccountForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(message="Give the account a name."), Length(max=200)])
     platform_id = SelectField("Platform", coerce=optional_int, validators=[DataRequired(message="Choose a platform.")])
     handle = StringField("Handle", validators=[Optional(), Length(max=200)])
-    url = URLField("Address (URL)", validators=[Optional(), URL(message="Give a full address starting with https://"), Length(max=500)])
+    url = URLField(
+        "Address (URL)", validators=[Optional(), URL(message="Give a full address starting with https://"), Length(max=500)]
+    )
     purpose = TextAreaField("Purpose", validators=[Optional(), Length(max=2000)])
     department_id = OptionalSelectField("Department")
-    status = SelectField("Status", choices=STATUS_CHOICES, default="active")
+    status = SelectField("Status", choices=STATUS_CHOICES, default="active", coerce=enum_value)
     owner_profile_id = OptionalSelectField("Owner profile")
     steward_id = OptionalSelectField("Steward")
     has_own_login = BooleanField("Has its own login (a username and password of its own)")
@@ -33,7 +58,9 @@ class AdminForm(FlaskForm):
 
 class RecoveryForm(FlaskForm):
     kind = SelectField("Kind", choices=RECOVERY_CHOICES)
-    value = StringField("Address, number or name", validators=[DataRequired(message="Give the address, number or name."), Length(max=254)])
+    value = StringField(
+        "Address, number or name", validators=[DataRequired(message="Give the address, number or name."), Length(max=254)]
+    )
     person_id = OptionalSelectField("Tied to person", blank="— institutional (nobody in particular) —")
     last_verified_at = DateField("Last verified", validators=[Optional()])
 

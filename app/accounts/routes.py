@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from app.accounts.forms import AccountForm, AdminForm, ConnectionForm, RecoveryForm, RetireForm
+from app.accounts.forms import AccountForm, AdminForm, ConnectionForm, RecoveryForm, RetireForm, keeping
 from app.extensions import db
 from app.forms import apply_errors, choices, department_choices, optional_int, person_choices, platform_choices, profile_choices
 from app.models.account import AccountStatus, RecoveryKind
@@ -15,7 +15,7 @@ from app.models.profile import ProfileKind
 from app.models.user import Role
 from app.security import current_actor, roles, signed_in
 from app.services import accounts as service
-from app.services import audit, permissions
+from app.services import audit, ownership_map, permissions
 from app.services.errors import StaleEdit, ValidationFailed
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts", template_folder="templates")
@@ -61,11 +61,11 @@ def index() -> Any:
     )
 
 
-def _fill_choices(form: AccountForm, platform_id: int | None) -> None:
+def _fill_choices(form: AccountForm, account: Any = None) -> None:
     form.platform_id.choices = choices([("", "— choose —")]) + platform_choices()
     form.department_id.choices = department_choices()
-    form.owner_profile_id.choices = profile_choices(platform_id)
-    form.steward_id.choices = person_choices()
+    form.owner_profile_id.choices = profile_choices(account.platform_id if account else None)
+    form.steward_id.choices = keeping(person_choices(), account.steward if account else None)
 
 
 def _data(form: AccountForm) -> service.AccountData:
@@ -87,7 +87,7 @@ def _data(form: AccountForm) -> service.AccountData:
 @roles(Role.ADMIN, Role.IT)
 def create() -> Any:
     form = AccountForm()
-    _fill_choices(form, None)
+    _fill_choices(form)
     if form.validate_on_submit():
         try:
             account = service.create_account(current_actor(), _data(form))
@@ -107,14 +107,16 @@ def detail(account_id: int) -> Any:
     actor = current_actor()
     account = service.get_account(actor, account_id)
     can_edit = permissions.can_edit_account(actor, account)
-    forms = {}
-    if can_edit:
-        forms = _sub_forms(account)
+    return _render_detail(account, can_edit, **(_sub_forms(account) if can_edit else {}))
+
+
+def _render_detail(account: Any, can_edit: bool, **forms: Any) -> str:
     return render_template(
         "accounts/detail.html",
         account=account,
         can_edit=can_edit,
         history=audit.history("account", account.id),
+        graph=ownership_map.for_account(account),
         **forms,
     )
 
@@ -136,8 +138,8 @@ def edit(account_id: int) -> Any:
     actor = current_actor()
     account = service.get_account(actor, account_id)
     permissions.require(permissions.can_edit_account(actor, account), "You can edit only the accounts you steward.")
-    form = AccountForm(obj=account, data={"status": account.status.value} if request.method == "GET" else None)
-    _fill_choices(form, account.platform_id)
+    form = AccountForm(obj=account)
+    _fill_choices(form, account)
     changes = []
     if form.validate_on_submit():
         try:
@@ -146,8 +148,8 @@ def edit(account_id: int) -> Any:
             db.session.rollback()
             changes = stale.changes
             account = service.get_account(actor, account_id)
-            form = AccountForm(formdata=None, obj=account, data={"status": account.status.value})
-            _fill_choices(form, account.platform_id)
+            form = AccountForm(formdata=None, obj=account)
+            _fill_choices(form, account)
             form.form_errors.append(stale.message)
             return render_template("accounts/form.html", form=form, account=account, changes=changes), 409
         except ValidationFailed as error:
@@ -157,7 +159,9 @@ def edit(account_id: int) -> Any:
             db.session.commit()
             flash(f"Saved your changes to {account.name}.", "success")
             return redirect(url_for("accounts.detail", account_id=account.id))
-    return render_template("accounts/form.html", form=form, account=account, changes=changes), (400 if form.is_submitted() else 200)
+    return render_template("accounts/form.html", form=form, account=account, changes=changes), (
+        400 if form.is_submitted() else 200
+    )
 
 
 @bp.route("/<int:account_id>/retire", methods=["GET", "POST"])
@@ -179,7 +183,10 @@ def retire(account_id: int) -> Any:
             apply_errors(form, error)
         else:
             db.session.commit()
-            flash(f"Retired {account.name}. It stays in the registry with its history; set its status back to active to undo.", "success")
+            flash(
+                f"Retired {account.name}. It stays in the registry with its history; set its status back to active to undo.",
+                "success",
+            )
             return redirect(url_for("accounts.detail", account_id=account.id))
     return render_template("accounts/retire.html", form=form, account=account), (400 if form.is_submitted() else 200)
 
@@ -189,16 +196,7 @@ def _sub_form_failed(account: Any, message: str, **given: Any) -> Any:
     flash(message, "error")
     actor = current_actor()
     account = service.get_account(actor, account.id)
-    return (
-        render_template(
-            "accounts/detail.html",
-            account=account,
-            can_edit=True,
-            history=audit.history("account", account.id),
-            **_sub_forms(account, **given),
-        ),
-        400,
-    )
+    return _render_detail(account, True, **_sub_forms(account, **given)), 400
 
 
 @bp.route("/<int:account_id>/admins", methods=["POST"])
@@ -252,7 +250,9 @@ def add_connection(account_id: int) -> Any:
     form = _sub_forms(account)["connection_form"]
     if form.validate_on_submit():
         try:
-            connection = service.add_connection(actor, account, form.tool_name.data or "", form.profile_id.data, form.purpose.data or "")
+            connection = service.add_connection(
+                actor, account, form.tool_name.data or "", form.profile_id.data, form.purpose.data or ""
+            )
         except ValidationFailed as error:
             apply_errors(form, error)
         else:

@@ -10,6 +10,7 @@ from flask_login import current_user, login_user, logout_user
 from app.auth.forms import LoginForm
 from app.extensions import db, limiter
 from app.models.base import utcnow
+from app.models.user import new_session_epoch
 from app.security import public, safe_next, signed_in
 from app.services import users
 
@@ -40,6 +41,10 @@ def login() -> Any:
 @bp.route("/logout", methods=["POST"])
 @signed_in
 def logout() -> Any:
+    # The session is a signed cookie: clearing it here does not stop a copy of it from working.
+    # A new epoch changes the sign-in's session id, so every earlier copy is refused (ASVS 7.4.1).
+    current_user.session_epoch = new_session_epoch()
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")

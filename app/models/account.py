@@ -49,14 +49,10 @@ class Account(Timestamped, Versioned, Base):
     handle: Mapped[str] = mapped_column(sa.String(200), default="", index=True)
     url: Mapped[str] = mapped_column(sa.String(500), default="")
     purpose: Mapped[str] = mapped_column(sa.Text, default="")
-    department_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("departments.id", ondelete="SET NULL"), index=True
-    )
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id", ondelete="SET NULL"), index=True)
     status: Mapped[AccountStatus] = enum_column(AccountStatus, default=AccountStatus.ACTIVE, index=True)
     #: The profile holding the platform's top role.
-    owner_profile_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("profiles.id", ondelete="SET NULL"), index=True
-    )
+    owner_profile_id: Mapped[int | None] = mapped_column(sa.ForeignKey("profiles.id", ondelete="SET NULL"), index=True)
     #: The person accountable for the account.
     steward_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
     #: The account is signed into with its own username and password (not only through profiles' roles).

@@ -28,14 +28,10 @@ class Department(Timestamped, Versioned, Base):
     name: Mapped[str] = mapped_column(sa.String(120), unique=True)
     description: Mapped[str] = mapped_column(sa.Text, default="")
     #: The person accountable for the department; receives work nobody else can take.
-    head_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("people.id", ondelete="SET NULL", use_alter=True), index=True
-    )
+    head_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL", use_alter=True), index=True)
 
     head: Mapped[Person | None] = relationship(foreign_keys=[head_id], post_update=True)
-    people: Mapped[list[Person]] = relationship(
-        back_populates="department", foreign_keys="Person.department_id"
-    )
+    people: Mapped[list[Person]] = relationship(back_populates="department", foreign_keys="Person.department_id")
 
     def __str__(self) -> str:
         return self.name
@@ -52,12 +48,8 @@ class Person(Timestamped, Versioned, Base):
     #: Kept only to spot its use as a recovery contact; erased after departure (privacy).
     personal_phone: Mapped[str | None] = mapped_column(sa.String(40))
     job_title: Mapped[str] = mapped_column(sa.String(200), default="")
-    department_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("departments.id", ondelete="SET NULL"), index=True
-    )
-    manager_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("people.id", ondelete="SET NULL"), index=True
-    )
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id", ondelete="SET NULL"), index=True)
+    manager_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
     #: External id from the HR system or identity provider (SCIM externalId).
     hr_id: Mapped[str | None] = mapped_column(sa.String(120), unique=True)
     status: Mapped[PersonStatus] = enum_column(PersonStatus, default=PersonStatus.ACTIVE, index=True)
@@ -66,9 +58,7 @@ class Person(Timestamped, Versioned, Base):
     #: Set once departed: the day they left.
     left_on: Mapped[date | None] = mapped_column(sa.Date)
 
-    department: Mapped[Department | None] = relationship(
-        back_populates="people", foreign_keys=[department_id]
-    )
+    department: Mapped[Department | None] = relationship(back_populates="people", foreign_keys=[department_id])
     manager: Mapped[Person | None] = relationship(remote_side=[id], foreign_keys=[manager_id])
     profiles: Mapped[list[Profile]] = relationship(back_populates="holder", foreign_keys="Profile.holder_id")
 

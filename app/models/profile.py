@@ -61,9 +61,7 @@ class Profile(Timestamped, Versioned, Base):
     #: Handle or sign-in name on the platform (e.g. @jo_reads, reference@riverside.example).
     handle: Mapped[str] = mapped_column(sa.String(200), default="")
     #: For a personal profile: the one person it belongs to.
-    holder_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("people.id", ondelete="SET NULL"), index=True
-    )
+    holder_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
     #: The address the profile signed up with (a team mailbox, a personal inbox...).
     signup_email: Mapped[str] = mapped_column(sa.String(254), default="")
     #: The person speaks for the organisation from this personal profile (followers attach to them).

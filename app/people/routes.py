@@ -6,13 +6,14 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
+from app.accounts.forms import keeping
 from app.extensions import db
 from app.forms import apply_errors, department_choices, optional_int, person_choices
 from app.models.person import PersonStatus
 from app.models.user import Role
 from app.people.forms import PersonForm
 from app.security import current_actor, roles, signed_in
-from app.services import audit, permissions
+from app.services import audit, ownership_map, permissions
 from app.services import people as service
 from app.services.errors import StaleEdit, ValidationFailed
 
@@ -29,7 +30,9 @@ def index() -> Any:
     filters = service.PeopleFilters(
         q=request.args.get("q", "")[:200], department_id=optional_int(request.args.get("department")), status=status
     )
-    page = service.list_people(current_actor(), filters, optional_int(request.args.get("page")) or 1, current_app.config["PER_PAGE"])
+    page = service.list_people(
+        current_actor(), filters, optional_int(request.args.get("page")) or 1, current_app.config["PER_PAGE"]
+    )
     return render_template(
         "people/index.html",
         page=page,
@@ -45,19 +48,21 @@ def index() -> Any:
 def detail(person_id: int) -> Any:
     actor = current_actor()
     person = service.get_person(actor, person_id)
+    fp = service.footprint(person)
     return render_template(
         "people/detail.html",
         person=person,
-        fp=service.footprint(person),
+        fp=fp,
+        graph=ownership_map.for_person(fp),
         can_edit=permissions.can_edit_people(actor),
         can_see_private=permissions.can_edit_people(actor),
         history=audit.history("person", person.id),
     )
 
 
-def _fill_choices(form: PersonForm) -> None:
+def _fill_choices(form: PersonForm, person: Any = None) -> None:
     form.department_id.choices = department_choices()
-    form.manager_id.choices = person_choices()
+    form.manager_id.choices = keeping(person_choices(), person.manager if person else None)
 
 
 def _data(form: PersonForm) -> service.PersonData:
@@ -99,16 +104,16 @@ def create() -> Any:
 def edit(person_id: int) -> Any:
     actor = current_actor()
     person = service.get_person(actor, person_id)
-    form = PersonForm(obj=person, data={"status": person.status.value} if request.method == "GET" else None)
-    _fill_choices(form)
+    form = PersonForm(obj=person)
+    _fill_choices(form, person)
     if form.validate_on_submit():
         try:
             service.update_person(actor, person, _data(form), form.version.data or 0)
         except StaleEdit as stale:
             db.session.rollback()
             person = service.get_person(actor, person_id)
-            form = PersonForm(formdata=None, obj=person, data={"status": person.status.value})
-            _fill_choices(form)
+            form = PersonForm(formdata=None, obj=person)
+            _fill_choices(form, person)
             form.form_errors.append(stale.message)
             return render_template("people/form.html", form=form, person=person, changes=stale.changes), 409
         except ValidationFailed as error:

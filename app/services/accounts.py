@@ -20,6 +20,10 @@ from app.services import audit, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import Page, paginate
+from app.services.search import contains
+
+#: Relationships shown by label in snapshots; reloaded after an edit changes their foreign keys.
+RELATED = ("platform", "department", "owner_profile", "steward")
 
 #: Fields recorded in before/after snapshots; labels rather than ids so history reads as text.
 SNAPSHOT_FIELDS = (
@@ -105,15 +109,9 @@ def list_accounts(actor: Actor, filters: AccountFilters, page: int = 1, per_page
     )
     if not permissions.can_read_registry(actor):
         stmt = stmt.where(Account.steward_id == (actor.person_id or -1))
-    if filters.q:
-        like = f"%{filters.q.strip().lower()}%"
-        stmt = stmt.where(
-            sa.or_(
-                sa.func.lower(Account.name).like(like),
-                sa.func.lower(Account.handle).like(like),
-                sa.func.lower(Account.url).like(like),
-            )
-        )
+    if filters.q.strip():
+        q = filters.q
+        stmt = stmt.where(sa.or_(contains(Account.name, q), contains(Account.handle, q), contains(Account.url, q)))
     if filters.platform_id:
         stmt = stmt.where(Account.platform_id == filters.platform_id)
     if filters.department_id:
@@ -127,7 +125,8 @@ def list_accounts(actor: Actor, filters: AccountFilters, page: int = 1, per_page
         stmt = stmt.join(owner, Account.owner_profile_id == owner.id).where(owner.kind == filters.owner_kind)
     column = SORTS.get(filters.sort, Account.name)
     order = column.desc() if filters.descending else column.asc()
-    stmt = stmt.order_by(order.nulls_last() if filters.descending else order, Account.id)
+    # Blanks last in both directions: SQLite and PostgreSQL disagree on where NULLs go by default.
+    stmt = stmt.order_by(order.nulls_last(), Account.id)
     return paginate(stmt, page, per_page)
 
 
@@ -198,7 +197,16 @@ def update_account(actor: Actor, account: Account, data: AccountData, expected_v
     _check_version(account, expected_version)
     _validate(data, account)
     if actor.has_role(Role.STAFF) and data.steward_id != account.steward_id and data.steward_id is None:
-        raise ValidationFailed("Some fields need attention; nothing was saved.", {"steward_id": ["Every account needs a steward; choose who takes it over."]})
+        raise ValidationFailed(
+            "Some fields need attention; nothing was saved.",
+            {"steward_id": ["Every account needs a steward; choose who takes it over."]},
+        )
+    if data.status is AccountStatus.RETIRED and not account.is_retired:
+        # Retiring needs a reason on record; the Retire page asks for it.
+        raise ValidationFailed(
+            "Some fields need attention; nothing was saved.",
+            {"status": ["To retire an account use “Retire…” on its page: it asks why, and keeps the reason in the history."]},
+        )
     before = _snapshot(account)
     _apply(account, data)
     if account.status is AccountStatus.RETIRED and account.retired_at is None:
@@ -206,6 +214,8 @@ def update_account(actor: Actor, account: Account, data: AccountData, expected_v
     elif account.status is not AccountStatus.RETIRED:
         account.retired_at = None
     db.session.flush()
+    # The relationships still hold the objects loaded before the edit; reload them from the new ids.
+    db.session.expire(account, list(RELATED))
     after = _snapshot(account)
     if {k: v for k, v in before.items() if k != "version"} != {k: v for k, v in after.items() if k != "version"}:
         audit.record_event(actor, "account.update", "account", account.id, f"Edited {account.name}", before, after)
@@ -278,7 +288,13 @@ def remove_admin(actor: Actor, account: Account, admin_id: int) -> None:
     account.admins.remove(admin)
     db.session.flush()
     audit.record_event(
-        actor, "account.admin.remove", "account", account.id, f"Removed the {before['role']} role of {before['profile']}", before, None
+        actor,
+        "account.admin.remove",
+        "account",
+        account.id,
+        f"Removed the {before['role']} role of {before['profile']}",
+        before,
+        None,
     )
 
 
@@ -290,7 +306,9 @@ def _match_person(kind: RecoveryKind, value: str) -> Person | None:
     normalised = value.strip().lower()
     if kind is RecoveryKind.EMAIL:
         return db.session.scalar(
-            sa.select(Person).where(sa.or_(sa.func.lower(Person.personal_email) == normalised, sa.func.lower(Person.work_email) == normalised))
+            sa.select(Person).where(
+                sa.or_(sa.func.lower(Person.personal_email) == normalised, sa.func.lower(Person.work_email) == normalised)
+            )
         )
     if kind is RecoveryKind.PHONE:
         digits = "".join(ch for ch in value if ch.isdigit())
@@ -343,7 +361,13 @@ def remove_recovery_contact(actor: Actor, account: Account, contact_id: int) -> 
     account.recovery_contacts.remove(contact)
     db.session.flush()
     audit.record_event(
-        actor, "account.recovery.remove", "account", account.id, f"Removed recovery {contact.kind.label.lower()} {contact.value}", before, None
+        actor,
+        "account.recovery.remove",
+        "account",
+        account.id,
+        f"Removed recovery {contact.kind.label.lower()} {contact.value}",
+        before,
+        None,
     )
 
 
@@ -359,6 +383,10 @@ def add_connection(actor: Actor, account: Account, tool_name: str, profile_id: i
     profile = db.session.get(Profile, profile_id) if profile_id else None
     if profile_id and profile is None:
         errors["profile_id"] = ["That profile no longer exists."]
+    elif profile is not None and profile.platform_id != account.platform_id:
+        errors["profile_id"] = [
+            f"A tool is authorised through a {account.platform.name} profile; {profile.label} is on {profile.platform.name}."
+        ]
     if errors:
         raise ValidationFailed("The connection was not added.", errors)
     connection = Connection(account=account, tool_name=tool_name.strip(), purpose=purpose.strip(), profile=profile)
@@ -385,4 +413,6 @@ def remove_connection(actor: Actor, account: Account, connection_id: int) -> Non
     before = {"tool": connection.tool_name, "profile": connection.profile.label if connection.profile else None}
     account.connections.remove(connection)
     db.session.flush()
-    audit.record_event(actor, "account.connection.remove", "account", account.id, f"Disconnected {connection.tool_name}", before, None)
+    audit.record_event(
+        actor, "account.connection.remove", "account", account.id, f"Disconnected {connection.tool_name}", before, None
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -14,8 +15,10 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models.audit import AuditEvent
 from app.models.base import utcnow
+from app.services import permissions
 from app.services.context import Actor
 from app.services.errors import Change
+from app.services.pagination import Page, paginate
 
 #: A chain's first event hashes against this.
 GENESIS = "0" * 64
@@ -143,3 +146,61 @@ def verify_chain() -> tuple[int, int | None]:
         prev = event.hash
         checked += 1
     return checked, None
+
+
+# --- The audit log page ---------------------------------------------------------------------
+
+
+@dataclass
+class EventFilters:
+    object_type: str = ""
+    action: str = ""
+    #: Part of the actor's name, matched case-insensitively.
+    actor: str = ""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.object_type or self.action or self.actor)
+
+
+def list_events(actor: Actor, filters: EventFilters, page: int = 1, per_page: int = 25) -> Page[AuditEvent]:
+    """A page of the audit log, newest first. Raises PermissionDenied unless the actor reads the audit log."""
+    permissions.require(permissions.can_read_audit(actor), "Only directors and admins read the audit log.")
+    stmt = sa.select(AuditEvent).order_by(AuditEvent.id.desc())
+    if filters.object_type:
+        stmt = stmt.where(AuditEvent.object_type == filters.object_type)
+    if filters.action:
+        stmt = stmt.where(AuditEvent.action == filters.action)
+    if filters.actor.strip():
+        # Literal match: "%" and "_" in a name are not wildcards.
+        stmt = stmt.where(sa.func.lower(AuditEvent.actor_name).contains(filters.actor.strip().lower(), autoescape=True))
+    return paginate(stmt, page, per_page)
+
+
+def recorded_object_types() -> list[str]:
+    """Every object type the log holds, for the filter list."""
+    return list(db.session.scalars(sa.select(AuditEvent.object_type).distinct().order_by(AuditEvent.object_type)))
+
+
+def recorded_actions(object_type: str = "") -> list[str]:
+    """Every action the log holds (of one object type, if given), for the filter list."""
+    stmt = sa.select(AuditEvent.action).distinct().order_by(AuditEvent.action)
+    if object_type:
+        stmt = stmt.where(AuditEvent.object_type == object_type)
+    return list(db.session.scalars(stmt))
+
+
+def existing_records(events: Iterable[AuditEvent], models: dict[str, Any]) -> set[tuple[str, int]]:
+    """Which (object_type, object_id) of these events still exist, one query per type.
+
+    ``models`` maps an object type to its model class; other types are never reported.
+    """
+    wanted: dict[str, set[int]] = {}
+    for event in events:
+        if event.object_type in models and event.object_id is not None:
+            wanted.setdefault(event.object_type, set()).add(event.object_id)
+    found: set[tuple[str, int]] = set()
+    for object_type, ids in wanted.items():
+        model = models[object_type]
+        found.update((object_type, i) for i in db.session.scalars(sa.select(model.id).where(model.id.in_(ids))))
+    return found

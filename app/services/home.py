@@ -55,8 +55,12 @@ def summary(actor: Actor) -> HomeSummary:
     if not permissions.can_read_registry(actor):
         return result
     result.accounts = db.session.scalar(sa.select(sa.func.count()).select_from(Account).where(live)) or 0
-    result.people = db.session.scalar(sa.select(sa.func.count()).select_from(Person).where(Person.status != PersonStatus.DEPARTED)) or 0
-    result.leaving = list(db.session.scalars(sa.select(Person).where(Person.status == PersonStatus.LEAVING).order_by(Person.last_day)))
+    result.people = (
+        db.session.scalar(sa.select(sa.func.count()).select_from(Person).where(Person.status != PersonStatus.DEPARTED)) or 0
+    )
+    result.leaving = list(
+        db.session.scalars(sa.select(Person).where(Person.status == PersonStatus.LEAVING).order_by(Person.last_day))
+    )
     owner = sa.orm.aliased(Profile)
     holder = sa.orm.aliased(Person)
     base = (

@@ -14,14 +14,17 @@ from app.models.person import Person
 from app.models.profile import Profile, ProfileKind
 from app.services.people import Footprint
 
-NODE_WIDTH = 230
+NODE_WIDTH = 210
 NODE_HEIGHT = 52
 ROW_GAP = 14
-COLUMN_GAP = 90
+COLUMN_GAP = 100
 MARGIN = 12
 #: Beyond this many nodes a column ends with a "+N more" node.
 MAX_PER_COLUMN = 14
-TITLE_CHARS = 30
+TITLE_CHARS = 27
+TONE_RANK = {"neutral": 0, "muted": 0, "ok": 1, "warn": 2, "danger": 3}
+#: Vertical spacing of the lanes that carry edges skipping a column.
+LANE_GAP = 18
 
 
 @dataclass
@@ -65,14 +68,28 @@ class Graph:
     edges: list[Edge] = field(default_factory=list)
     width: int = 0
     height: int = 0
+    node_width: int = NODE_WIDTH
+    node_height: int = NODE_HEIGHT
+
+    @property
+    def column_x(self) -> list[int]:
+        return [MARGIN + i * (NODE_WIDTH + COLUMN_GAP) for i in range(len(self.columns))]
 
     def add_node(self, node: Node) -> Node:
         return self.nodes.setdefault(node.key, node)
 
     def add_edge(self, source: str, target: str, label: str, tone: str = "neutral") -> None:
-        if source in self.nodes and target in self.nodes:
-            if not any(e.source == source and e.target == target and e.label == label for e in self.edges):
-                self.edges.append(Edge(source, target, label, tone))
+        if source not in self.nodes or target not in self.nodes:
+            return
+        for edge in self.edges:
+            if edge.source == source and edge.target == target:
+                # One line per pair: "owner + admin" rather than two lines drawn on top of each other.
+                if label not in edge.label.split(" + "):
+                    edge.label = f"{edge.label} + {label}"
+                if TONE_RANK[tone] > TONE_RANK[edge.tone]:
+                    edge.tone = tone
+                return
+        self.edges.append(Edge(source, target, label, tone))
 
     @property
     def is_empty(self) -> bool:
@@ -80,8 +97,10 @@ class Graph:
 
 
 def _person_node(person: Person, column: int = 0) -> Node:
-    state = {"active": "active", "leaving": f"leaving {person.last_day or ''}".strip(), "departed": "has left"}[person.status.value]
-    tone = {"active": "ok", "leaving": "warn", "departed": "danger"}[person.status.value]
+    state = {"active": "active", "leaving": f"leaving {person.last_day or ''}".strip(), "departed": "has left"}[
+        person.status.value
+    ]
+    tone = {"active": "neutral", "leaving": "warn", "departed": "danger"}[person.status.value]
     return Node(f"person-{person.id}", column, person.name, f"Person · {state}", f"/people/{person.id}", tone)
 
 
@@ -119,7 +138,9 @@ def _people_behind(graph: Graph, profile: Profile) -> None:
     """Add the holder or custodians of a profile in column 0, linked to it."""
     if profile.holder is not None:
         graph.add_node(_person_node(profile.holder))
-        graph.add_edge(f"person-{profile.holder.id}", f"profile-{profile.id}", "holds", "danger" if profile.holder.has_left else "neutral")
+        graph.add_edge(
+            f"person-{profile.holder.id}", f"profile-{profile.id}", "holds", "danger" if profile.holder.has_left else "neutral"
+        )
     for person in profile.custodians:
         graph.add_node(_person_node(person))
         graph.add_edge(f"person-{person.id}", f"profile-{profile.id}", "keeps", "danger" if person.has_left else "neutral")
@@ -132,7 +153,12 @@ def for_account(account: Account) -> Graph:
     target = f"account-{account.id}"
     if account.owner_profile is not None:
         graph.add_node(_profile_node(account.owner_profile))
-        graph.add_edge(f"profile-{account.owner_profile.id}", target, "owner", "warn" if account.owner_profile.kind is ProfileKind.PERSONAL else "neutral")
+        graph.add_edge(
+            f"profile-{account.owner_profile.id}",
+            target,
+            "owner",
+            "warn" if account.owner_profile.kind is ProfileKind.PERSONAL else "neutral",
+        )
         _people_behind(graph, account.owner_profile)
     for admin in account.admins:
         graph.add_node(_profile_node(admin.profile))
@@ -209,17 +235,34 @@ def layout(graph: Graph) -> Graph:
             columns[index] = nodes[: MAX_PER_COLUMN - 1] + [more]
     graph.edges = [e for e in graph.edges if e.source in graph.nodes and e.target in graph.nodes]
     tallest = max((len(n) for n in columns.values()), default=1)
-    graph.height = MARGIN * 2 + 24 + tallest * (NODE_HEIGHT + ROW_GAP)
     used = sorted(columns)
-    graph.width = MARGIN * 2 + len(graph.columns) * NODE_WIDTH + (len(graph.columns) - 1) * COLUMN_GAP
     for index in used:
         nodes = columns[index]
         offset = (tallest - len(nodes)) * (NODE_HEIGHT + ROW_GAP) // 2
         for row, node in enumerate(nodes):
             node.x = MARGIN + index * (NODE_WIDTH + COLUMN_GAP)
             node.y = MARGIN + 24 + offset + row * (NODE_HEIGHT + ROW_GAP)
+    bottom = MARGIN + 24 + tallest * (NODE_HEIGHT + ROW_GAP)
+    lanes = 0
     for edge in graph.edges:
         a, b = graph.nodes[edge.source], graph.nodes[edge.target]
+        if abs(a.column - b.column) > 1:
+            # An edge that would cross a column of boxes runs in its own lane below them.
+            # It leaves into the gap beside its column, drops to the lane, and climbs back up in
+            # the gap before its target, so it never crosses a box.
+            lanes += 1
+            lane_y = bottom + lanes * LANE_GAP
+            shift = (lanes % 4) * 6
+            if a.column < b.column:
+                x1, gap1 = a.x + NODE_WIDTH, a.x + NODE_WIDTH + COLUMN_GAP // 3 + shift
+                x2, gap2 = b.x, b.x - COLUMN_GAP // 3 - shift
+            else:
+                x1, gap1 = a.x, a.x - COLUMN_GAP // 3 - shift
+                x2, gap2 = b.x + NODE_WIDTH, b.x + NODE_WIDTH + COLUMN_GAP // 3 + shift
+            y1, y2 = a.y + NODE_HEIGHT // 2, b.y + NODE_HEIGHT // 2
+            edge.path = f"M{x1},{y1} L{gap1},{y1} L{gap1},{lane_y} L{gap2},{lane_y} L{gap2},{y2} L{x2},{y2}"
+            edge.label_x, edge.label_y = (gap1 + gap2) // 2, lane_y - 4
+            continue
         if a.column <= b.column:
             x1, x2 = a.x + NODE_WIDTH, b.x
         else:
@@ -227,6 +270,13 @@ def layout(graph: Graph) -> Graph:
         y1, y2 = a.y + NODE_HEIGHT // 2, b.y + NODE_HEIGHT // 2
         bend = max(30, abs(x2 - x1) // 2)
         direction = 1 if x2 >= x1 else -1
-        edge.path = f"M{x1},{y1} C{x1 + direction * bend},{y1} {x2 - direction * bend},{y2} {x2},{y2}"
-        edge.label_x, edge.label_y = (x1 + x2) // 2, (y1 + y2) // 2 - 4
+        c1x, c2x = x1 + direction * bend, x2 - direction * bend
+        edge.path = f"M{x1},{y1} C{c1x},{y1} {c2x},{y2} {x2},{y2}"
+        # Label in the middle of the gap, at the height the curve has a third of the way along:
+        # edges converge on their target, and labels level with it would pile up.
+        t = 0.3
+        edge.label_x = (x1 + x2) // 2
+        edge.label_y = round(((1 - t) ** 3 + 3 * (1 - t) ** 2 * t) * y1 + (3 * (1 - t) * t**2 + t**3) * y2) - 5
+    graph.height = bottom + lanes * LANE_GAP + MARGIN
+    graph.width = MARGIN * 2 + len(graph.columns) * NODE_WIDTH + (len(graph.columns) - 1) * COLUMN_GAP
     return graph

@@ -17,6 +17,7 @@ from app.services import audit, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import Page, paginate
+from app.services.search import contains
 
 SNAPSHOT_FIELDS = (
     "name",
@@ -74,7 +75,15 @@ class Footprint:
     @property
     def is_empty(self) -> bool:
         return not any(
-            (self.profiles, self.custodian_of, self.owned, self.admin_roles, self.recovery_contacts, self.stewarded, self.connections)
+            (
+                self.profiles,
+                self.custodian_of,
+                self.owned,
+                self.admin_roles,
+                self.recovery_contacts,
+                self.stewarded,
+                self.connections,
+            )
         )
 
     @property
@@ -103,9 +112,8 @@ def get_person(actor: Actor, person_id: int) -> Person:
 def list_people(actor: Actor, filters: PeopleFilters, page: int = 1, per_page: int = 25) -> Page[Person]:
     permissions.require(permissions.can_read_registry(actor))
     stmt = sa.select(Person).options(selectinload(Person.department)).order_by(Person.name, Person.id)
-    if filters.q:
-        like = f"%{filters.q.strip().lower()}%"
-        stmt = stmt.where(sa.or_(sa.func.lower(Person.name).like(like), sa.func.lower(Person.work_email).like(like)))
+    if filters.q.strip():
+        stmt = stmt.where(sa.or_(contains(Person.name, filters.q), contains(Person.work_email, filters.q)))
     if filters.department_id:
         stmt = stmt.where(Person.department_id == filters.department_id)
     if filters.status:
@@ -169,7 +177,9 @@ def create_person(actor: Actor, data: PersonData) -> Person:
     _apply(person, data)
     db.session.add(person)
     db.session.flush()
-    audit.record_event(actor, "person.create", "person", person.id, f"Added {person.name} to the staff list", None, _snapshot(person))
+    audit.record_event(
+        actor, "person.create", "person", person.id, f"Added {person.name} to the staff list", None, _snapshot(person)
+    )
     return person
 
 
@@ -180,11 +190,21 @@ def update_person(actor: Actor, person: Person, data: PersonData, expected_versi
         raise StaleEdit(f"{person.name}'s record", audit.changes_since("person", person.id, expected_version))
     _validate(data, person)
     before = _snapshot(person)
+    private_before = {name: getattr(person, name) for name in PRIVATE_FIELDS}
     _apply(person, data)
     db.session.flush()
+    # The relationships still hold the objects loaded before the edit; reload them from the new ids.
+    db.session.expire(person, ["department", "manager"])
     after = _snapshot(person)
-    if {k: v for k, v in before.items() if k != "version"} != {k: v for k, v in after.items() if k != "version"}:
-        audit.record_event(actor, "person.update", "person", person.id, f"Edited {person.name}", before, after)
+    # A replaced personal detail looks the same in the snapshot ("recorded" both times), yet is a change.
+    replaced = [
+        name.replace("_", " ")
+        for name in PRIVATE_FIELDS
+        if private_before[name] != getattr(person, name) and before[name] == after[name]
+    ]
+    if replaced or {k: v for k, v in before.items() if k != "version"} != {k: v for k, v in after.items() if k != "version"}:
+        summary = f"Edited {person.name}" + (f" (replaced {' and '.join(replaced)})" if replaced else "")
+        audit.record_event(actor, "person.update", "person", person.id, summary, before, after)
     return person
 
 
@@ -193,7 +213,10 @@ def footprint(person: Person) -> Footprint:
     result = Footprint(person=person)
     result.profiles = list(
         db.session.scalars(
-            sa.select(Profile).options(selectinload(Profile.platform)).where(Profile.holder_id == person.id).order_by(Profile.name)
+            sa.select(Profile)
+            .options(selectinload(Profile.platform))
+            .where(Profile.holder_id == person.id)
+            .order_by(Profile.name)
         )
     )
     result.custodian_of = list(
@@ -210,7 +233,9 @@ def footprint(person: Person) -> Footprint:
     account_opts = (selectinload(Account.platform), selectinload(Account.owner_profile))
     if held_ids:
         result.owned = list(
-            db.session.scalars(sa.select(Account).options(*account_opts).where(Account.owner_profile_id.in_(held_ids)).order_by(Account.name))
+            db.session.scalars(
+                sa.select(Account).options(*account_opts).where(Account.owner_profile_id.in_(held_ids)).order_by(Account.name)
+            )
         )
         result.admin_roles = list(
             db.session.scalars(
@@ -252,6 +277,8 @@ def footprint(person: Person) -> Footprint:
         )
     )
     result.stewarded = list(
-        db.session.scalars(sa.select(Account).options(*account_opts).where(Account.steward_id == person.id).order_by(Account.name))
+        db.session.scalars(
+            sa.select(Account).options(*account_opts).where(Account.steward_id == person.id).order_by(Account.name)
+        )
     )
     return result

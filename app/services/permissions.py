@@ -17,6 +17,8 @@ READERS = (Role.ADMIN, Role.DIRECTOR, Role.HR, Role.IT)
 INVENTORY_EDITORS = (Role.ADMIN, Role.IT)
 #: Roles that keep the staff list and departments.
 STAFF_LIST_EDITORS = (Role.ADMIN, Role.HR)
+#: Roles that read the audit log.
+AUDITORS = (Role.ADMIN, Role.DIRECTOR)
 
 
 def can_read_registry(actor: Actor) -> bool:
@@ -29,6 +31,15 @@ def can_edit_inventory(actor: Actor) -> bool:
 
 def can_edit_people(actor: Actor) -> bool:
     return actor.has_role(*STAFF_LIST_EDITORS)
+
+
+def can_edit_departments(actor: Actor) -> bool:
+    """Departments are part of the staff list: HR keeps them."""
+    return actor.has_role(*STAFF_LIST_EDITORS)
+
+
+def can_read_audit(actor: Actor) -> bool:
+    return actor.has_role(*AUDITORS)
 
 
 def stewards(actor: Actor, account: Account) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -13,6 +14,11 @@ from app.models.person import Person
 from app.models.profile import Profile
 from app.services import permissions
 from app.services.context import Actor
+
+
+def contains(column: Any, text: str) -> Any:
+    """Case-insensitive substring match that takes ``%`` and ``_`` literally (a search for "100%" is not a wildcard)."""
+    return sa.func.lower(column).contains(text.strip().lower(), autoescape=True)
 
 
 @dataclass
@@ -33,17 +39,10 @@ def search(actor: Actor, query: str, limit: int = 20) -> SearchResults:
     results = SearchResults(query=query)
     if len(query) < 2:
         return results
-    like = f"%{query.lower()}%"
     accounts = (
         sa.select(Account)
         .options(selectinload(Account.platform))
-        .where(
-            sa.or_(
-                sa.func.lower(Account.name).like(like),
-                sa.func.lower(Account.handle).like(like),
-                sa.func.lower(Account.url).like(like),
-            )
-        )
+        .where(sa.or_(contains(Account.name, query), contains(Account.handle, query), contains(Account.url, query)))
         .order_by(Account.name)
         .limit(limit)
     )
@@ -54,7 +53,7 @@ def search(actor: Actor, query: str, limit: int = 20) -> SearchResults:
         results.people = list(
             db.session.scalars(
                 sa.select(Person)
-                .where(sa.or_(sa.func.lower(Person.name).like(like), sa.func.lower(Person.work_email).like(like)))
+                .where(sa.or_(contains(Person.name, query), contains(Person.work_email, query)))
                 .order_by(Person.name)
                 .limit(limit)
             )
@@ -63,7 +62,7 @@ def search(actor: Actor, query: str, limit: int = 20) -> SearchResults:
             db.session.scalars(
                 sa.select(Profile)
                 .options(selectinload(Profile.platform))
-                .where(sa.or_(sa.func.lower(Profile.name).like(like), sa.func.lower(Profile.handle).like(like)))
+                .where(sa.or_(contains(Profile.name, query), contains(Profile.handle, query)))
                 .order_by(Profile.name)
                 .limit(limit)
             )

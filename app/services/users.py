@@ -53,7 +53,13 @@ def create_user(actor: Actor, email: str, password: str, role: Role, person_id: 
     db.session.add(user)
     db.session.flush()
     audit.record_event(
-        actor, "user.create", "user", user.id, f"Created sign-in {email} ({role.label})", None, {"email": email, "role": role.value}
+        actor,
+        "user.create",
+        "user",
+        user.id,
+        f"Created sign-in {email} ({role.label})",
+        None,
+        {"email": email, "role": role.value},
     )
     return user
 
@@ -78,4 +84,6 @@ def deactivate_user(actor: Actor, user: User, reason: str) -> None:
     user.active = False
     user.session_epoch = new_session_epoch()
     db.session.flush()
-    audit.record_event(actor, "user.deactivate", "user", user.id, f"Deactivated {user.email}: {reason}", {"active": True}, {"active": False})
+    audit.record_event(
+        actor, "user.deactivate", "user", user.id, f"Deactivated {user.email}: {reason}", {"active": True}, {"active": False}
+    )

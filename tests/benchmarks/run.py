@@ -14,6 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +63,16 @@ def generate(n_accounts: int) -> dict[str, int]:
                 personal_email=f"p{i}@mail.example",
                 department=rng.choice(departments),
                 status=status,
-                left_on=None if status is PersonStatus.ACTIVE else __import__("datetime").date(2024, 1, 1),
+                left_on=None if status is PersonStatus.ACTIVE else date(2024, 1, 1),
             )
         )
     db.session.add_all(people)
     db.session.flush()
     profiles = []
-    for i, person in enumerate(people):
-        profiles.append(Profile(platform=rng.choice(platforms), kind=ProfileKind.PERSONAL, name=f"{person.name} personal", holder=person))
+    for person in people:
+        profiles.append(
+            Profile(platform=rng.choice(platforms), kind=ProfileKind.PERSONAL, name=f"{person.name} personal", holder=person)
+        )
     for i in range(len(people) // 4):
         profiles.append(Profile(platform=rng.choice(platforms), kind=ProfileKind.ORGANISATION, name=f"Org profile {i}"))
     db.session.add_all(profiles)
@@ -144,7 +147,10 @@ def main(output: str) -> None:
                     "home": "/",
                 }
                 with app.app_context():
-                    results["scales"][str(n)] = {"sizes": sizes, "pages": {k: measure(client, engine, v) for k, v in pages.items()}}
+                    results["scales"][str(n)] = {
+                        "sizes": sizes,
+                        "pages": {k: measure(client, engine, v) for k, v in pages.items()},
+                    }
     small, large = (results["scales"][str(s)]["pages"] for s in SCALES)
     results["ratios"] = {
         page: {

@@ -1,0 +1,308 @@
+"""Page objects for the browser tests (in the style of SecureDrop's app_navigators).
+
+Each object wraps one page of Handover and finds things the way a person (or a screen reader)
+does: by label, role and accessible name. A test that passes here also shows those labels and
+names are right. CSS selectors are used only where the page offers no label or role.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.factories import PASSWORD
+
+
+def _starts_with(text: str) -> re.Pattern[str]:
+    return re.compile(rf"^\s*{re.escape(text)}")
+
+
+def choose(select: Locator, text: str) -> None:
+    """Pick the option of ``select`` whose label is ``text``, or starts with it (e.g. a profile label
+    followed by " — persona")."""
+    labels: list[str] = select.locator("option").all_text_contents()
+    matches = [label for label in labels if label.strip() == text] or [
+        label for label in labels if label.strip().startswith(text)
+    ]
+    assert len(matches) == 1, f"expected one option like {text!r}, found {matches!r} among {labels!r}"
+    select.select_option(label=matches[0])
+
+
+class BasePage:
+    """What every signed-in page has: the header (global search), the flash messages, the heading."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    @property
+    def main(self) -> Locator:
+        return self.page.get_by_role("main")
+
+    @property
+    def heading(self) -> Locator:
+        return self.page.get_by_role("heading", level=1)
+
+    @property
+    def flash(self) -> Locator:
+        """The flash messages (a status region, so screen readers announce them)."""
+        return self.page.get_by_role("status")
+
+    @property
+    def global_search(self) -> Locator:
+        return self.page.get_by_role("searchbox", name="Search people, accounts and profiles")
+
+    def search_everywhere(self, text: str) -> SearchResultsPage:
+        """Type into the header's search box and press Enter."""
+        box = self.global_search
+        box.fill(text)
+        with self.page.expect_navigation(url=re.compile(r"/search\?")):
+            box.press("Enter")
+        return SearchResultsPage(self.page)
+
+    def region(self, title: str) -> Locator:
+        """A card section (``<section aria-labelledby>``), by the start of its heading."""
+        return self.main.get_by_role("region", name=_starts_with(title))
+
+    def expect_flash(self, text: str | re.Pattern[str]) -> None:
+        expect(self.flash).to_contain_text(text)
+
+
+class LoginPage(BasePage):
+    def open(self) -> LoginPage:
+        self.page.goto("/login")
+        expect(self.heading).to_have_text("Sign in to Handover")
+        return self
+
+    def sign_in(self, email: str, password: str = PASSWORD) -> HomePage:
+        if "/login" not in self.page.url:
+            self.open()
+        self.page.get_by_label("Email", exact=True).fill(email)
+        self.page.get_by_label("Password", exact=True).fill(password)
+        self.page.get_by_role("button", name="Sign in").click()
+        home = HomePage(self.page)
+        home.expect_flash("Signed in as")
+        return home
+
+
+class HomePage(BasePage):
+    def open(self) -> HomePage:
+        self.page.goto("/")
+        return self
+
+
+class SearchResultsPage(BasePage):
+    def open(self, query: str) -> SearchResultsPage:
+        self.page.goto(f"/search?q={query}")
+        return self
+
+    @property
+    def accounts(self) -> Locator:
+        return self.region("Accounts")
+
+    def open_account(self, name: str) -> AccountDetail:
+        self.accounts.get_by_role("link", name=name, exact=True).click()
+        detail = AccountDetail(self.page)
+        expect(detail.heading).to_contain_text(name)
+        return detail
+
+
+class AccountsPage(BasePage):
+    def open(self) -> AccountsPage:
+        self.page.goto("/accounts/")
+        expect(self.heading).to_have_text("Accounts")
+        return self
+
+    def search(self, text: str) -> AccountsPage:
+        filters = self.page.get_by_role("form", name="Filter accounts")
+        filters.get_by_label("Search name, handle or URL").fill(text)
+        with self.page.expect_navigation():
+            filters.get_by_role("button", name="Apply").click()
+        return self
+
+    @property
+    def table(self) -> Locator:
+        return self.main.get_by_role("table")
+
+    def open_account(self, name: str) -> AccountDetail:
+        self.table.get_by_role("link", name=name, exact=True).click()
+        detail = AccountDetail(self.page)
+        expect(detail.heading).to_contain_text(name)
+        return detail
+
+    def add_account(self) -> AccountForm:
+        self.page.get_by_role("link", name="Add an account").click()
+        form = AccountForm(self.page)
+        expect(form.heading).to_have_text("Add an account")
+        return form
+
+
+class AccountForm(BasePage):
+    """The add/edit account form."""
+
+    def open_new(self) -> AccountForm:
+        self.page.goto("/accounts/new")
+        return self
+
+    def open_edit(self, account_id: int) -> AccountForm:
+        self.page.goto(f"/accounts/{account_id}/edit")
+        return self
+
+    def field(self, label: str) -> Locator:
+        return self.main.get_by_label(label, exact=True)
+
+    def fill(
+        self,
+        *,
+        name: str | None = None,
+        platform: str | None = None,
+        handle: str | None = None,
+        url: str | None = None,
+        purpose: str | None = None,
+        department: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        steward: str | None = None,
+        has_own_login: bool | None = None,
+    ) -> AccountForm:
+        for label, value in (("Name", name), ("Handle", handle), ("Address (URL)", url), ("Purpose", purpose)):
+            if value is not None:
+                self.field(label).fill(value)
+        for label, option in (
+            ("Platform", platform),
+            ("Department", department),
+            ("Status", status),
+            ("Owner profile", owner),
+            ("Steward", steward),
+        ):
+            if option is not None:
+                choose(self.field(label), option)
+        if has_own_login is not None:
+            self.main.get_by_label(_starts_with("Has its own login")).set_checked(has_own_login)
+        return self
+
+    def save(self) -> AccountForm:
+        """Submit; the caller checks where it landed (the account page, or this form with errors)."""
+        with self.page.expect_navigation():
+            self.main.get_by_role("button", name=re.compile(r"^(Add account|Save changes)$")).click()
+        return self
+
+    def save_and_open(self) -> AccountDetail:
+        self.save()
+        detail = AccountDetail(self.page)
+        expect(self.page).to_have_url(re.compile(r"/accounts/\d+$"))
+        return detail
+
+    @property
+    def problems(self) -> Locator:
+        """The error summaries at the top (role=alert): field errors and stale-edit messages."""
+        return self.main.get_by_role("alert")
+
+
+class AccountDetail(BasePage):
+    def open(self, account_id: int) -> AccountDetail:
+        self.page.goto(f"/accounts/{account_id}")
+        return self
+
+    @property
+    def account_id(self) -> int:
+        match = re.search(r"/accounts/(\d+)", self.page.url)
+        assert match, self.page.url
+        return int(match.group(1))
+
+    @property
+    def control(self) -> Locator:
+        return self.region("Who controls it")
+
+    @property
+    def admins(self) -> Locator:
+        return self.region("Admins and roles")
+
+    @property
+    def recovery(self) -> Locator:
+        return self.region("Recovery contacts")
+
+    @property
+    def connections(self) -> Locator:
+        return self.region("Connected tools")
+
+    def items(self, section: Locator) -> list[str]:
+        """The entries listed in a section, as their visible text."""
+        return [" ".join(text.split()) for text in section.get_by_role("listitem").all_inner_texts()]
+
+    def _open_sub_form(self, section: Locator, summary: str) -> Locator:
+        disclosure = section.locator("details")
+        if disclosure.get_attribute("open") is None:
+            section.get_by_text(summary, exact=True).click()
+        form = disclosure.locator("form")
+        expect(form).to_be_visible()
+        return form
+
+    def add_admin(self, profile: str, role: str | None = None, since: str | None = None) -> AccountDetail:
+        form = self._open_sub_form(self.admins, "Add an admin role")
+        choose(form.get_by_label("Profile", exact=True), profile)
+        if role is not None:
+            choose(form.get_by_label("Role", exact=True), role)
+        if since is not None:
+            form.get_by_label("Since", exact=True).fill(since)
+        with self.page.expect_navigation():
+            form.get_by_role("button", name="Add role").click()
+        return self
+
+    def add_recovery_contact(
+        self, kind: str, value: str, person: str | None = None, last_verified: str | None = None
+    ) -> AccountDetail:
+        form = self._open_sub_form(self.recovery, "Add a recovery contact")
+        choose(form.get_by_label("Kind", exact=True), kind)
+        form.get_by_label("Address, number or name", exact=True).fill(value)
+        if person is not None:
+            choose(form.get_by_label("Tied to person", exact=True), person)
+        if last_verified is not None:
+            form.get_by_label("Last verified", exact=True).fill(last_verified)
+        with self.page.expect_navigation():
+            form.get_by_role("button", name="Add recovery contact").click()
+        return self
+
+    def fact(self, term: str) -> Locator:
+        """The value of one "Who controls it" fact (a <dd> after its <dt>: they have no roles)."""
+        return self.control.locator(f"dt:text-is('{term}') + dd")
+
+    def edit(self) -> AccountForm:
+        self.page.get_by_role("link", name="Edit account").click()
+        form = AccountForm(self.page)
+        expect(form.heading).to_contain_text("Edit ")
+        return form
+
+    def open_steward(self) -> PersonPage:
+        self.fact("Steward").get_by_role("link").click()
+        return PersonPage(self.page)
+
+
+class PersonPage(BasePage):
+    def open(self, person_id: int) -> PersonPage:
+        self.page.goto(f"/people/{person_id}")
+        return self
+
+    @property
+    def stewarded(self) -> Locator:
+        return self.region("Accounts they steward")
+
+    @property
+    def admin_roles(self) -> Locator:
+        return self.region("Admin roles")
+
+    @property
+    def kept(self) -> Locator:
+        return self.region("Personas and shared logins they keep")
+
+    def items(self, section: Locator) -> list[str]:
+        return [" ".join(text.split()) for text in section.get_by_role("listitem").all_inner_texts()]
+
+
+def focused(page: Page) -> Any:
+    """A short description of the focused element (for assertion messages)."""
+    return page.evaluate(
+        "() => { const e = document.activeElement; return e ? `${e.tagName.toLowerCase()}#${e.id} "
+        "${(e.getAttribute('aria-label') || e.textContent || e.value || '').trim().slice(0, 40)}` : null }"
+    )

@@ -1,0 +1,248 @@
+"""axe-core on the main pages, as each role sees them: no "serious" or "critical" violation.
+
+One browser context per role (signed in once) visits every page that role may see, with the
+registry filled so the pages show their badges, notices, lists, history and pagination. The
+pages only read (the forms with errors save nothing), so one server and one seeded database
+serve the whole module. Each violation is printed with its id, impact, help text and the nodes
+it was found on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+
+from app.models import AccountStatus, PersonStatus, ProfileKind, RecoveryKind, Role
+from app.services import accounts as account_service
+from app.services.context import Actor
+from tests import factories
+from tests.browser.conftest import LiveServer, new_context, start_live_server
+from tests.browser.pages import AccountDetail, AccountForm, LoginPage
+
+# No xdist group: with ``-n 2 --dist loadgroup`` the roles spread over both workers (each starts its own server).
+pytestmark = pytest.mark.browser
+
+FAIL_ON = ("serious", "critical")
+#: Rows per list page here: small, so the lists paginate without many rows for axe to check.
+PER_PAGE = 8
+axe = Axe()
+
+
+# --- Data ---------------------------------------------------------------------------------
+
+
+def _registry() -> dict[str, Any]:
+    """A small library system with every kind of profile, status and risk the pages can show."""
+    adult = factories.make_department("Adult Services")
+    youth = factories.make_department("Youth Services")
+    jo = factories.make_person("Jo Kim", department=youth, job_title="Teen librarian")
+    dana = factories.make_person("Dana Okafor", department=adult, job_title="Outreach librarian", manager=jo)
+    sam = factories.make_person(
+        "Sam Leaver",
+        PersonStatus.LEAVING,
+        department=adult,
+        last_day=date.today() + timedelta(days=10),
+        personal_email="sam@home.example",
+        hr_id="HR-0042",
+    )
+    pat = factories.make_person("Pat Gone", PersonStatus.DEPARTED, personal_email="pat@home.example")
+    users = {role: factories.make_user(role).email for role in (Role.ADMIN, Role.DIRECTOR, Role.HR, Role.IT)}
+    users[Role.STAFF] = factories.make_user(Role.STAFF, person=jo).email
+
+    facebook = factories.make_platform(
+        "Facebook",
+        slug="facebook",
+        role_names=["admin", "editor", "moderator"],
+        delegated_access=True,
+        owner_hint="A Page is created from a personal profile; that profile holds it until the role is handed on.",
+    )
+    youtube = factories.make_platform("YouTube", slug="youtube", role_names=["owner", "manager", "editor"])
+    registrar = factories.make_platform("Domain registrar", slug="registrar", role_names=["account holder"])
+    personal = factories.make_profile(
+        facebook, ProfileKind.PERSONAL, holder=sam, name="Sam Leaver", handle="samreads", speaks_for_organisation=True
+    )
+    persona = factories.make_profile(facebook, ProfileKind.PERSONA, name="Melvilla Dewey", custodians=[dana])
+    shared = factories.make_profile(youtube, ProfileKind.SHARED_LOGIN, name="reference@", custodians=[jo, pat])
+    org = factories.make_profile(registrar, ProfileKind.ORGANISATION, name="Riverside Library System")
+
+    page = factories.make_account(
+        facebook,
+        name="Riverside Library Page",
+        handle="@riversidelib",
+        url="https://facebook.example/riversidelib",
+        purpose="News, events and patron questions.",
+        department=adult,
+        owner_profile=personal,
+        steward=jo,
+        has_own_login=False,
+    )
+    factories.make_admin(page, persona, "admin", since=date(2020, 5, 1))
+    factories.make_admin(page, personal, "editor")
+    factories.make_recovery(page, "pat@home.example", RecoveryKind.EMAIL, person=pat)
+    factories.make_recovery(page, "+1 555 0100", RecoveryKind.PHONE)
+    factories.make_connection(page, "Hootsuite", profile=personal, purpose="Schedules posts")
+    factories.make_account(youtube, name="Riverside YouTube", status=AccountStatus.DORMANT, owner_profile=shared, steward=dana)
+    factories.make_account(registrar, name="riverside.example domain", owner_profile=org, steward=pat, has_own_login=True)
+    factories.make_account(facebook, name="Old Friends Page", status=AccountStatus.RETIRED)
+    for n in range(1, PER_PAGE - 2):  # more than one page of accounts
+        factories.make_account(registrar, name=f"Branch mailing list {n:02}", department=youth)
+
+    # Two edits through the service, so the account's history shows a diff.
+    actor = Actor.system("Ira Tech")
+    for purpose in ("News and events.", "News, events and patron questions."):
+        data = account_service.AccountData(
+            platform_id=facebook.id,
+            name=page.name,
+            handle=page.handle,
+            url=page.url,
+            purpose=purpose,
+            department_id=adult.id,
+            status=page.status,
+            owner_profile_id=personal.id,
+            steward_id=jo.id,
+        )
+        account_service.update_account(actor, page, data, page.version)
+    return {"users": users, "account_id": page.id, "jo_id": jo.id, "sam_id": sam.id}
+
+
+# --- Pages --------------------------------------------------------------------------------
+
+
+@dataclass
+class Visit:
+    name: str
+    go: Callable[[Page], None]
+    roles: tuple[Role, ...] = tuple(Role)
+
+
+def _goto(path: str, status: int = 200) -> Callable[[Page], None]:
+    def go(page: Page) -> None:
+        response = page.goto(path)
+        assert response is not None and response.status == status, f"{path}: {response.status if response else None}"
+
+    return go
+
+
+def _open_details(page: Page) -> None:
+    """Open every <details> (the add-role/recovery/connection forms) so axe checks them too."""
+    page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
+
+
+def _account_detail(account_id: int) -> Callable[[Page], None]:
+    def go(page: Page) -> None:
+        _goto(f"/accounts/{account_id}")(page)
+        _open_details(page)
+
+    return go
+
+
+def _admin_form_with_errors(account_id: int) -> Callable[[Page], None]:
+    def go(page: Page) -> None:
+        detail = AccountDetail(page).open(account_id)
+        detail.admins.get_by_text("Add an admin role", exact=True).click()
+        detail.admins.get_by_role("button", name="Add role").click()
+        detail.expect_flash("The role was not added")
+        _open_details(page)
+
+    return go
+
+
+def _new_account_with_errors(page: Page) -> None:
+    form = AccountForm(page).open_new()
+    form.save()
+    expect(form.problems).to_contain_text("Give the account a name.")
+
+
+def _edit_with_errors(account_id: int) -> Callable[[Page], None]:
+    def go(page: Page) -> None:
+        form = AccountForm(page).open_edit(account_id)
+        form.fill(name="", url="not a url")
+        form.save()
+        expect(form.problems).to_contain_text("Give the account a name.")
+
+    return go
+
+
+def visits(data: dict[str, Any]) -> list[Visit]:
+    account = data["account_id"]
+    readers, editors = (Role.ADMIN, Role.DIRECTOR, Role.HR, Role.IT), (Role.ADMIN, Role.IT)
+    return [
+        Visit("home", _goto("/")),
+        Visit("accounts list", _goto("/accounts/")),
+        Visit("account detail (sub-forms open)", _account_detail(account)),
+        Visit("account edit form", _goto(f"/accounts/{account}/edit"), (*editors, Role.STAFF)),
+        Visit("new account form with errors", _new_account_with_errors, editors),
+        Visit("account edit form with errors", _edit_with_errors(account), (Role.STAFF,)),
+        Visit("account detail, add-role form with errors", _admin_form_with_errors(account), editors),
+        Visit("people list", _goto("/people/"), readers),
+        Visit("person page (footprint)", _goto(f"/people/{data['sam_id']}"), readers),
+        Visit("own person page", _goto(f"/people/{data['jo_id']}"), (Role.STAFF,)),
+        Visit("search results", _goto("/search?q=riverside")),
+        Visit("404 page", _goto("/accounts/999999", 404)),
+    ]
+
+
+# --- Checking -----------------------------------------------------------------------------
+
+
+def _describe(violation: dict[str, Any]) -> str:
+    lines = [f"  [{violation['impact']}] {violation['id']}: {violation['help']} ({violation['helpUrl']})"]
+    for node in violation["nodes"]:
+        why = " ".join(node.get("failureSummary", "").split())
+        lines.append(f"      at {', '.join(str(t) for t in node['target'])}: {why}")
+    return "\n".join(lines)
+
+
+def audit(page: Page, where: str) -> list[str]:
+    """Run axe on the page; returns the report lines of serious/critical violations (and prints all)."""
+    results = axe.run(page)
+    violations = results.response["violations"]
+    failing = [v for v in violations if v["impact"] in FAIL_ON]
+    print(f"{where}: {len(violations)} violation(s), {len(failing)} serious/critical")
+    for violation in violations:
+        print(_describe(violation))
+    return [f"{where} ({page.url}):\n{_describe(v)}" for v in failing]
+
+
+@pytest.fixture(scope="module")
+def registry(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, _chromium_installed: None
+) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
+    live = start_live_server(sqlite_template, tmp_path_factory.mktemp("a11y"), PER_PAGE=PER_PAGE)
+    try:
+        yield live, live.seed(_registry)
+    finally:
+        live.stop()
+
+
+@pytest.mark.parametrize("role", [None, *Role], ids=lambda r: r.value if r else "anonymous")
+def test_pages_have_no_serious_accessibility_violations(
+    browser: Any, registry: tuple[LiveServer, dict[str, Any]], role: Role | None
+) -> None:
+    live, data = registry
+    context = new_context(browser, live)
+    try:
+        page = context.new_page()
+        problems: list[str] = []
+        login = LoginPage(page).open()
+        if role is None:
+            problems += audit(page, "anonymous: sign-in page")
+            page.get_by_role("button", name="Sign in").click()
+            expect(login.main.get_by_role("alert")).to_contain_text("Enter your email address.")
+            problems += audit(page, "anonymous: sign-in page with errors")
+        else:
+            login.sign_in(data["users"][role])
+            for visit in visits(data):
+                if role in visit.roles:
+                    visit.go(page)
+                    problems += audit(page, f"{role.value}: {visit.name}")
+        assert not problems, "axe found serious or critical violations:\n" + "\n".join(problems)
+    finally:
+        context.close()

@@ -1,0 +1,227 @@
+"""Who may open what: one row per endpoint (and per object case), checked for every role.
+
+A row names the roles that get the page; every other signed-in role gets 403 and an anonymous
+visitor is sent to sign in, unless the row says otherwise. Adding a page means adding one row;
+``test_route_registry`` fails the suite until you do. Object-level rules (staff see and edit only
+the accounts they steward, and only their own person page) are rows too, told apart by ``case``.
+
+Each role signs in once (argon2 is slow) and walks the whole table with fresh clients sharing
+that sign-in; every mismatch is reported at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, url_for
+from flask.testing import FlaskClient
+
+from app.extensions import db
+from app.models import Person, ProfileKind, Role, User
+from tests import factories
+from tests.conftest import Client
+
+ANONYMOUS = "anonymous"
+ROLES = tuple(role.value for role in Role)
+ALL = frozenset(ROLES)
+#: Read the whole registry (DESIGN.md roles table).
+READERS = frozenset({"admin", "director", "hr", "it"})
+#: Edit accounts, profiles and platforms.
+INVENTORY = frozenset({"admin", "it"})
+#: Edit people and departments.
+STAFF_LIST = frozenset({"admin", "hr"})
+#: Read the audit log.
+AUDITORS = frozenset({"admin", "director"})
+STAFF = frozenset({"staff"})
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """An expected 3xx to a path (the query string is not compared)."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return f"redirect to {self.path}"
+
+
+SIGN_IN = Redirect("/login")
+HOME = Redirect("/")
+Outcome = int | Redirect
+
+
+class World:
+    """The records the matrix's URLs point at, seen from one signed-in person (or from nobody).
+
+    ``account``/``person`` belong to someone else; ``my_account``/``me`` to the signed-in person.
+    """
+
+    def __init__(self, me: Person | None) -> None:
+        self.me = me or factories.make_person(name="Not Signed In")
+        self.department = factories.make_department()
+        self.platform = factories.make_platform(role_names=["owner", "admin"])
+        self.profile = factories.make_profile(self.platform)
+        self.person = factories.make_person(department=self.department)
+        self.persona = factories.make_profile(self.platform, kind=ProfileKind.PERSONA, custodians=[self.person])
+        self.custodian = self.persona.custodian_links[0]
+        self.account = factories.make_account(self.platform, steward=self.person, department=self.department)
+        self.admin = factories.make_admin(self.account, self.profile)
+        self.my_account = factories.make_account(self.platform, steward=self.me)
+        self.recovery = factories.make_recovery(self.my_account)
+        self.tool = factories.make_connection(self.my_account, profile=self.profile)
+        db.session.commit()
+
+
+@dataclass(frozen=True)
+class Row:
+    endpoint: str
+    #: Signed-in roles that get ``ok``; the others get ``denied``.
+    allow: frozenset[str]
+    #: The URL's values, built from the world (query arguments allowed).
+    values: Callable[[World], dict[str, Any]] = lambda w: {}
+    method: str = "GET"
+    ok: Outcome = 200
+    denied: Outcome = 403
+    anonymous: Outcome = SIGN_IN
+    #: Which object case this row covers, when an endpoint has several rows.
+    case: str = ""
+    #: The request ends the session it was made with (run last).
+    signs_out: bool = False
+
+    def expected(self, who: str) -> Outcome:
+        if who == ANONYMOUS:
+            return self.anonymous
+        return self.ok if who in self.allow else self.denied
+
+    def label(self) -> str:
+        return f"{self.endpoint} ({self.case})" if self.case else self.endpoint
+
+
+def account(w: World) -> dict[str, Any]:
+    return {"account_id": w.account.id}
+
+
+def my_account(w: World) -> dict[str, Any]:
+    return {"account_id": w.my_account.id}
+
+
+def part_of(account_attr: str, part: str, item_attr: str) -> Callable[[World], dict[str, Any]]:
+    """URL values of one role, recovery contact or connection on a world's account."""
+    return lambda w: {"account_id": getattr(w, account_attr).id, "part": part, "item_id": getattr(w, item_attr).id}
+
+
+MINE = "an account they steward"
+# POST-only endpoints are tried with a valid CSRF token and an empty form: allowed roles get the
+# form back with errors (400), nothing is saved.
+MATRIX: tuple[Row, ...] = (
+    Row("static", ALL, lambda w: {"filename": "css/handover.css"}, anonymous=200),
+    Row("auth.login", ALL, ok=HOME, anonymous=200),
+    Row("auth.logout", ALL, method="POST", ok=SIGN_IN, signs_out=True),
+    Row("main.healthz", ALL, anonymous=200),
+    Row("main.home", ALL),
+    Row("main.search", ALL, lambda w: {"q": "account"}),
+    Row("accounts.index", ALL),
+    Row("accounts.create", INVENTORY),
+    Row("accounts.detail", READERS, account),
+    Row("accounts.detail", ALL, my_account, case=MINE),
+    Row("accounts.edit", INVENTORY, account),
+    Row("accounts.edit", INVENTORY | STAFF, my_account, case=MINE),
+    Row("accounts.retire", INVENTORY, account),
+    Row("accounts.retire", INVENTORY | STAFF, my_account, case=MINE),
+    Row("accounts.add_admin", INVENTORY, account, method="POST", ok=400),
+    Row("accounts.add_admin", INVENTORY | STAFF, my_account, method="POST", ok=400, case=MINE),
+    Row("accounts.add_recovery", INVENTORY, account, method="POST", ok=400),
+    Row("accounts.add_recovery", INVENTORY | STAFF, my_account, method="POST", ok=400, case=MINE),
+    Row("accounts.add_connection", INVENTORY, account, method="POST", ok=400),
+    Row("accounts.add_connection", INVENTORY | STAFF, my_account, method="POST", ok=400, case=MINE),
+    Row("accounts.remove_part", INVENTORY, part_of("account", "admins", "admin")),
+    Row("accounts.remove_part", INVENTORY | STAFF, part_of("my_account", "recovery", "recovery"), case=MINE),
+    Row("accounts.remove_part", INVENTORY | STAFF, part_of("my_account", "connections", "tool"), case=MINE),
+    Row("people.index", READERS),
+    Row("people.create", STAFF_LIST),
+    Row("people.detail", READERS, lambda w: {"person_id": w.person.id}),
+    Row("people.detail", ALL, lambda w: {"person_id": w.me.id}, case="their own page"),
+    Row("people.edit", STAFF_LIST, lambda w: {"person_id": w.person.id}),
+    Row("people.edit", STAFF_LIST, lambda w: {"person_id": w.me.id}, case="their own page"),
+    Row("profiles.index", READERS),
+    Row("profiles.detail", READERS, lambda w: {"profile_id": w.profile.id}),
+    Row("profiles.create", INVENTORY),
+    Row("profiles.edit", INVENTORY, lambda w: {"profile_id": w.profile.id}),
+    Row("profiles.add_custodian", INVENTORY, lambda w: {"profile_id": w.persona.id}, method="POST", ok=400),
+    Row("profiles.remove_custodian", INVENTORY, lambda w: {"profile_id": w.persona.id, "custodian_id": w.custodian.id}),
+    Row("departments.index", READERS),
+    Row("departments.detail", READERS, lambda w: {"department_id": w.department.id}),
+    Row("departments.create", STAFF_LIST),
+    Row("departments.edit", STAFF_LIST, lambda w: {"department_id": w.department.id}),
+    Row("platforms.index", READERS),
+    Row("platforms.detail", READERS, lambda w: {"platform_id": w.platform.id}),
+    Row("platforms.create", INVENTORY),
+    Row("platforms.edit", INVENTORY, lambda w: {"platform_id": w.platform.id}),
+    Row("audit.index", AUDITORS),
+)
+
+
+# --- Shared with the CSRF sweep -----------------------------------------------------------
+
+
+def build_url(app: Flask, row: Row, world: World) -> str:
+    with app.test_request_context():
+        return url_for(row.endpoint, **row.values(world))
+
+
+def outcome_of(response: Any) -> Outcome:
+    if 300 <= response.status_code < 400:
+        return Redirect(urlsplit(response.headers["Location"]).path)
+    return response.status_code
+
+
+def sharing_session(client: FlaskClient) -> FlaskClient:
+    """A new client carrying the same session cookie: requests cannot disturb each other's flashes."""
+    app = client.application
+    fresh = app.test_client()
+    name = app.config["SESSION_COOKIE_NAME"]
+    if cookie := client.get_cookie(name):
+        fresh.set_cookie(name, cookie.value)
+    return fresh
+
+
+def request_row(client: FlaskClient, row: Row, url: str, token: str) -> Outcome:
+    data = {"csrf_token": token} if row.method == "POST" else None
+    with client.open(url, method=row.method, data=data) as response:
+        return outcome_of(response)
+
+
+def check_role(app: Flask, client: Any, who: str, user: User | None) -> list[str]:
+    """Walk the whole table as one role; return the rows that disagree."""
+    world = World(user.person if user else None)
+    if user is not None:
+        client.login(user)
+    token = client.token()  # stored in the session, so every copy of it can post
+    mismatches = []
+    for row in sorted(MATRIX, key=lambda r: r.signs_out):
+        url = build_url(app, row, world)
+        got = request_row(sharing_session(client), row, url, token)
+        if got != (expected := row.expected(who)):
+            mismatches.append(f"  as {who}: {row.method} {url} — {row.label()}: expected {expected}, got {got}")
+    return mismatches
+
+
+# --- The test -----------------------------------------------------------------------------
+
+
+def test_access_matrix(app: Flask, make_user: Any) -> None:
+    """Every row, as every role and as an anonymous visitor.
+
+    One test per database rather than per role: each app compiles its templates afresh and each
+    sign-in costs an argon2 verification, and the table is walked 6 times over.
+    """
+    app.test_client_class = Client
+    mismatches = []
+    for who in (*ROLES, ANONYMOUS):
+        user = None if who == ANONYMOUS else make_user(Role(who))
+        mismatches += check_role(app, app.test_client(), who, user)
+    cells = len(MATRIX) * (len(ROLES) + 1)
+    assert not mismatches, f"{len(mismatches)} of {cells} cells disagree:\n" + "\n".join(mismatches)

@@ -1,0 +1,129 @@
+"""The migrations build the schema the models describe, on SQLite and on PostgreSQL, and undo it.
+
+Modelled on SecureDrop's test_alembic.py and Warehouse's ``bin/db-check``: a single head;
+base → head → base → head with ``flask db check`` clean after each head; and every revision,
+whatever their number, stepped up, down and up again so each downgrade runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from alembic.config import Config as AlembicConfig
+from alembic.script import Script, ScriptDirectory
+from flask import Flask
+
+from app import create_app
+from app.extensions import db
+from tests.conftest import skip_or_fail
+
+CLEAN = "No new upgrade operations detected"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of a database with nothing in it: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    if server is None:
+        skip_or_fail("postgres", "PostgreSQL is not installed", "apt-get install postgresql (or set HANDOVER_TEST_PG_URL)")
+    name = f"handover_migrate_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def migrating_app(empty_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=empty_database)
+    migrate = app.extensions["migrate"].migrate
+    # Alembic's Config keeps the sys.stdout of import time; point it at the current one so the CLI
+    # runner sees what `flask db check` prints (Flask-Migrate's configure hook).
+    monkeypatch.setattr(migrate, "configure_callbacks", [*migrate.configure_callbacks, _current_stdout])
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _current_stdout(config: AlembicConfig) -> AlembicConfig:
+    config.stdout = sys.stdout
+    return config
+
+
+def script_directory(app: Flask) -> ScriptDirectory:
+    return ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config())
+
+
+def revisions(app: Flask) -> list[Script]:
+    """Every revision, oldest first."""
+    return list(reversed(list(script_directory(app).walk_revisions("base", "heads"))))
+
+
+def current(app: Flask) -> set[str]:
+    with db.engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return set()
+        return {row[0] for row in conn.execute(sa.text("SELECT version_num FROM alembic_version"))}
+
+
+def app_tables() -> set[str]:
+    with db.engine.connect() as conn:
+        return set(sa.inspect(conn).get_table_names()) - {"alembic_version"}
+
+
+def assert_schema_matches_models(app: Flask) -> None:
+    result: Any = app.test_cli_runner().invoke(args=["db", "check"])
+    assert result.exit_code == 0, result.output
+    assert CLEAN in result.output
+    assert app_tables() == set(db.metadata.tables)
+
+
+def test_there_is_a_single_head() -> None:
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI="sqlite://")
+    with app.app_context():
+        heads = script_directory(app).get_heads()
+    assert len(heads) == 1, f"Alembic has {len(heads)} heads {heads}: merge them (flask db merge heads)"
+
+
+def test_base_to_head_and_back_twice(migrating_app: Flask) -> None:
+    head = script_directory(migrating_app).get_current_head()
+    for _ in range(2):
+        flask_migrate.upgrade()
+        assert current(migrating_app) == {head}
+        assert_schema_matches_models(migrating_app)
+        flask_migrate.downgrade(revision="base")
+        assert current(migrating_app) == set()
+        assert app_tables() == set(), "the downgrade to base left tables behind"
+        # The check is not vacuous: an empty database is reported as out of date.
+        assert migrating_app.test_cli_runner().invoke(args=["db", "check"]).exit_code != 0
+
+
+def test_every_revision_steps_up_down_and_up(migrating_app: Flask) -> None:
+    steps = revisions(migrating_app)
+    assert steps, "no revisions found"
+    for script in steps:
+        below = script.down_revision or "base"
+        assert isinstance(below, str), f"{script.revision} merges several revisions; step it by hand"
+        flask_migrate.upgrade(revision=script.revision)
+        assert current(migrating_app) == {script.revision}
+        flask_migrate.downgrade(revision=below)
+        assert current(migrating_app) == (set() if below == "base" else {below}), f"downgrade of {script.revision}"
+        flask_migrate.upgrade(revision=script.revision)
+        assert current(migrating_app) == {script.revision}, f"upgrade of {script.revision} after its downgrade"
+    assert_schema_matches_models(migrating_app)

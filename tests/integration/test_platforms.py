@@ -1,0 +1,223 @@
+"""Platform pages: access by role, role names, uniqueness, rotation bounds, stale edits."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import AccountStatus, AuditEvent, Platform, Role
+from tests import factories
+
+#: role → (may view, may edit)
+ACCESS = {
+    Role.ADMIN: (True, True),
+    Role.DIRECTOR: (True, False),
+    Role.HR: (True, False),
+    Role.IT: (True, True),
+    Role.STAFF: (False, False),
+}
+
+
+def _events(action: str) -> list[AuditEvent]:
+    return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
+
+
+def _form(platform: Platform, **changes: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "name": platform.name,
+        "slug": platform.slug,
+        "role_names": "\n".join(platform.role_names),
+        "owner_hint": platform.owner_hint,
+        "rotation_days": platform.rotation_days,
+        "version": platform.version,
+    }
+    if platform.delegated_access:
+        data["delegated_access"] = "y"
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("role", list(ACCESS), ids=lambda r: r.value)
+def test_each_page_allows_or_refuses_each_role(client, login_as, role):
+    can_view, can_edit = ACCESS[role]
+    platform = factories.make_platform("YouTube")
+    db.session.commit()
+    login_as(role)
+
+    view = 200 if can_view else 403
+    assert client.get("/platforms/").status_code == view
+    assert client.get(f"/platforms/{platform.id}").status_code == view
+    edit = 200 if can_edit else 403
+    assert client.get("/platforms/new").status_code == edit
+    assert client.get(f"/platforms/{platform.id}/edit").status_code == edit
+    if not can_edit:
+        assert client.submit("/platforms/new", {"name": "X", "role_names": "owner", "rotation_days": 30}).status_code == 403
+        assert client.submit(f"/platforms/{platform.id}/edit", _form(platform, name="Renamed")).status_code == 403
+        db.session.expire_all()
+        assert [p.name for p in db.session.scalars(sa.select(Platform))] == ["YouTube"]
+    if can_view:
+        assert (f"/platforms/{platform.id}/edit" in client.get(f"/platforms/{platform.id}").text) is can_edit
+
+
+def test_list_shows_roles_and_account_counts(app, client, login_as):
+    youtube = factories.make_platform("YouTube", role_names=["owner", "manager", "editor"], delegated_access=True)
+    factories.make_platform("Flickr", role_names=["owner"])
+    factories.make_account(youtube)
+    factories.make_account(youtube)
+    factories.make_account(youtube, status=AccountStatus.RETIRED)
+    db.session.commit()
+    login_as(Role.HR)
+
+    page = client.get("/platforms/").text
+    row = page.split("YouTube</a>")[1].split("</tr>")[0]
+    assert "owner, manager, editor" in row and '<td data-label="Accounts">2</td>' in row and "Yes" in row
+    flickr = page.split("Flickr</a>")[1].split("</tr>")[0]
+    assert '<td data-label="Accounts">0</td>' in flickr and "No" in flickr
+    app.config["PER_PAGE"] = 1
+    assert "Page 2 of 2" in client.get("/platforms/?page=2").text
+
+
+def test_empty_list_invites_the_first_platform(client, login_as):
+    login_as(Role.IT)
+    page = client.get("/platforms/").text
+    assert "No platforms yet" in page and "/platforms/new" in page
+
+
+def test_detail_explains_roles_delegated_access_and_lists_accounts(client, login_as):
+    youtube = factories.make_platform(
+        "YouTube",
+        role_names=["owner", "manager", "editor"],
+        delegated_access=True,
+        owner_hint="A channel's owner can add managers.",
+    )
+    factories.make_account(youtube, name="Riverside Channel")
+    flickr = factories.make_platform("Flickr", role_names=["owner"])
+    db.session.commit()
+    login_as(Role.DIRECTOR)
+
+    page = client.get(f"/platforms/{youtube.id}").text
+    assert page.index("<strong>owner</strong>") < page.index("<strong>manager</strong>") < page.index("<strong>editor</strong>")
+    assert "top role" in page and "A channel&#39;s owner can add managers." in page
+    assert "Offered" in page and "nobody needs to share one login" in page
+    assert "Riverside Channel" in page
+    other = client.get(f"/platforms/{flickr.id}").text
+    assert "Not offered" in other and "No accounts on Flickr yet." in other
+
+
+def test_it_creates_a_platform_and_it_is_audited(client, login_as):
+    login_as(Role.IT)
+    response = client.submit(
+        "/platforms/new",
+        {
+            "name": "Google Workspace",
+            "role_names": "super admin\r\n\r\n  admin  \r\nuser\r\n",
+            "delegated_access": "y",
+            "rotation_days": 90,
+        },
+    )
+    assert response.status_code == 302, response.text
+    platform = db.session.scalar(sa.select(Platform))
+    assert platform.slug == "google-workspace"
+    assert platform.role_names == ["super admin", "admin", "user"] and platform.top_role == "super admin"
+    assert platform.delegated_access and platform.rotation_days == 90
+    [event] = _events("platform.create")
+    assert event.object_type == "platform" and event.object_id == platform.id
+    assert event.after["role_names"] == "super admin, admin, user"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"role_names": "  \n "}, "role_names", "Give at least one role name"),
+        ({"role_names": "owner\nadmin\nOwner"}, "role_names", "Give each role once; repeated: Owner, owner."),
+        ({"name": "facebook"}, "name", "There is already a platform called facebook."),
+        ({"slug": "fb"}, "slug", "Another platform already uses the short name fb."),
+        ({"slug": "Not A Slug!"}, "slug", "Use lower-case letters, digits and hyphens only"),
+        ({"rotation_days": 0}, "rotation_days", "Give a number of days from 1 to 3650"),
+        ({"rotation_days": 3651}, "rotation_days", "Give a number of days from 1 to 3650"),
+        ({"rotation_days": "soon"}, "rotation_days", "Not a valid integer value."),
+    ],
+    ids=["no-roles", "repeated-role", "taken-name", "taken-slug", "bad-slug", "rotation-0", "rotation-3651", "rotation-text"],
+)
+def test_bad_input_is_refused_with_the_field_error(client, login_as, changes, field, message):
+    factories.make_platform("Facebook", slug="fb")
+    db.session.commit()
+    login_as(Role.ADMIN)
+    data = {"name": "Instagram", "slug": "", "role_names": "admin\neditor", "rotation_days": 365, **changes}
+
+    response = client.submit("/platforms/new", data)
+    assert response.status_code == 400
+    assert message in response.text
+    assert f'id="{field}-error"' in response.text
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Platform)) == 1
+    assert _events("platform.create") == []
+
+
+def test_edit_saves_and_records_before_and_after(client, login_as):
+    platform = factories.make_platform("YouTube", role_names=["owner", "editor"])
+    db.session.commit()
+    login_as(Role.IT)
+
+    edit_page = client.get(f"/platforms/{platform.id}/edit").text
+    assert "owner\neditor</textarea>" in edit_page
+    response = client.submit(
+        f"/platforms/{platform.id}/edit", _form(platform, role_names="owner\nmanager\neditor", rotation_days=180)
+    )
+    assert response.status_code == 302, response.text
+    db.session.expire_all()
+    saved = db.session.get(Platform, platform.id)
+    assert saved.role_names == ["owner", "manager", "editor"] and saved.rotation_days == 180
+    [event] = _events("platform.update")
+    assert (event.before["role_names"], event.after["role_names"]) == ("owner, editor", "owner, manager, editor")
+    assert (event.before["rotation_days"], event.after["rotation_days"]) == (365, 180)
+
+
+def test_a_role_still_held_cannot_be_removed(client, login_as):
+    platform = factories.make_platform("YouTube", role_names=["owner", "manager", "editor"])
+    account = factories.make_account(platform)
+    factories.make_admin(account, factories.make_profile(platform), "manager")
+    db.session.commit()
+    login_as(Role.IT)
+
+    response = client.submit(f"/platforms/{platform.id}/edit", _form(platform, role_names="owner\neditor"))
+    assert response.status_code == 400
+    assert "Roles still held on YouTube accounts cannot be removed or renamed: manager (held 1 time)" in response.text
+    db.session.expire_all()
+    assert db.session.get(Platform, platform.id).role_names == ["owner", "manager", "editor"]
+    assert _events("platform.update") == []
+
+
+def test_a_stale_edit_is_refused_and_changes_nothing(client, login_as):
+    platform = factories.make_platform("YouTube")
+    db.session.commit()
+    stale = _form(platform, name="Mine")
+    login_as(Role.ADMIN)
+    assert client.submit(f"/platforms/{platform.id}/edit", _form(platform, name="YouTube Studio")).status_code == 302
+
+    response = client.submit(f"/platforms/{platform.id}/edit", stale)
+    assert response.status_code == 409
+    assert "Someone else changed this while you were editing" in response.text and "YouTube Studio" in response.text
+    db.session.expire_all()
+    assert db.session.get(Platform, platform.id).name == "YouTube Studio"
+    assert len(_events("platform.update")) == 1
+
+
+def test_an_unchanged_save_records_nothing(client, login_as):
+    platform = factories.make_platform("YouTube")
+    db.session.commit()
+    login_as(Role.IT)
+    assert client.submit(f"/platforms/{platform.id}/edit", _form(platform)).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Platform, platform.id).version == 1
+    assert _events("platform.update") == []
+
+
+def test_missing_platforms_are_404(client, login_as):
+    login_as(Role.IT)
+    assert client.get("/platforms/9999").status_code == 404
+    assert client.get("/platforms/9999/edit").status_code == 404
+    assert (
+        client.submit("/platforms/9999/edit", {"name": "X", "role_names": "owner", "rotation_days": 1, "version": 1}).status_code
+        == 404
+    )

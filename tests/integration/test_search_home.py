@@ -1,0 +1,113 @@
+"""Global search and the home page, for readers and for staff."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.extensions import db
+from app.models import AccountStatus, PersonStatus, ProfileKind, Role
+from tests import factories
+
+
+def card(html: str, heading_id: str) -> str:
+    match = re.search(rf'id="{heading_id}"(.*?)</section>', html, re.S)
+    return match.group(1) if match else ""
+
+
+@pytest.fixture
+def registry(app):
+    """A small registry: two accounts, two people, profiles."""
+    fb = factories.make_platform("Facebook")
+    sam = factories.make_person("Sam Ortiz", work_email="sam.ortiz@riverside.example", personal_email="sammy@gmail.example")
+    factories.make_person("Jo Park", work_email="jo.park@riverside.example")
+    factories.make_profile(fb, ProfileKind.PERSONA, name="Melvilla Dewey", handle="@melvilla_reads")
+    branch = factories.make_account(
+        fb, name="Branch Page", handle="@riversidebranch", url="https://facebook.com/riverside-branch"
+    )
+    teen = factories.make_account(fb, name="Teen Zone", handle="@teenzone", url="https://teens.riverside.example", steward=sam)
+    db.session.commit()
+    return {"sam": sam, "branch": branch, "teen": teen}
+
+
+def test_search_finds_accounts_by_handle_and_url(client, login_as, registry):
+    login_as(Role.DIRECTOR)
+
+    by_handle = card(client.get("/search?q=RIVERSIDEBRANCH").text, "r-accounts")
+    assert "Branch Page" in by_handle and "Teen Zone" not in by_handle
+
+    by_url = card(client.get("/search?q=teens.riverside").text, "r-accounts")
+    assert "Teen Zone" in by_url and "Branch Page" not in by_url
+
+
+def test_search_finds_people_by_work_email_and_profiles_by_handle(client, login_as, registry):
+    login_as(Role.HR)
+
+    people = card(client.get("/search?q=jo.park@riverside").text, "r-people")
+    assert "Jo Park" in people and "Sam Ortiz" not in people
+
+    profiles = card(client.get("/search?q=melvilla_r").text, "r-profiles")
+    assert "Melvilla Dewey" in profiles
+
+
+def test_search_explains_short_and_empty_queries(client, login_as, registry):
+    login_as(Role.IT)
+    assert "Type at least two characters" in client.get("/search?q=t").text
+    assert "Nothing matches “no-such-thing”" in client.get("/search?q=no-such-thing").text
+    # A percent sign is a character to find, not a wildcard that matches everything.
+    assert "Nothing matches" in client.get("/search?q=%25%25").text
+
+
+def test_staff_search_finds_only_their_accounts_and_no_people(client, login_as, registry):
+    login_as(Role.STAFF, person=registry["sam"])
+
+    html = client.get("/search?q=riverside").text
+
+    accounts = card(html, "r-accounts")
+    assert "Teen Zone" in accounts and "Branch Page" not in accounts
+    assert 'id="r-people"' not in html and "Jo Park" not in html
+    assert 'id="r-profiles"' not in html and "Melvilla" not in client.get("/search?q=melvilla").text
+
+
+def test_home_lists_accounts_owned_by_someone_leaving_or_gone_for_readers(client, login_as):
+    login_as(Role.DIRECTOR)
+    fb = factories.make_platform("Facebook")
+    leaving = factories.make_person("Len Leaving", status=PersonStatus.LEAVING)
+    gone = factories.make_person("Dee Departed", status=PersonStatus.DEPARTED)
+    here = factories.make_person("Ann Active")
+    factories.make_account(fb, name="Len's Page", owner_profile=factories.make_profile(fb, ProfileKind.PERSONAL, holder=leaving))
+    factories.make_account(fb, name="Dee's Page", owner_profile=factories.make_profile(fb, ProfileKind.PERSONAL, holder=gone))
+    factories.make_account(fb, name="Ann's Page", owner_profile=factories.make_profile(fb, ProfileKind.PERSONAL, holder=here))
+    factories.make_account(fb, name="Org Page", owner_profile=factories.make_profile(fb, ProfileKind.ORGANISATION))
+    factories.make_account(
+        fb,
+        name="Closed Page",
+        status=AccountStatus.RETIRED,
+        owner_profile=factories.make_profile(fb, ProfileKind.PERSONAL, holder=gone),
+    )
+    db.session.commit()
+
+    html = client.get("/").text
+
+    at_risk = card(html, "leavers-title")
+    assert "Len&#39;s Page" in at_risk and "Dee&#39;s Page" in at_risk
+    assert "Ann&#39;s Page" not in at_risk and "Org Page" not in at_risk and "Closed Page" not in at_risk
+    assert "Len Leaving" in card(html, "leaving-title")
+
+
+def test_home_shows_staff_the_accounts_they_steward_and_no_registry_figures(client, login_as):
+    staff = login_as(Role.STAFF)
+    fb = factories.make_platform("Facebook")
+    gone = factories.make_person("Dee Departed", status=PersonStatus.DEPARTED)
+    factories.make_account(fb, name="My Page", handle="@mine", steward_id=staff.person_id)
+    factories.make_account(fb, name="My Old Page", steward_id=staff.person_id, status=AccountStatus.RETIRED)
+    factories.make_account(fb, name="Dee's Page", owner_profile=factories.make_profile(fb, ProfileKind.PERSONAL, holder=gone))
+    db.session.commit()
+
+    html = client.get("/").text
+
+    mine = card(html, "mine-title")
+    assert "My Page" in mine and "@mine" in mine and "My Old Page" not in mine
+    assert 'id="leavers-title"' not in html and "Dee&#39;s Page" not in html
+    assert "current staff" not in html
