@@ -33,6 +33,14 @@ class Config:
     PER_PAGE = 25
     #: Days after which an account counts as not reviewed.
     REVIEW_INTERVAL_DAYS = 365
+    #: Master keys as ``id:base64key`` entries, primary first (HANDOVER_MASTER_KEYS); never SECRET_KEY.
+    MASTER_KEYS: str | None = None
+    #: Where the keys are read from when MASTER_KEYS is not set (development default: instance/master_keys).
+    MASTER_KEY_FILE: str | None = None
+    #: Days a rotated-out credential value is kept (encrypted, read-only) so a failed change can be undone.
+    CREDENTIAL_RETENTION_DAYS = 30
+    #: A reveal needs a sign-in (or password confirmation) at most this many seconds old.
+    REVEAL_FRESH_AUTH_SECONDS = 300
 
     @classmethod
     def load(cls) -> dict[str, Any]:
@@ -49,6 +57,12 @@ class Config:
             values["REMEMBER_COOKIE_SECURE"] = True
         if storage := _env("RATELIMIT_STORAGE_URI"):
             values["RATELIMIT_STORAGE_URI"] = storage
+        if keys := _env("MASTER_KEYS"):
+            values["MASTER_KEYS"] = keys
+        if key_file := _env("MASTER_KEY_FILE"):
+            values["MASTER_KEY_FILE"] = key_file
+        if retention := _env("CREDENTIAL_RETENTION_DAYS"):
+            values["CREDENTIAL_RETENTION_DAYS"] = int(retention)
         return values
 
     @classmethod
@@ -66,6 +80,8 @@ class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = "testing-only-secret-key-not-for-production-use"  # noqa: S105  (ProductionConfig refuses it)
+    #: A fixed key for tests only; ProductionConfig refuses it.
+    MASTER_KEYS = "test-key-1:dGVzdGluZy1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXM"
     RATELIMIT_ENABLED = False
 
 
@@ -88,6 +104,14 @@ class ProductionConfig(Config):
                 "HANDOVER_DATABASE_URL must be set, e.g. postgresql+psycopg://handover@db/handover "
                 "or sqlite:////var/lib/handover/handover.sqlite3."
             )
+        if not values.get("MASTER_KEYS") and not values.get("MASTER_KEY_FILE"):
+            raise ConfigError(
+                "HANDOVER_MASTER_KEYS must be set to the master key(s) that encrypt credential notes "
+                "(create one with `flask keys generate`), or HANDOVER_MASTER_KEY_FILE to a mode-0600 file holding them. "
+                "Keep them outside the database and apart from HANDOVER_SECRET_KEY."
+            )
+        if values.get("MASTER_KEYS") == TestingConfig.MASTER_KEYS:
+            raise ConfigError("HANDOVER_MASTER_KEYS is the testing key from the repository; generate a real one with `flask keys generate`.")
 
 
 CONFIGS: dict[str, type[Config]] = {

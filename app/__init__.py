@@ -43,11 +43,13 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     app.config.from_mapping(values)
 
     _init_extensions(app)
+    _init_keyring(app, config_cls.ENV_NAME)
     for name in BLUEPRINTS:
         app.register_blueprint(import_module(f"app.{name}.routes").bp)
 
-    from app import errors, security, templating
+    from app import errors, keycheck, security, templating
 
+    keycheck.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
@@ -56,6 +58,26 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 
     register_cli(app)
     return app
+
+
+def _init_keyring(app: Flask, env_name: str) -> None:
+    """Load the master keys (HANDOVER_MASTER_KEYS or the key file); refuse to start without them."""
+    from app.services import crypto
+
+    configured_file = app.config.get("MASTER_KEY_FILE")
+    key_file = Path(configured_file) if configured_file else None
+    if key_file is None and env_name != "production":
+        key_file = Path(app.instance_path) / "master_keys"
+    try:
+        source = crypto.KeyringSource(app.config.get("MASTER_KEYS"), key_file, create_file=env_name == "development")
+    except crypto.KeyConfigError as error:
+        raise ConfigError(str(error)) from None
+    secret = str(app.config["SECRET_KEY"]).encode()
+    if any(crypto.Keyring.raw_key(source.get(), key_id) == secret for key_id in source.get().key_ids) or (
+        app.config.get("MASTER_KEYS") and str(app.config["SECRET_KEY"]) in str(app.config["MASTER_KEYS"])
+    ):
+        raise ConfigError("A master key must not be the same as HANDOVER_SECRET_KEY: generate one with `flask keys generate`.")
+    app.extensions["handover_keyring"] = source
 
 
 def _init_extensions(app: Flask) -> None:

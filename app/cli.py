@@ -14,6 +14,7 @@ from app.services.errors import DomainError, ValidationFailed
 users_cli = AppGroup("users", help="Handover sign-ins.")
 demo_cli = AppGroup("demo", help="The demo organisation.")
 audit_cli = AppGroup("audit", help="The audit trail.")
+keys_cli = AppGroup("keys", help="Master keys that encrypt credential notes.")
 platforms_cli = AppGroup("platforms", help="The platform catalogue.")
 
 
@@ -82,6 +83,110 @@ def platforms_seed() -> None:
     click.echo(f"Added {added} platforms to the catalogue." if added else "The catalogue is complete; nothing was added.")
 
 
+@keys_cli.command("generate")
+@click.option("--id", "key_id", default=None, help="Key id (lower-case letters, digits, dashes); default k<date>-<random>.")
+def keys_generate(key_id: str | None) -> None:
+    """Print a new master key as <id>:<key>, for HANDOVER_MASTER_KEYS (primary first)."""
+    from app.services import crypto
+
+    if key_id is not None and not crypto.KEY_ID.match(key_id):
+        raise click.ClickException("A key id is 1-40 lower-case letters, digits and dashes, starting with a letter or digit.")
+    click.echo(crypto.generate_key_spec(key_id))
+
+
+@keys_cli.command("status")
+def keys_status() -> None:
+    """Count envelopes per key, and say whether each key is configured, primary, unused or missing."""
+    from app.services import crypto, keys
+
+    keyring = crypto.current_keyring()
+    counts = keys.usage()
+    problems = {p.key_id: p.message for p in keys.problems(keyring)}
+    for key_id in keyring.key_ids + sorted(set(counts) - set(keyring.key_ids)):
+        role = "primary" if key_id == keyring.primary.key_id else ("configured" if key_id in keyring else "MISSING")
+        note = (
+            f"  ← {problems[key_id]}"
+            if key_id in problems
+            else ("  (unused: can be removed)" if counts[key_id] == 0 and role == "configured" else "")
+        )
+        click.echo(f"{key_id:32} {role:10} {counts[key_id]:>8} envelopes{note}")
+    remaining = keys.pending(keyring)
+    click.echo(
+        f"{remaining} envelopes are not yet under the primary key." if remaining else "Every envelope is under the primary key."
+    )
+    if problems:
+        raise click.ClickException("Some keys are missing or wrong; credential notes sealed with them cannot be read.")
+
+
+@keys_cli.command("rotate")
+@click.option("--add-key", is_flag=True, help="Key file set-ups: first add a new primary key to the key file.")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
+def keys_rotate(add_key: bool, batch_size: int) -> None:
+    """Re-encrypt every envelope under the primary key, one committed batch at a time (safe to re-run)."""
+    from app.services import audit, crypto, keys
+
+    source = crypto.current_key_source()
+    if add_key:
+        if source.writable_file is None:
+            raise click.ClickException(
+                "Keys come from HANDOVER_MASTER_KEYS: put a new key (flask keys generate) first in that variable on every "
+                "server, keep the old ones after it, restart, then run `flask keys rotate` again."
+            )
+        new = crypto.generate_key_spec()
+        source.writable_file.write_text(new + "\n" + source.writable_file.read_text())
+        click.echo(f"Added primary key {new.split(':', 1)[0]} to {source.writable_file}.")
+    keyring = source.get()
+    keys.ensure_checks(keyring)
+    total = keys.pending(keyring)
+    actor = Actor.system("flask keys rotate")
+    if total == 0:
+        db.session.commit()
+        click.echo(f"Every envelope is already under the primary key {keyring.primary.key_id}.")
+        return
+    audit.record_event(
+        actor, "keys.rotate.start", "master_key", None, f"Started re-encrypting {total} envelopes under {keyring.primary.key_id}"
+    )
+    db.session.commit()
+    done = 0
+    with click.progressbar(length=total, label=f"Re-encrypting under {keyring.primary.key_id}") as bar:
+        while True:
+            count = keys.reencrypt_batch(keyring, batch_size)
+            db.session.commit()  # each batch is its own transaction: an interruption loses at most one batch
+            if count == 0:
+                break
+            done += count
+            bar.update(count)
+    audit.record_event(
+        actor, "keys.rotate.finish", "master_key", None, f"Re-encrypted {done} envelopes under {keyring.primary.key_id}"
+    )
+    db.session.commit()
+    click.echo(f"Re-encrypted {done} envelopes. Older keys can be removed once `flask keys status` shows 0 for them.")
+
+
+@keys_cli.command("drop")
+@click.argument("key_id")
+def keys_drop(key_id: str) -> None:
+    """Remove an old key once no envelope uses it."""
+    from app.services import audit, crypto, keys
+
+    source = crypto.current_key_source()
+    keyring = source.get()
+    if key_id == keyring.primary.key_id:
+        raise click.ClickException("That is the primary key; rotate to a new primary first (flask keys rotate --add-key).")
+    in_use = keys.usage()[key_id]
+    if in_use:
+        raise click.ClickException(f"{in_use} envelopes still use {key_id}; run `flask keys rotate` first.")
+    keys.drop_check(key_id)
+    audit.record_event(Actor.system("flask keys drop"), "keys.drop", "master_key", None, f"Removed master key {key_id}")
+    if source.writable_file is not None:
+        lines = [line for line in source.writable_file.read_text().splitlines() if not line.startswith(f"{key_id}:")]
+        source.writable_file.write_text("\n".join(lines) + "\n")
+        click.echo(f"Removed {key_id} from {source.writable_file}.")
+    else:
+        click.echo(f"No envelope uses {key_id}: remove it from HANDOVER_MASTER_KEYS on every server.")
+    db.session.commit()
+
+
 def register_cli(app: Flask) -> None:
-    for group in (users_cli, demo_cli, audit_cli, platforms_cli):
+    for group in (users_cli, demo_cli, audit_cli, keys_cli, platforms_cli):
         app.cli.add_command(group)

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,19 +87,40 @@ def postgres_database(postgres_server: str | None) -> Iterator[str | None]:
     if postgres_server is None:
         yield None
         return
-    name = f"handover_test_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with scratch_postgres_database(postgres_server, "handover_test") as url:
+        app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            db.create_all()
+            db.engine.dispose()
+        yield url
+
+
+@contextmanager
+def scratch_postgres_database(server: str, prefix: str = "handover_scratch") -> Iterator[str]:
+    """A new, empty PostgreSQL database on ``server``, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
-    with app.app_context():
-        db.create_all()
-        db.engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of a database with no tables at all (for migrations to build): SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    if server is None:
+        skip_or_fail("postgres", "PostgreSQL is not installed", "apt-get install postgresql (or set HANDOVER_TEST_PG_URL)")
+    with scratch_postgres_database(server, "handover_migrate") as url:
+        yield url
 
 
 # --- The app ------------------------------------------------------------------------------

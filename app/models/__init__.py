@@ -3,6 +3,7 @@
 from app.models.account import Account, AccountAdmin, AccountStatus, Connection, RecoveryContact, RecoveryKind
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
+from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion, MasterKeyCheck
 from app.models.person import Department, Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
@@ -15,7 +16,12 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Connection",
+    "CredentialKind",
+    "CredentialNote",
+    "CredentialReveal",
+    "CredentialVersion",
     "Department",
+    "MasterKeyCheck",
     "Person",
     "PersonStatus",
     "Platform",

@@ -1,8 +1,6 @@
 """`flask demo load`, `flask platforms seed` and the catalogue migration, through the CLI."""
 
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +12,6 @@ from app.extensions import db
 from app.models import Account, Person, Platform, User
 from app.services import users
 from app.services.catalogue import CATALOGUE
-from tests.conftest import skip_or_fail
 
 
 @pytest.fixture(autouse=True)
@@ -74,25 +71,6 @@ def test_platforms_seed_adds_the_catalogue_once(app):
 
 
 # --- The catalogue migration --------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables at all, for `flask db upgrade` to build."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
-        return
-    server = request.getfixturevalue("postgres_server")
-    if server is None:
-        skip_or_fail("postgres", "PostgreSQL is not installed", "apt-get install postgresql (or set HANDOVER_TEST_PG_URL)")
-    name = f"handover_migrate_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield server.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture

@@ -14,13 +14,23 @@ from app import create_app
 from app.extensions import db
 from config import ConfigError, TestingConfig
 
+GOOD_MASTER_KEY = "prod-1:" + "A" * 43
 GOOD_SECRET = "k" * 32
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No HANDOVER_* setting leaks in from the shell, and the instance folder is a temporary one."""
-    for name in ("ENV", "SECRET_KEY", "DATABASE_URL", "PER_PAGE", "SESSION_COOKIE_SECURE", "RATELIMIT_STORAGE_URI"):
+    for name in (
+        "ENV",
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "PER_PAGE",
+        "SESSION_COOKIE_SECURE",
+        "RATELIMIT_STORAGE_URI",
+        "MASTER_KEYS",
+        "MASTER_KEY_FILE",
+    ):
         monkeypatch.delenv(f"HANDOVER_{name}", raising=False)
     instance = tmp_path / "instance"
     monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(instance))
@@ -65,6 +75,7 @@ def test_production_starts_when_configured(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("HANDOVER_ENV", "production")
     monkeypatch.setenv("HANDOVER_SECRET_KEY", GOOD_SECRET)
     monkeypatch.setenv("HANDOVER_DATABASE_URL", sqlite_url(tmp_path))
+    monkeypatch.setenv("HANDOVER_MASTER_KEYS", GOOD_MASTER_KEY)
     app = create_app()
     assert app.config["SECRET_KEY"] == GOOD_SECRET
     assert app.config["SQLALCHEMY_DATABASE_URI"] == sqlite_url(tmp_path)
@@ -72,6 +83,35 @@ def test_production_starts_when_configured(monkeypatch: pytest.MonkeyPatch, tmp_
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert not app.config["TESTING"] and not app.config["DEBUG"]
     assert not (clean_environment / "secret_key").exists(), "production never writes a key of its own"
+    assert not (clean_environment / "master_keys").exists(), "production never writes a master key of its own"
+
+
+def test_production_refuses_to_start_without_master_keys(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_environment: Path
+) -> None:
+    monkeypatch.setenv("HANDOVER_ENV", "production")
+    monkeypatch.setenv("HANDOVER_SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("HANDOVER_DATABASE_URL", sqlite_url(tmp_path))
+    with pytest.raises(ConfigError, match=r"HANDOVER_MASTER_KEYS must be set .*`flask keys generate`"):
+        create_app()
+    monkeypatch.setenv("HANDOVER_MASTER_KEYS", TestingConfig.MASTER_KEYS)
+    with pytest.raises(ConfigError, match="testing key"):
+        create_app()
+    monkeypatch.setenv("HANDOVER_MASTER_KEYS", "primary:not-a-key")
+    with pytest.raises(ConfigError, match="32 bytes|base64"):
+        create_app()
+
+
+def test_a_master_key_file_must_exist_in_production(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_environment: Path
+) -> None:
+    monkeypatch.setenv("HANDOVER_ENV", "production")
+    monkeypatch.setenv("HANDOVER_SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("HANDOVER_DATABASE_URL", sqlite_url(tmp_path))
+    monkeypatch.setenv("HANDOVER_MASTER_KEY_FILE", str(tmp_path / "keys"))
+    with pytest.raises(ConfigError, match="HANDOVER_MASTER_KEYS"):
+        create_app()
+    assert not (tmp_path / "keys").exists()
 
 
 # --- Development --------------------------------------------------------------------------

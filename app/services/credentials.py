@@ -1,0 +1,490 @@
+"""Credential notes: create, reveal (logged, with a reason), rotate, undo a rotation, delete.
+
+Secrets are sealed by ``app.services.crypto`` and never written anywhere in plaintext: not in
+audit events (they record labels and reasons), not in logs, not in error messages. A reveal
+writes its log row and audit event before the value is decrypted, in the caller's transaction:
+if that write cannot commit, the door must not show the value.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from app.extensions import db
+from app.models.account import Account
+from app.models.base import utcnow
+from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion
+from app.models.person import Person, PersonStatus
+from app.models.profile import Profile, ProfileCustodian
+from app.models.user import Role
+from app.services import audit, crypto, permissions
+from app.services.context import Actor
+from app.services.errors import DomainError, NotFound, StaleEdit, ValidationFailed
+
+TABLE = "credential_notes"
+VERSION_TABLE = "credential_versions"
+#: A note is "due" this many days before its rotation date.
+DUE_WINDOW_DAYS = 30
+MIN_REASON = 5
+#: Roles that may never see a secret, whatever else they are (DESIGN.md).
+NEVER_REVEAL = (Role.DIRECTOR, Role.HR)
+#: Roles that keep the vault: create, reveal, rotate and delete any note.
+KEEPERS = (Role.ADMIN, Role.IT)
+
+
+class FreshSignInRequired(DomainError):
+    """The last sign-in is too old for a reveal; the door asks for the password again."""
+
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__("Confirm your password to reveal a secret: your last sign-in was more than 5 minutes ago.")
+
+
+class NoteState(enum.Enum):
+    OK = "ok"
+    DUE = "due"
+    OVERDUE = "overdue"
+    MUST_ROTATE = "must_rotate"
+
+    @property
+    def label(self) -> str:
+        return {"ok": "OK", "due": "Due soon", "overdue": "Overdue", "must_rotate": "Must rotate"}[self.value]
+
+    @property
+    def rank(self) -> int:
+        """Queue order: must-rotate first, then overdue, then due."""
+        return {"must_rotate": 0, "overdue": 1, "due": 2, "ok": 3}[self.value]
+
+
+@dataclass
+class StateReport:
+    state: NoteState
+    #: Why, in words: "Dana Whitfield revealed it and has left".
+    reasons: list[str]
+
+
+@dataclass
+class NoteData:
+    label: str
+    kind: CredentialKind
+    rotation_days: int | None = None
+
+
+# --- Helpers ------------------------------------------------------------------------------
+
+
+def _aad(note: CredentialNote) -> bytes:
+    return crypto.associated_data(TABLE, note.id, "secret")
+
+
+def _version_aad(version: CredentialVersion) -> bytes:
+    return crypto.associated_data(VERSION_TABLE, version.id, "secret")
+
+
+def interval_days(note: CredentialNote) -> int:
+    if note.rotation_days:
+        return note.rotation_days
+    platform = note.account.platform if note.account is not None else note.profile.platform if note.profile else None
+    return platform.rotation_days if platform is not None else 365
+
+
+def _restamp(note: CredentialNote) -> None:
+    note.due_at = note.rotated_at + timedelta(days=interval_days(note))
+
+
+def _custodian_ids(note: CredentialNote) -> set[int]:
+    return {link.person_id for link in note.profile.custodian_links} if note.profile is not None else set()
+
+
+def can_reveal(actor: Actor, note: CredentialNote) -> bool:
+    """IT and admin; a custodian for the notes of the profile they keep; director and hr never."""
+    if actor.has_role(*NEVER_REVEAL):
+        return False
+    return actor.has_role(*KEEPERS) or (actor.person_id is not None and actor.person_id in _custodian_ids(note))
+
+
+def can_manage(actor: Actor) -> bool:
+    return actor.has_role(*KEEPERS)
+
+
+def can_view(actor: Actor, note: CredentialNote) -> bool:
+    """Seeing that a note exists, its state and its reveal log (never the value)."""
+    if permissions.can_read_registry(actor) or can_reveal(actor, note):
+        return True
+    return note.account is not None and permissions.stewards(actor, note.account)
+
+
+def _snapshot(note: CredentialNote) -> dict[str, object]:
+    return {
+        "label": note.label,
+        "kind": note.kind.value,
+        "holder": note.holder_label,
+        "rotation_days": note.rotation_days,
+        "rotated_at": audit.plain(note.rotated_at),
+        "version": note.version,
+    }
+
+
+def get_note(actor: Actor, note_id: int) -> CredentialNote:
+    note = db.session.get(CredentialNote, note_id)
+    if note is None:
+        raise NotFound(f"There is no credential note with id {note_id}; it may have been deleted.")
+    permissions.require(can_view(actor, note), "You cannot see this credential note.")
+    return note
+
+
+def notes_for_account(actor: Actor, account: Account) -> list[CredentialNote]:
+    notes = list(
+        db.session.scalars(
+            sa.select(CredentialNote).where(CredentialNote.account_id == account.id).order_by(CredentialNote.label)
+        )
+    )
+    return [n for n in notes if can_view(actor, n)]
+
+
+def notes_for_profile(actor: Actor, profile: Profile) -> list[CredentialNote]:
+    notes = list(
+        db.session.scalars(
+            sa.select(CredentialNote).where(CredentialNote.profile_id == profile.id).order_by(CredentialNote.label)
+        )
+    )
+    return [n for n in notes if can_view(actor, n)]
+
+
+def _validate(data: NoteData) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not data.label.strip():
+        errors["label"] = ["Give the note a label, e.g. “Registrar login”."]
+    if data.rotation_days is not None and not 1 <= data.rotation_days <= 3650:
+        errors["rotation_days"] = [
+            "Rotate at least every 10 years (3650 days) and at most daily, or leave it empty for the platform default."
+        ]
+    return errors
+
+
+# --- Create, edit, delete -----------------------------------------------------------------
+
+
+def create_note(
+    actor: Actor,
+    data: NoteData,
+    secret: str,
+    *,
+    account: Account | None = None,
+    profile: Profile | None = None,
+) -> CredentialNote:
+    """A new note on an account, or on a persona / shared-login profile, sealed under the primary key.
+
+    Raises PermissionDenied (only IT and admins) or ValidationFailed.
+    """
+    permissions.require(can_manage(actor), "Only IT and admins add credential notes.")
+    errors = _validate(data)
+    if (account is None) == (profile is None):
+        errors.setdefault("holder", []).append("A note belongs to one account or one profile.")
+    if profile is not None and not profile.kind.has_custodians:
+        errors.setdefault("holder", []).append(
+            "Only persona and shared-login profiles carry credential notes: a personal profile's password belongs to its holder."
+        )
+    if not secret:
+        errors["secret"] = ["Type the secret to keep."]
+    if errors:
+        raise ValidationFailed("The credential note was not added; nothing was saved.", errors)
+    now = utcnow()
+    note = CredentialNote(
+        account=account,
+        profile=profile,
+        label=data.label.strip(),
+        kind=data.kind,
+        rotation_days=data.rotation_days,
+        rotated_at=now,
+        due_at=now,
+        secret="",
+        key_id="",
+    )
+    db.session.add(note)
+    db.session.flush()  # the id is part of the associated data
+    keyring = crypto.current_keyring()
+    note.secret = keyring.seal(secret, _aad(note))
+    note.key_id = keyring.primary.key_id
+    _restamp(note)
+    db.session.flush()
+    audit.record_event(
+        actor,
+        "credential.create",
+        "credential",
+        note.id,
+        f"Added credential note “{note.label}” on {note.holder_label}",
+        None,
+        _snapshot(note),
+    )
+    return note
+
+
+def update_note(actor: Actor, note: CredentialNote, data: NoteData, expected_version: int) -> CredentialNote:
+    """Change label, kind or rotation interval (not the secret: that is a rotation)."""
+    permissions.require(can_manage(actor), "Only IT and admins edit credential notes.")
+    if note.version != expected_version:
+        raise StaleEdit(f"The note “{note.label}”", audit.changes_since("credential", note.id, expected_version))
+    if errors := _validate(data):
+        raise ValidationFailed("Some fields need attention; nothing was saved.", errors)
+    before = _snapshot(note)
+    note.label, note.kind, note.rotation_days = data.label.strip(), data.kind, data.rotation_days
+    _restamp(note)
+    db.session.flush()
+    audit.record_event(
+        actor, "credential.update", "credential", note.id, f"Edited credential note “{note.label}”", before, _snapshot(note)
+    )
+    return note
+
+
+def delete_note(actor: Actor, note: CredentialNote, reason: str) -> None:
+    """Delete a note with its versions and reveal log (the audit trail keeps that it existed and was deleted)."""
+    permissions.require(can_manage(actor), "Only IT and admins delete credential notes.")
+    if len(reason.strip()) < MIN_REASON:
+        raise ValidationFailed("Say why the note is deleted.", {"reason": ["Say why the note is deleted."]})
+    before = _snapshot(note)
+    db.session.delete(note)
+    db.session.flush()
+    audit.record_event(
+        actor,
+        "credential.delete",
+        "credential",
+        before and note.id,
+        f"Deleted credential note “{before['label']}”: {reason.strip()}",
+        before,
+        None,
+    )
+
+
+# --- Reveal -------------------------------------------------------------------------------
+
+
+def reveal_note(actor: Actor, note: CredentialNote, reason: str, *, fresh_sign_in: bool) -> str:
+    """Log the reveal (who, when, why, from where), then return the plaintext.
+
+    Raises PermissionDenied, ValidationFailed (no reason), FreshSignInRequired, or
+    UndecryptableSecret. The caller commits before showing the value.
+    """
+    permissions.require(can_reveal(actor, note), "Your role cannot reveal secrets.")
+    if len(reason.strip()) < MIN_REASON:
+        raise ValidationFailed(
+            "Say why you need the secret.", {"reason": ["Say why you need the secret (at least a few words)."]}
+        )
+    if not fresh_sign_in:
+        raise FreshSignInRequired()
+    _log_reveal(actor, note, reason.strip())
+    return crypto.current_keyring().open(note.secret, _aad(note))
+
+
+def _log_reveal(actor: Actor, note: CredentialNote, reason: str) -> None:
+    db.session.add(
+        CredentialReveal(
+            note=note,
+            user_id=actor.user_id,
+            person_id=actor.person_id,
+            actor_name=actor.name,
+            reason=reason,
+            remote_addr=actor.remote_addr,
+            revealed_at=utcnow(),
+        )
+    )
+    db.session.flush()
+    audit.record_event(
+        actor, "credential.reveal", "credential", note.id, f"Revealed “{note.label}”: {reason}", None, {"reason": reason}
+    )
+
+
+# --- Rotation -----------------------------------------------------------------------------
+
+
+PASSWORD_CLASSES = {
+    "lower": string.ascii_lowercase,
+    "upper": string.ascii_uppercase,
+    "digits": string.digits,
+    "symbols": "!#$%&()*+,-./:;<=>?@[]^_{|}~",
+}
+
+
+def generate_password(length: int = 24, classes: tuple[str, ...] = ("lower", "upper", "digits", "symbols")) -> str:
+    """A random password from the chosen character classes, with at least one of each (secrets module)."""
+    if not 12 <= length <= 128:
+        raise ValidationFailed("Choose a length from 12 to 128.", {"length": ["Choose a length from 12 to 128."]})
+    pools = [PASSWORD_CLASSES[c] for c in classes if c in PASSWORD_CLASSES]
+    if not pools:
+        raise ValidationFailed("Choose at least one kind of character.", {"classes": ["Choose at least one kind of character."]})
+    alphabet = "".join(pools)
+    chars = [secrets.choice(pool) for pool in pools] + [secrets.choice(alphabet) for _ in range(length - len(pools))]
+    # Fisher-Yates with the system's CSPRNG so the guaranteed characters are not always first.
+    for i in range(len(chars) - 1, 0, -1):
+        j = secrets.randbelow(i + 1)
+        chars[i], chars[j] = chars[j], chars[i]
+    return "".join(chars)
+
+
+def rotate_note(
+    actor: Actor, note: CredentialNote, new_secret: str, reason: str, *, shown_to_actor: bool = False, retention_days: int = 30
+) -> CredentialNote:
+    """Replace the secret; the previous value is kept encrypted and read-only for ``retention_days``.
+
+    ``shown_to_actor`` (a generated value displayed once) also logs a reveal, because the rotator
+    now knows the new value. Raises PermissionDenied or ValidationFailed.
+    """
+    permissions.require(can_reveal(actor, note), "Your role cannot rotate secrets.")
+    errors: dict[str, list[str]] = {}
+    if not new_secret:
+        errors["new_secret"] = ["Type the new value, or generate one."]
+    if len(reason.strip()) < MIN_REASON:
+        errors["reason"] = ["Say why it is rotated, e.g. “Dana Whitfield left”."]
+    if errors:
+        raise ValidationFailed("The secret was not rotated; nothing was saved.", errors)
+    keyring = crypto.current_keyring()
+    if keyring.open(note.secret, _aad(note)) == new_secret:
+        raise ValidationFailed(
+            "The secret was not rotated; nothing was saved.", {"new_secret": ["The new value is the same as the current one."]}
+        )
+    now = utcnow()
+    old = CredentialVersion(
+        note=note, secret="", key_id="", replaced_at=now, replaced_by=actor.name, expires_at=now + timedelta(days=retention_days)
+    )
+    db.session.add(old)
+    db.session.flush()
+    old.secret = keyring.reseal_to(note.secret, _aad(note), _version_aad(old))
+    old.key_id = keyring.primary.key_id
+    before = _snapshot(note)
+    note.secret = keyring.seal(new_secret, _aad(note))
+    note.key_id = keyring.primary.key_id
+    note.rotated_at = now
+    _restamp(note)
+    db.session.flush()
+    audit.record_event(
+        actor, "credential.rotate", "credential", note.id, f"Rotated “{note.label}”: {reason.strip()}", before, _snapshot(note)
+    )
+    if shown_to_actor:
+        _log_reveal(actor, note, f"generated at rotation ({reason.strip()})")
+    return note
+
+
+def restore_version(actor: Actor, note: CredentialNote, version_id: int, reason: str, retention_days: int = 30) -> CredentialNote:
+    """Undo a rotation: the kept value becomes current again (and the current one is kept in its place)."""
+    permissions.require(can_reveal(actor, note), "Your role cannot rotate secrets.")
+    version = next((v for v in note.versions if v.id == version_id), None)
+    if version is None:
+        raise NotFound("That earlier value is no longer kept; it may have expired.")
+    if version.expires_at < utcnow():
+        raise ValidationFailed("That earlier value has expired and can no longer be restored.")
+    keyring = crypto.current_keyring()
+    value = keyring.open(version.secret, _version_aad(version))
+    note.versions.remove(version)
+    db.session.flush()
+    return rotate_note(
+        actor,
+        note,
+        value,
+        f"restored the value replaced on {version.replaced_at:%Y-%m-%d}: {reason}",
+        retention_days=retention_days,
+    )
+
+
+def purge_expired_versions(now: datetime | None = None) -> int:
+    """Delete kept values past their retention; returns how many."""
+    stmt = sa.delete(CredentialVersion).where(CredentialVersion.expires_at < (now or utcnow()))
+    return db.session.execute(stmt).rowcount or 0
+
+
+# --- State and the rotation queue ---------------------------------------------------------
+
+
+def _left(person: Person) -> bool:
+    return person.status in (PersonStatus.LEAVING, PersonStatus.DEPARTED)
+
+
+def _left_after(person: Person, moment: datetime) -> bool:
+    """Whether the person's leaving is not yet behind ``moment`` (leaving: always; departed: left on or after it)."""
+    if person.status is PersonStatus.LEAVING:
+        return True
+    return person.left_on is None or person.left_on >= moment.date()
+
+
+def state_of(note: CredentialNote, now: datetime | None = None) -> StateReport:
+    """ok / due / overdue / must rotate, with the reasons in words.
+
+    Must rotate: someone who revealed the current value, or keeps the profile it belongs to, is
+    leaving or has left, and it has not been rotated since they left.
+    """
+    now = now or utcnow()
+    reasons: list[str] = []
+    for reveal in note.reveals:
+        if reveal.person is not None and _left(reveal.person) and reveal.revealed_at >= note.rotated_at:
+            who = f"{reveal.person.name} ({reveal.person.status.value})"
+            text = f"{who} revealed it on {reveal.revealed_at:%d %b %Y}"
+            if text not in reasons:
+                reasons.append(text)
+    if note.profile is not None:
+        for link in note.profile.custodian_links:
+            if _left(link.person) and _left_after(link.person, note.rotated_at):
+                reasons.append(f"{link.person.name} ({link.person.status.value}) keeps this profile")
+    if reasons:
+        return StateReport(NoteState.MUST_ROTATE, reasons)
+    if note.due_at <= now:
+        return StateReport(NoteState.OVERDUE, [f"last rotated {note.rotated_at:%d %b %Y}; due every {interval_days(note)} days"])
+    if note.due_at <= now + timedelta(days=DUE_WINDOW_DAYS):
+        return StateReport(NoteState.DUE, [f"due on {note.due_at:%d %b %Y}"])
+    return StateReport(NoteState.OK, [])
+
+
+def _queue_candidates() -> sa.Select:
+    """Notes that could be in the queue: due within the window, or touched by someone who left."""
+    leaver = sa.select(Person.id).where(Person.status.in_([PersonStatus.LEAVING, PersonStatus.DEPARTED]))
+    revealed_by_leaver = (
+        sa.select(CredentialReveal.id)
+        .where(
+            CredentialReveal.note_id == CredentialNote.id,
+            CredentialReveal.person_id.in_(leaver),
+            CredentialReveal.revealed_at >= CredentialNote.rotated_at,
+        )
+        .exists()
+    )
+    kept_by_leaver = (
+        sa.select(ProfileCustodian.id)
+        .where(ProfileCustodian.profile_id == CredentialNote.profile_id, ProfileCustodian.person_id.in_(leaver))
+        .exists()
+    )
+    return sa.select(CredentialNote).where(
+        sa.or_(CredentialNote.due_at <= utcnow() + timedelta(days=DUE_WINDOW_DAYS), revealed_by_leaver, kept_by_leaver)
+    )
+
+
+def rotation_queue(
+    actor: Actor, department_id: int | None = None, platform_id: int | None = None
+) -> list[tuple[CredentialNote, StateReport]]:
+    """Notes needing rotation: must-rotate first, then overdue, then due; filterable by department and platform."""
+    permissions.require(actor.has_role(*KEEPERS), "The rotation queue is for IT.")
+    stmt = _queue_candidates().options(
+        selectinload(CredentialNote.account).selectinload(Account.platform),
+        selectinload(CredentialNote.account).selectinload(Account.department),
+        selectinload(CredentialNote.profile).selectinload(Profile.platform),
+        selectinload(CredentialNote.profile).selectinload(Profile.custodian_links).selectinload(ProfileCustodian.person),
+        selectinload(CredentialNote.reveals).selectinload(CredentialReveal.person),
+    )
+    if department_id:
+        stmt = stmt.outerjoin(CredentialNote.account).where(Account.department_id == department_id)
+    if platform_id:
+        on_account = (
+            sa.select(Account.id).where(Account.id == CredentialNote.account_id, Account.platform_id == platform_id).exists()
+        )
+        on_profile = (
+            sa.select(Profile.id).where(Profile.id == CredentialNote.profile_id, Profile.platform_id == platform_id).exists()
+        )
+        stmt = stmt.where(sa.or_(on_account, on_profile))
+    rows = [(note, state_of(note)) for note in db.session.scalars(stmt)]
+    rows = [(n, s) for n, s in rows if s.state is not NoteState.OK]
+    rows.sort(key=lambda row: (row[1].state.rank, row[0].due_at))
+    return rows

@@ -1,0 +1,103 @@
+"""Master keys: which envelopes each key sealed, proof that a configured key is the right one, and
+re-encryption under a new primary key in resumable batches (`flask keys ...`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models.credential import CredentialNote, CredentialVersion, MasterKeyCheck
+from app.services import crypto
+from app.services.credentials import TABLE, VERSION_TABLE
+
+#: The tables holding envelopes, with the table name their associated data uses.
+SEALED = ((CredentialNote, TABLE), (CredentialVersion, VERSION_TABLE))
+
+
+def _check_aad(key_id: str) -> bytes:
+    return crypto.associated_data("master_key_checks", 0, key_id)
+
+
+@dataclass
+class KeyProblem:
+    key_id: str
+    message: str
+
+
+def usage() -> Counter[str]:
+    """How many envelopes each key sealed (notes and kept versions)."""
+    counts: Counter[str] = Counter()
+    for model, _ in SEALED:
+        for key_id, count in db.session.execute(sa.select(model.key_id, sa.func.count()).group_by(model.key_id)):
+            counts[key_id] += count
+    return counts
+
+
+def ensure_checks(keyring: crypto.Keyring) -> int:
+    """Record a check value for every configured key that has none yet; returns how many were added."""
+    known = set(db.session.scalars(sa.select(MasterKeyCheck.key_id)))
+    added = 0
+    for key_id in keyring.key_ids:
+        if key_id not in known:
+            db.session.add(
+                MasterKeyCheck(key_id=key_id, check=keyring.seal_with(key_id, crypto.CHECK_PLAINTEXT, _check_aad(key_id)))
+            )
+            added += 1
+    db.session.flush()
+    return added
+
+
+def problems(keyring: crypto.Keyring) -> list[KeyProblem]:
+    """Keys the data needs that are missing, or configured under an id with different key bytes."""
+    found: list[KeyProblem] = []
+    for key_id in sorted(usage()):
+        if key_id not in keyring:
+            found.append(KeyProblem(key_id, f"credentials are sealed with master key {key_id!r}, which is not configured"))
+    for check in db.session.scalars(sa.select(MasterKeyCheck)):
+        if check.key_id not in keyring:
+            continue
+        try:
+            keyring.open(check.check, _check_aad(check.key_id))
+        except crypto.UndecryptableSecret:
+            found.append(KeyProblem(check.key_id, f"the key configured as {check.key_id!r} is not the key that sealed the data"))
+    return found
+
+
+def pending(keyring: crypto.Keyring) -> int:
+    """Envelopes not yet under the primary key."""
+    return sum(
+        db.session.scalar(sa.select(sa.func.count()).select_from(model).where(model.key_id != keyring.primary.key_id)) or 0
+        for model, _ in SEALED
+    )
+
+
+def reencrypt_batch(keyring: crypto.Keyring, batch_size: int = 500) -> int:
+    """Re-seal up to ``batch_size`` envelopes under the primary key; returns how many. The caller commits.
+
+    Rows are picked by key id, so running again after an interruption continues where it stopped.
+    """
+    done = 0
+    for model, table in SEALED:
+        if done >= batch_size:
+            break
+        rows = db.session.scalars(
+            sa.select(model)
+            .where(model.key_id != keyring.primary.key_id)
+            .order_by(model.id)
+            .limit(batch_size - done)
+            .with_for_update()
+        ).all()
+        for row in rows:
+            aad = crypto.associated_data(table, row.id, "secret")
+            row.secret = keyring.reseal(row.secret, aad)
+            row.key_id = keyring.primary.key_id
+            done += 1
+    db.session.flush()
+    return done
+
+
+def drop_check(key_id: str) -> None:
+    db.session.execute(sa.delete(MasterKeyCheck).where(MasterKeyCheck.key_id == key_id))
