@@ -41,6 +41,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m tests.benchmarks.run
+	$(BIN)/python -m tests.benchmarks.keys
 
 clean:
 	rm -rf $(VENV) .pytest_cache

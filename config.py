@@ -39,6 +39,8 @@ class Config:
     MASTER_KEY_FILE: str | None = None
     #: Days a rotated-out credential value is kept (encrypted, read-only) so a failed change can be undone.
     CREDENTIAL_RETENTION_DAYS = 30
+    #: Whether an admin may load the demo organisation into an empty registry from the first-run page.
+    DEMO_ALLOWED = True
     #: A reveal needs a sign-in (or password confirmation) at most this many seconds old.
     REVEAL_FRESH_AUTH_SECONDS = 300
 
@@ -87,6 +89,8 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     ENV_NAME = "production"
+    #: The demo creates sign-ins with a published password: never in production.
+    DEMO_ALLOWED = False
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import NoReturn
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
@@ -133,9 +136,19 @@ def keys_rotate(add_key: bool, batch_size: int) -> None:
                 "server, keep the old ones after it, restart, then run `flask keys rotate` again."
             )
         new = crypto.generate_key_spec()
-        source.writable_file.write_text(new + "\n" + source.writable_file.read_text())
+        crypto.write_key_file(source.writable_file, new + "\n" + source.writable_file.read_text())
         click.echo(f"Added primary key {new.split(':', 1)[0]} to {source.writable_file}.")
     keyring = source.get()
+    # Refuse before touching anything when a key the data needs is missing or wrong: otherwise the
+    # first envelope it cannot open would stop the run half-way (and a wrong key must never get
+    # its check value recorded).
+    if found := keys.problems(keyring):
+        db.session.rollback()
+        raise click.ClickException(
+            "Nothing was re-encrypted: "
+            + "; ".join(p.message for p in found)
+            + ". Configure every key the data was sealed with (HANDOVER_MASTER_KEYS or the key file), then run this again."
+        )
     keys.ensure_checks(keyring)
     total = keys.pending(keyring)
     actor = Actor.system("flask keys rotate")
@@ -150,8 +163,11 @@ def keys_rotate(add_key: bool, batch_size: int) -> None:
     done = 0
     with click.progressbar(length=total, label=f"Re-encrypting under {keyring.primary.key_id}") as bar:
         while True:
-            count = keys.reencrypt_batch(keyring, batch_size)
-            db.session.commit()  # each batch is its own transaction: an interruption loses at most one batch
+            try:
+                count = keys.reencrypt_batch(keyring, batch_size)
+                db.session.commit()  # each batch is its own transaction: an interruption loses at most one batch
+            except Exception as error:  # any failure: undo the batch, say how to resume
+                _stop_rotation(actor, keyring.primary.key_id, done, total, error)
             if count == 0:
                 break
             done += count
@@ -161,6 +177,34 @@ def keys_rotate(add_key: bool, batch_size: int) -> None:
     )
     db.session.commit()
     click.echo(f"Re-encrypted {done} envelopes. Older keys can be removed once `flask keys status` shows 0 for them.")
+
+
+def _stop_rotation(actor: Actor, primary: str, done: int, total: int, error: Exception) -> NoReturn:
+    """Roll the failed batch back, record the stop if the database still answers, and exit 1 with
+    what happened and how to continue (no traceback: the committed batches are safe)."""
+    from app.services import audit
+
+    try:
+        db.session.rollback()
+        audit.record_event(
+            actor,
+            "keys.rotate.stop",
+            "master_key",
+            None,
+            f"Stopped after re-encrypting {done} of {total} envelopes under {primary}",
+        )
+        db.session.commit()
+    except Exception:  # the database may be the thing that failed
+        db.session.rollback()
+    if isinstance(error, DomainError):
+        cause = error.message
+    else:
+        cause = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"
+    raise click.ClickException(
+        f"Re-encryption stopped after {done} of {total} envelopes ({cause}). The batch in progress was rolled back, "
+        "so every envelope is whole and readable with the configured keys. Fix the cause, then run `flask keys rotate` "
+        "again: it continues where it stopped."
+    ) from None
 
 
 @keys_cli.command("drop")
@@ -176,15 +220,34 @@ def keys_drop(key_id: str) -> None:
     in_use = keys.usage()[key_id]
     if in_use:
         raise click.ClickException(f"{in_use} envelopes still use {key_id}; run `flask keys rotate` first.")
+    if key_id not in keyring and not keys.has_check(key_id):
+        raise click.ClickException(f"No master key {key_id!r} is configured or recorded; nothing was removed.")
     keys.drop_check(key_id)
     audit.record_event(Actor.system("flask keys drop"), "keys.drop", "master_key", None, f"Removed master key {key_id}")
-    if source.writable_file is not None:
-        lines = [line for line in source.writable_file.read_text().splitlines() if not line.startswith(f"{key_id}:")]
-        source.writable_file.write_text("\n".join(lines) + "\n")
+    if source.writable_file is not None and key_id in keyring:
+        crypto.write_key_file(source.writable_file, _without_key(source.writable_file.read_text(), key_id))
         click.echo(f"Removed {key_id} from {source.writable_file}.")
-    else:
+    elif key_id in keyring:
         click.echo(f"No envelope uses {key_id}: remove it from HANDOVER_MASTER_KEYS on every server.")
+    else:
+        click.echo(f"Removed the check value of {key_id}.")
     db.session.commit()
+
+
+def _without_key(text: str, key_id: str) -> str:
+    """The key file's text without ``key_id``'s entries, wherever they sit (one per line, or
+    several on a line separated by commas or spaces); comments and the other keys are kept."""
+    lines = []
+    for line in text.splitlines():
+        body, hash_, comment = line.partition("#")
+        entries = [e for e in re.split(r"[\s,]+", body.strip()) if e]
+        kept = [e for e in entries if e.partition(":")[0] != key_id]
+        if entries and not kept:
+            continue  # the line held only that key (and perhaps its comment)
+        if kept != entries:
+            body = ", ".join(kept) + (" " if hash_ else "")
+        lines.append(body + hash_ + comment)
+    return "\n".join(lines) + "\n"
 
 
 def register_cli(app: Flask) -> None:

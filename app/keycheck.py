@@ -18,7 +18,6 @@ from app.extensions import db
 def init_app(app: Flask) -> None:
     state: dict[str, Any] = {"checked": False, "problems": []}
 
-    @app.before_request
     def check_master_keys() -> Any:
         if not state["checked"]:
             from app.services import crypto, keys
@@ -45,3 +44,7 @@ def init_app(app: Flask) -> None:
             )
             return render_template("errors/error.html", status=503, title="Handover is not ready", detail=detail), 503
         return None
+
+    # First of all hooks: while the keys are wrong nothing else runs (no CSRF or sign-in check
+    # answers first, so a form post gets the same 503 and the same explanation as a page).
+    app.before_request_funcs.setdefault(None, []).insert(0, check_master_keys)

@@ -15,7 +15,7 @@ from app.models.profile import ProfileKind
 from app.models.user import Role
 from app.security import current_actor, roles, signed_in
 from app.services import accounts as service
-from app.services import audit, ownership_map, permissions
+from app.services import audit, credentials, ownership_map, permissions
 from app.services.errors import StaleEdit, ValidationFailed
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts", template_folder="templates")
@@ -111,12 +111,15 @@ def detail(account_id: int) -> Any:
 
 
 def _render_detail(account: Any, can_edit: bool, **forms: Any) -> str:
+    actor = current_actor()
     return render_template(
         "accounts/detail.html",
         account=account,
         can_edit=can_edit,
         history=audit.history("account", account.id),
         graph=ownership_map.for_account(account),
+        notes=[(note, credentials.state_of(note)) for note in credentials.notes_for_account(actor, account)],
+        can_add_note=credentials.can_manage(actor),
         **forms,
     )
 

@@ -35,7 +35,9 @@ def login() -> Any:
             db.session.commit()
             flash(f"Signed in as {user.display_name}.", "success")
             return redirect(safe_next(request.args.get("next")) or url_for("main.home"))
-    return render_template("auth/login.html", form=form), (400 if form.errors or form.form_errors else 200)
+    return render_template("auth/login.html", form=form, first_run=not users.any_users()), (
+        400 if form.errors or form.form_errors else 200
+    )
 
 
 @bp.route("/logout", methods=["POST"])

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from app.extensions import db
-from app.security import current_actor, public, signed_in
+from app.models.user import Role
+from app.security import current_actor, public, roles, signed_in
+from app.services import demo
 from app.services import home as home_service
 from app.services.search import search as run_search
 
@@ -19,7 +21,22 @@ bp = Blueprint("main", __name__, template_folder="templates")
 @signed_in
 def home() -> Any:
     summary = home_service.summary(current_actor())
-    return render_template("main/home.html", summary=summary)
+    return render_template("main/home.html", summary=summary, demo_allowed=current_app.config["DEMO_ALLOWED"])
+
+
+@bp.route("/first-run/demo", methods=["POST"])
+@roles(Role.ADMIN)
+def load_demo() -> Any:
+    """First run: fill an empty registry with the demo organisation (not in production)."""
+    if not current_app.config["DEMO_ALLOWED"]:
+        flash("The demo organisation cannot be loaded on this installation.", "error")
+    elif demo.registry_has_data():
+        flash("The registry already has data; the demo loads only into an empty one.", "error")
+    else:
+        message = demo.load_demo(current_actor())
+        db.session.commit()
+        flash(message, "success")
+    return redirect(url_for("main.home"))
 
 
 @bp.route("/search")

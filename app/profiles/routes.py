@@ -12,7 +12,7 @@ from app.models.profile import Profile, ProfileKind
 from app.models.user import Role
 from app.profiles.forms import CustodianForm, ProfileForm
 from app.security import current_actor, roles
-from app.services import audit, permissions
+from app.services import audit, credentials, permissions
 from app.services import profiles as service
 from app.services.errors import StaleEdit, ValidationFailed
 
@@ -67,6 +67,10 @@ def _render_detail(profile: Profile, custodian_form: CustodianForm | None = None
         use=service.usage(profile),
         can_edit=can_edit,
         custodian_form=_custodian_form(custodian_form) if can_edit and profile.kind.has_custodians else None,
+        notes=[(note, credentials.state_of(note)) for note in credentials.notes_for_profile(actor, profile)]
+        if profile.kind.has_custodians
+        else None,
+        can_add_note=credentials.can_manage(actor),
         history=audit.history("profile", profile.id),
     )
 

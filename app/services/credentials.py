@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from app.extensions import db
 from app.models.account import Account
@@ -317,7 +317,11 @@ def generate_password(length: int = 24, classes: tuple[str, ...] = ("lower", "up
     """A random password from the chosen character classes, with at least one of each (secrets module)."""
     if not 12 <= length <= 128:
         raise ValidationFailed("Choose a length from 12 to 128.", {"length": ["Choose a length from 12 to 128."]})
-    pools = [PASSWORD_CLASSES[c] for c in classes if c in PASSWORD_CLASSES]
+    unknown = [c for c in classes if c not in PASSWORD_CLASSES]
+    if unknown:
+        message = f"Unknown kind of character: {', '.join(map(str, unknown))} (choose from {', '.join(PASSWORD_CLASSES)})."
+        raise ValidationFailed(message, {"classes": [message]})
+    pools = [PASSWORD_CLASSES[c] for c in dict.fromkeys(classes)]
     if not pools:
         raise ValidationFailed("Choose at least one kind of character.", {"classes": ["Choose at least one kind of character."]})
     alphabet = "".join(pools)
@@ -380,17 +384,31 @@ def restore_version(actor: Actor, note: CredentialNote, version_id: int, reason:
         raise NotFound("That earlier value is no longer kept; it may have expired.")
     if version.expires_at < utcnow():
         raise ValidationFailed("That earlier value has expired and can no longer be restored.")
+    # The reason is checked on its own: the wording added below would otherwise always pass.
+    if len(reason.strip()) < MIN_REASON:
+        raise ValidationFailed(
+            "The earlier value was not restored; nothing was saved.",
+            {"reason": ["Say why the earlier value is restored, e.g. “the new password was refused”."]},
+        )
     keyring = crypto.current_keyring()
     value = keyring.open(version.secret, _version_aad(version))
-    note.versions.remove(version)
-    db.session.flush()
-    return rotate_note(
+    if keyring.open(note.secret, _aad(note)) == value:
+        raise ValidationFailed(
+            "The earlier value was not restored; nothing was saved.",
+            {"version": ["That earlier value is the current value already."]},
+        )
+    # Rotate first (the current value becomes a kept version), then drop the restored one: a
+    # refusal above leaves every kept value where it was.
+    rotate_note(
         actor,
         note,
         value,
-        f"restored the value replaced on {version.replaced_at:%Y-%m-%d}: {reason}",
+        f"restored the value replaced on {version.replaced_at:%Y-%m-%d}: {reason.strip()}",
         retention_days=retention_days,
     )
+    note.versions.remove(version)
+    db.session.flush()
+    return note
 
 
 def purge_expired_versions(now: datetime | None = None) -> int:
@@ -407,10 +425,20 @@ def _left(person: Person) -> bool:
 
 
 def _left_after(person: Person, moment: datetime) -> bool:
-    """Whether the person's leaving is not yet behind ``moment`` (leaving: always; departed: left on or after it)."""
+    """Whether the person's leaving is not yet behind ``moment`` (a rotation).
+
+    Leaving: always (they still keep the profile and can read a new value). Departed: when they
+    left on or after that day, unless their record already said so at ``moment`` (nothing about
+    them changed since): a rotation done after the departure was recorded clears it, even on the
+    day they left; a rotation that same morning, before HR recorded the departure, does not.
+    """
     if person.status is PersonStatus.LEAVING:
         return True
-    return person.left_on is None or person.left_on >= moment.date()
+    if person.left_on is None:
+        return True
+    if person.left_on < moment.date():
+        return False
+    return person.updated_at is None or person.updated_at > moment
 
 
 def state_of(note: CredentialNote, now: datetime | None = None) -> StateReport:
@@ -477,11 +505,19 @@ def rotation_queue(
     if department_id:
         stmt = stmt.outerjoin(CredentialNote.account).where(Account.department_id == department_id)
     if platform_id:
+        # Aliases, so the subqueries never correlate to the Account joined for the department filter.
+        account, profile = aliased(Account), aliased(Profile)
         on_account = (
-            sa.select(Account.id).where(Account.id == CredentialNote.account_id, Account.platform_id == platform_id).exists()
+            sa.select(account.id)
+            .where(account.id == CredentialNote.account_id, account.platform_id == platform_id)
+            .correlate(CredentialNote)
+            .exists()
         )
         on_profile = (
-            sa.select(Profile.id).where(Profile.id == CredentialNote.profile_id, Profile.platform_id == platform_id).exists()
+            sa.select(profile.id)
+            .where(profile.id == CredentialNote.profile_id, profile.platform_id == platform_id)
+            .correlate(CredentialNote)
+            .exists()
         )
         stmt = stmt.where(sa.or_(on_account, on_profile))
     rows = [(note, state_of(note)) for note in db.session.scalars(stmt)]

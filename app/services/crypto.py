@@ -28,12 +28,19 @@ PREFIX = "hv1"
 NONCE_BYTES = 12
 KEY_BYTES = 32
 KEY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+#: An envelope body: unpadded base64url, nothing else (checked strictly, see _b64decode_strict).
+_BODY = re.compile(r"^[A-Za-z0-9_-]*$")
+#: A key as operators may paste it: base64url or standard base64, padding optional.
+_KEY_TEXT = re.compile(r"^[A-Za-z0-9_+/-]+={0,2}$")
 #: What each key's check envelope holds (see MasterKeyCheck).
 CHECK_PLAINTEXT = "handover master key check"
 
 
 class KeyConfigError(RuntimeError):
     """The master keys are missing, malformed or not the ones that sealed the data; says what to set."""
+
+
+_HOW_TO_SET = "Set HANDOVER_MASTER_KEYS to <id>:<key> entries, primary first (`flask keys generate` prints a new one)."
 
 
 class UndecryptableSecret(DomainError):
@@ -59,7 +66,26 @@ def _b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def _b64decode(text: str) -> bytes:
+def _b64decode_strict(text: str) -> bytes:
+    """Decode an envelope body, refusing anything but its one canonical spelling.
+
+    The lenient decoder skips characters outside the alphabet and ignores the spare low bits of
+    the last character, so an altered envelope could still "open": an envelope that is not exactly
+    what ``_b64encode`` wrote is damaged.
+    """
+    if not _BODY.match(text):
+        raise ValueError("not base64url")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64encode(raw) != text:
+        raise ValueError("not the canonical encoding")
+    return raw
+
+
+def _decode_key(text: str) -> bytes:
+    """A key's bytes from base64url or standard base64 (padding optional); ValueError if not base64."""
+    if not _KEY_TEXT.match(text):
+        raise ValueError("not base64")
+    text = text.rstrip("=").replace("+", "-").replace("/", "_")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -81,12 +107,16 @@ def generate_key_spec(key_id: str | None = None) -> str:
 class Keyring:
     """The master keys this server holds. The first is the primary."""
 
-    def __init__(self, keys: list[MasterKey]):
+    def __init__(self, keys: list[MasterKey], source: str = "HANDOVER_MASTER_KEYS"):
         if not keys:
-            raise KeyConfigError("No master key is configured.")
+            raise KeyConfigError(f"No master key is configured in {source}: {_HOW_TO_SET}")
         ids = [k.key_id for k in keys]
         if len(set(ids)) != len(ids):
-            raise KeyConfigError("A master key id appears twice in HANDOVER_MASTER_KEYS; each id must be unique.")
+            duplicate = next(key_id for key_id in ids if ids.count(key_id) > 1)
+            raise KeyConfigError(
+                f"{source}: the master key id {duplicate!r} appears twice; each id must be unique. "
+                "Keep one entry per key (`flask keys generate --id <new id>` makes a new one)."
+            )
         self._keys = {k.key_id: k for k in keys}
         self.primary = keys[0]
 
@@ -108,25 +138,32 @@ class Keyring:
 
     @classmethod
     def parse(cls, spec: str, source: str = "HANDOVER_MASTER_KEYS") -> Keyring:
-        """Parse ``id:base64key`` entries separated by commas, spaces or new lines (first is primary)."""
+        """Parse ``id:base64key`` entries separated by commas, spaces or new lines (first is primary).
+
+        ``#`` starts a comment that runs to the end of its line (a key file may explain itself).
+        Error messages name the setting or file and never repeat key material.
+        """
         keys = []
-        for entry in re.split(r"[\s,]+", spec.strip()):
-            if not entry or entry.startswith("#"):
+        text = "\n".join(line.split("#", 1)[0] for line in spec.splitlines())
+        for entry in re.split(r"[\s,]+", text.strip()):
+            if not entry:
                 continue
             key_id, _, encoded = entry.partition(":")
             if not KEY_ID.match(key_id) or not encoded:
                 raise KeyConfigError(
-                    f"{source} has an entry that is not <id>:<key> (ids are lower-case letters, digits and dashes). "
-                    "Run `flask keys generate` for a valid one."
+                    f"{source} has an entry that is not <id>:<key> (ids are 1-40 lower-case letters, digits and dashes, "
+                    f"starting with a letter or digit). {_HOW_TO_SET}"
                 )
             try:
-                raw = _b64decode(encoded)
+                raw = _decode_key(encoded)
             except (binascii.Error, ValueError):
-                raise KeyConfigError(f"{source}: the key for {key_id!r} is not valid base64.") from None
+                raise KeyConfigError(f"{source}: the key for {key_id!r} is not valid base64. {_HOW_TO_SET}") from None
             if len(raw) != KEY_BYTES:
-                raise KeyConfigError(f"{source}: the key for {key_id!r} must be 32 bytes (256 bits), not {len(raw)}.")
+                raise KeyConfigError(
+                    f"{source}: the key for {key_id!r} must be 32 bytes (256 bits), not {len(raw)}. {_HOW_TO_SET}"
+                )
             keys.append(MasterKey(key_id, raw))
-        return cls(keys)
+        return cls(keys, source)
 
     def seal(self, plaintext: str, aad: bytes) -> str:
         return self.seal_with(self.primary.key_id, plaintext, aad)
@@ -137,7 +174,7 @@ class Keyring:
         if key_id not in self._keys:
             raise UndecryptableSecret(f"it was sealed with master key {key_id!r}, which is not configured")
         try:
-            raw = _b64decode(body)
+            raw = _b64decode_strict(body)
         except (binascii.Error, ValueError):
             raise UndecryptableSecret("the stored value is damaged") from None
         if len(raw) < NONCE_BYTES + 16:
@@ -157,14 +194,41 @@ class Keyring:
 
 
 def split_envelope(envelope: str) -> tuple[str, str, str]:
-    parts = envelope.split(":", 2)
-    if len(parts) != 3 or parts[0] != PREFIX:
+    parts = envelope.split(":", 2) if isinstance(envelope, str) else []
+    # The key id is checked before anything repeats it: if a plaintext ever landed in the column,
+    # an error message must not print it back.
+    if len(parts) != 3 or parts[0] != PREFIX or not KEY_ID.match(parts[1]):
         raise UndecryptableSecret("the stored value is not a Handover envelope")
     return parts[0], parts[1], parts[2]
 
 
 def key_id_of(envelope: str) -> str:
     return split_envelope(envelope)[1]
+
+
+def write_key_file(path: Path, text: str) -> None:
+    """Replace the key file atomically, mode 0600: a crash or a server re-reading it mid-write must
+    never see a half-written file (losing a master key loses every secret it sealed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def load_keyring(spec: str | None, key_file: Path | None, create_file: bool) -> Keyring:
@@ -196,8 +260,13 @@ class KeyringSource:
         self._keyring = load_keyring(spec, key_file, create_file)
         self._mtime = self._stamp()
 
-    def _stamp(self) -> float | None:
-        return self.key_file.stat().st_mtime if self.key_file is not None and self.key_file.exists() else None
+    def _stamp(self) -> tuple[int, int, int] | None:
+        """What changes when the file is rewritten (an atomic replace gives a new inode even within
+        one mtime tick)."""
+        if self.key_file is None or not self.key_file.exists():
+            return None
+        info = self.key_file.stat()
+        return (info.st_mtime_ns, info.st_size, info.st_ino)
 
     def get(self) -> Keyring:
         if self.key_file is not None and self._stamp() != self._mtime:

@@ -6,7 +6,9 @@ Sam Ortiz keeps the "Riverside Reads" persona and added his own profile as an ad
 answers patrons from @jo_reads, through which Hootsuite is connected to @riversidelib; Priya
 Natarajan leaves in two weeks and is the only admin of the YouTube channel. Meanwhile the
 Eastside Page, the kids' Instagram, the Storytime channel and the DNS belong to organisation
-profiles, as they should.
+profiles, as they should. In the vault, Dana revealed the registrar password while renewing the
+domain and nobody has changed it since, and Priya revealed the channel's backup codes last month:
+both must be rotated.
 
 Records are created through the services where they exist, with the caller's actor, so the
 history pages read as they would in real use. Profiles, custodians and departments are written
@@ -24,11 +26,12 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models.account import Account, AccountStatus, RecoveryKind
+from app.models.credential import CredentialKind, CredentialNote, CredentialReveal
 from app.models.person import Department, Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
 from app.models.user import Role, User
-from app.services import accounts, audit, people, permissions, users
+from app.services import accounts, audit, credentials, people, permissions, users
 from app.services.catalogue import CATALOGUE, ensure_catalogue
 from app.services.context import Actor
 from app.services.errors import ValidationFailed
@@ -858,6 +861,64 @@ ACCOUNTS = (
 )
 
 
+@dataclass(frozen=True)
+class DemoReveal:
+    """A reveal from before the registry was set up (or by someone with no sign-in)."""
+
+    person: str
+    days: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class DemoNote:
+    label: str
+    kind: CredentialKind
+    #: Days since the secret was last changed.
+    rotated_days: int
+    #: The persona or shared-login profile key holding it, or else the (platform, name) of its account.
+    profile: str | None = None
+    account: tuple[str, str] | None = None
+    reveals: tuple[DemoReveal, ...] = ()
+
+
+#: Dana revealed the registrar password two months before she left (she left 730 days ago).
+DANA_REVEAL_DAYS = 730 + 61
+
+#: The vault: one note in each state, so the rotation queue shows must-rotate, overdue and due
+#: (the registrar's platform rotates every 180 days, Google Workspace too, Facebook and YouTube 365).
+NOTES = (
+    # OK: Sam changed it when he took over the desk's social media.
+    DemoNote("Facebook password", CredentialKind.PASSWORD, 60, profile="fb.reads"),
+    # Overdue: the whole reference desk knows it, and it has not changed for over a year.
+    DemoNote("Mailbox password", CredentialKind.PASSWORD, 400, profile="gw.reference"),
+    # Must rotate: Dana revealed it before she left and it was never changed afterwards.
+    DemoNote(
+        "Registrar password",
+        CredentialKind.PASSWORD,
+        900,
+        account=("domain-registrar", "riverside.example domain"),
+        reveals=(DemoReveal("Dana Whitfield", DANA_REVEAL_DAYS, "renewing the domain for another two years"),),
+    ),
+    # Due: new codes are printed every six months, and the next set is due within the month.
+    DemoNote("2FA backup codes", CredentialKind.BACKUP_CODES, 165, account=("domain-registrar", "riverside.example domain")),
+    # Must rotate: Priya revealed the codes last month, and she is leaving.
+    DemoNote(
+        "2FA backup codes",
+        CredentialKind.BACKUP_CODES,
+        190,
+        account=("youtube", "Riverside Library TV"),
+        reveals=(DemoReveal("Priya Natarajan", 30, "signing in on the new studio laptop"),),
+    ),
+)
+
+
+def _backup_codes(count: int = 10) -> str:
+    """One-time codes as platforms print them ("0123 4567"), drawn with the vault's own generator."""
+    codes = (credentials.generate_password(12, ("digits",))[:8] for _ in range(count))
+    return "\n".join(f"{code[:4]} {code[4:]}" for code in codes)
+
+
 def registry_has_data() -> bool:
     """Whether anyone is on the staff list: the demo is loaded only into an empty registry."""
     return db.session.scalar(sa.select(sa.func.count()).select_from(Person)) > 0
@@ -881,6 +942,7 @@ class _Loader:
         self.profiles: dict[str, Profile] = {}
         self.accounts: list[Account] = []
         self.users: list[User] = []
+        self.notes: list[CredentialNote] = []
 
     @staticmethod
     def _catalogue_platforms() -> dict[str, Platform]:
@@ -1046,6 +1108,62 @@ class _Loader:
         for email, role, person_name in SIGN_INS:
             self.users.append(users.create_user(self.actor, email, DEMO_PASSWORD, role, self.people[person_name].id))
 
+    def load_credentials(self) -> None:
+        """Credential notes with fake generated secrets, their last change and the reveals told in NOTES."""
+        for spec in NOTES:
+            if spec.profile is not None:
+                holder = {"profile": self.profiles[spec.profile]}
+            else:
+                assert spec.account is not None
+                slug, name = spec.account
+                platform_id = self.platforms[slug].id
+                holder = {"account": next(a for a in self.accounts if a.platform_id == platform_id and a.name == name)}
+            secret = credentials.generate_password() if spec.kind is CredentialKind.PASSWORD else _backup_codes()
+            note = credentials.create_note(self.actor, credentials.NoteData(spec.label, spec.kind), secret, **holder)
+            # The secret was last changed long before the registry recorded it.
+            recorded_at = note.rotated_at
+            note.rotated_at = self.days_ago(spec.rotated_days)
+            credentials._restamp(note)
+            db.session.flush()
+            audit.record_event(
+                self.actor,
+                "credential.update",
+                "credential",
+                note.id,
+                f"Recorded that “{note.label}” on {note.holder_label} was last changed on {note.rotated_at:%Y-%m-%d}",
+                {"rotated_at": audit.plain(recorded_at), "version": note.version - 1},
+                {"rotated_at": audit.plain(note.rotated_at), "version": note.version},
+            )
+            for reveal in spec.reveals:
+                self._record_reveal(note, reveal)
+            self.notes.append(note)
+
+    def _record_reveal(self, note: CredentialNote, reveal: DemoReveal) -> None:
+        """A past reveal in the log, with its audit event, attributed to the person (and their sign-in, if any)."""
+        person = self.people[reveal.person]
+        user = next((u for u in self.users if u.person_id == person.id), None)
+        revealed_at = self.days_ago(reveal.days)
+        db.session.add(
+            CredentialReveal(
+                note=note,
+                user_id=user.id if user else None,
+                person_id=person.id,
+                actor_name=person.name,
+                reason=reveal.reason,
+                revealed_at=revealed_at,
+            )
+        )
+        db.session.flush()
+        audit.record_event(
+            Actor(user_id=user.id if user else None, name=person.name, role=None, person_id=person.id),
+            "credential.reveal",
+            "credential",
+            note.id,
+            f"Revealed “{note.label}”: {reveal.reason}",
+            None,
+            {"reason": reveal.reason, "revealed_at": audit.plain(revealed_at)},
+        )
+
 
 def load_demo(actor: Actor) -> str:
     """Create Riverside Public Library and return a one-line summary; the caller commits.
@@ -1066,6 +1184,7 @@ def load_demo(actor: Actor) -> str:
     loader.load_profiles()
     loader.load_accounts()
     loader.load_users()
+    loader.load_credentials()
     catalogue = f"; {added} platforms added to the catalogue" if added else ""
     return (
         f"Loaded the demo organisation {ORGANISATION}: {len(loader.departments)} departments, {len(loader.people)} people, "

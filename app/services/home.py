@@ -25,6 +25,8 @@ class HomeSummary:
     #: The first few of those, for the short list on the page.
     held_by_leavers: list[Account] = field(default_factory=list)
     my_accounts: list[Account] = field(default_factory=list)
+    #: No people and no accounts yet: the page shows how to start.
+    registry_empty: bool = False
 
 
 #: How many accounts the page lists before linking to the full, filtered list.
@@ -54,6 +56,9 @@ def summary(actor: Actor) -> HomeSummary:
         )
     if not permissions.can_read_registry(actor):
         return result
+    result.registry_empty = (
+        db.session.scalar(sa.select(Person.id).limit(1)) is None and db.session.scalar(sa.select(Account.id).limit(1)) is None
+    )
     result.accounts = db.session.scalar(sa.select(sa.func.count()).select_from(Account).where(live)) or 0
     result.people = (
         db.session.scalar(sa.select(sa.func.count()).select_from(Person).where(Person.status != PersonStatus.DEPARTED)) or 0

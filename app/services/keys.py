@@ -50,20 +50,53 @@ def ensure_checks(keyring: crypto.Keyring) -> int:
     return added
 
 
+#: Envelopes tried per key when it has no check value yet (one damaged row must not block a start).
+SAMPLE = 3
+
+
+def _opens_sample(keyring: crypto.Keyring, key_id: str) -> bool | None:
+    """Whether the configured key opens any of a few envelopes sealed under its id (None: there are none)."""
+    tried = False
+    for model, table in SEALED:
+        rows = db.session.execute(
+            sa.select(model.id, model.secret).where(model.key_id == key_id).order_by(model.id).limit(SAMPLE)
+        ).all()
+        for row_id, envelope in rows:
+            tried = True
+            try:
+                keyring.open(envelope, crypto.associated_data(table, row_id, "secret"))
+            except crypto.UndecryptableSecret:
+                continue
+            return True
+    return False if tried else None
+
+
 def problems(keyring: crypto.Keyring) -> list[KeyProblem]:
-    """Keys the data needs that are missing, or configured under an id with different key bytes."""
+    """Keys the data needs that are missing, or configured under an id with different key bytes.
+
+    A key with a check value is proved by it. A key the data uses that has no check value yet (the
+    data was written before any server recorded one, e.g. by the CLI) is proved by opening a few of
+    its envelopes, so a wrong key is refused before ensure_checks could record it as the right one.
+    """
     found: list[KeyProblem] = []
+    checks = {check.key_id: check for check in db.session.scalars(sa.select(MasterKeyCheck))}
     for key_id in sorted(usage()):
         if key_id not in keyring:
             found.append(KeyProblem(key_id, f"credentials are sealed with master key {key_id!r}, which is not configured"))
-    for check in db.session.scalars(sa.select(MasterKeyCheck)):
-        if check.key_id not in keyring:
+        elif key_id not in checks and _opens_sample(keyring, key_id) is False:
+            found.append(KeyProblem(key_id, _wrong_key(key_id)))
+    for key_id, check in sorted(checks.items()):
+        if key_id not in keyring:
             continue
         try:
-            keyring.open(check.check, _check_aad(check.key_id))
+            keyring.open(check.check, _check_aad(key_id))
         except crypto.UndecryptableSecret:
-            found.append(KeyProblem(check.key_id, f"the key configured as {check.key_id!r} is not the key that sealed the data"))
+            found.append(KeyProblem(key_id, _wrong_key(key_id)))
     return found
+
+
+def _wrong_key(key_id: str) -> str:
+    return f"the key configured as {key_id!r} is not the key that sealed the data"
 
 
 def pending(keyring: crypto.Keyring) -> int:
@@ -97,6 +130,10 @@ def reencrypt_batch(keyring: crypto.Keyring, batch_size: int = 500) -> int:
             done += 1
     db.session.flush()
     return done
+
+
+def has_check(key_id: str) -> bool:
+    return db.session.get(MasterKeyCheck, key_id) is not None
 
 
 def drop_check(key_id: str) -> None:

@@ -22,6 +22,11 @@ _DUMMY_HASH = _hasher.hash("handover-timing-equaliser")
 MIN_PASSWORD_LENGTH = 12
 
 
+def any_users() -> bool:
+    """Whether anyone can sign in yet (a fresh installation has no sign-ins)."""
+    return db.session.scalar(sa.select(User.id).limit(1)) is not None
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -77,6 +82,19 @@ def authenticate(email: str, password: str) -> User | None:
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     return user
+
+
+def confirm_password(user_id: int, password: str) -> bool:
+    """Whether ``password`` is the current password of this active sign-in (re-authentication before a reveal).
+
+    Costs one argon2 verification whatever the outcome, like ``authenticate``; changes nothing.
+    """
+    user = db.session.get(User, user_id)
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return user is not None and user.active
 
 
 def deactivate_user(actor: Actor, user: User, reason: str) -> None:

@@ -20,7 +20,9 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 
 from app.extensions import db
-from app.models import Person, ProfileKind, Role, User
+from app.models import CredentialKind, Person, ProfileKind, Role, User
+from app.services import credentials
+from app.services.context import Actor
 from tests import factories
 from tests.conftest import Client
 
@@ -72,6 +74,14 @@ class World:
         self.my_account = factories.make_account(self.platform, steward=self.me)
         self.recovery = factories.make_recovery(self.my_account)
         self.tool = factories.make_connection(self.my_account, profile=self.profile)
+        self.my_persona = factories.make_profile(self.platform, kind=ProfileKind.PERSONA, custodians=[self.me])
+        keeper = Actor.system()
+        password = credentials.NoteData("Matrix login", CredentialKind.PASSWORD)
+        self.note = credentials.create_note(keeper, password, "matrix-value-1", account=self.account)
+        self.my_note = credentials.create_note(keeper, password, "matrix-value-2", account=self.my_account)
+        self.kept_note = credentials.create_note(keeper, password, "matrix-value-3", profile=self.my_persona)
+        credentials.rotate_note(keeper, self.note, "matrix-value-4", "matrix rotation")
+        self.version = self.note.versions[0]
         db.session.commit()
 
 
@@ -113,7 +123,12 @@ def part_of(account_attr: str, part: str, item_attr: str) -> Callable[[World], d
     return lambda w: {"account_id": getattr(w, account_attr).id, "part": part, "item_id": getattr(w, item_attr).id}
 
 
+def note(attr: str) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {"note_id": getattr(w, attr).id}
+
+
 MINE = "an account they steward"
+KEPT = "a note on a persona they keep"
 # POST-only endpoints are tried with a valid CSRF token and an empty form: allowed roles get the
 # form back with errors (400), nothing is saved.
 MATRIX: tuple[Row, ...] = (
@@ -123,6 +138,8 @@ MATRIX: tuple[Row, ...] = (
     Row("main.healthz", ALL, anonymous=200),
     Row("main.home", ALL),
     Row("main.search", ALL, lambda w: {"q": "account"}),
+    # The world has data, so the admin is sent home with "the registry already has data".
+    Row("main.load_demo", frozenset({"admin"}), method="POST", ok=HOME),
     Row("accounts.index", ALL),
     Row("accounts.create", INVENTORY),
     Row("accounts.detail", READERS, account),
@@ -161,6 +178,19 @@ MATRIX: tuple[Row, ...] = (
     Row("platforms.create", INVENTORY),
     Row("platforms.edit", INVENTORY, lambda w: {"platform_id": w.platform.id}),
     Row("audit.index", AUDITORS),
+    Row("credentials.create", INVENTORY, lambda w: {"account": w.account.id}),
+    Row("credentials.detail", READERS, note("note")),
+    Row("credentials.detail", ALL, note("my_note"), case=MINE),
+    Row("credentials.detail", ALL, note("kept_note"), case=KEPT),
+    Row("credentials.reveal", INVENTORY, note("note"), method="POST", ok=400),
+    Row("credentials.reveal", INVENTORY, note("my_note"), method="POST", ok=400, case=MINE),
+    Row("credentials.reveal", INVENTORY | STAFF, note("kept_note"), method="POST", ok=400, case=KEPT),
+    Row("credentials.rotate", INVENTORY, note("note")),
+    Row("credentials.rotate", INVENTORY | STAFF, note("kept_note"), case=KEPT),
+    Row("credentials.restore", INVENTORY, lambda w: {"note_id": w.note.id, "version_id": w.version.id}),
+    Row("credentials.edit", INVENTORY, note("note")),
+    Row("credentials.delete", INVENTORY, note("note")),
+    Row("credentials.queue", INVENTORY),
 )
 
 

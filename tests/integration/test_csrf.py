@@ -49,6 +49,12 @@ PAYLOADS: dict[str, Callable[[World], dict[str, Any]]] = {
     "departments.edit": lambda w: {"name": "Forged", "version": w.department.version},
     "platforms.create": lambda w: {"name": "Forged Platform", "role_names": "owner", "rotation_days": 90},
     "platforms.edit": lambda w: {"name": "Forged", "role_names": "owner", "rotation_days": 90, "version": w.platform.version},
+    "credentials.create": lambda w: {"label": "Forged", "kind": "password", "secret": "forged-secret"},
+    "credentials.reveal": lambda w: {"reason": "forged reveal of the secret"},
+    "credentials.rotate": lambda w: {"new_secret": "forged-new-value", "reason": "forged rotation"},
+    "credentials.edit": lambda w: {"label": "Forged", "kind": "password", "version": w.note.version},
+    "credentials.delete": lambda w: {"reason": "forged deletion"},
+    "credentials.restore": lambda w: {"reason": "forged restore"},
 }
 
 

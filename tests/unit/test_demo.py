@@ -1,6 +1,7 @@
 """The demo organisation: each field story of DESIGN.md is in the data, exactly as told."""
 
-from datetime import date, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from app.models import (
     Account,
     AccountAdmin,
     AccountStatus,
+    AuditEvent,
     Connection,
     Department,
     Person,
@@ -24,7 +26,8 @@ from app.models import (
     Role,
     User,
 )
-from app.services import audit, demo, users
+from app.models.credential import CredentialKind, CredentialNote, CredentialReveal
+from app.services import audit, credentials, crypto, demo, users
 from app.services.catalogue import ensure_catalogue
 from app.services.context import Actor
 from app.services.errors import PermissionDenied, ValidationFailed
@@ -160,6 +163,123 @@ def test_one_sign_in_per_role_each_linked_to_a_person(loaded):
     stewarded = db.session.scalars(sa.select(Account).where(Account.steward_id == jo.id)).all()
     assert len(stewarded) >= 3
     assert "@riversidelib" in {a.handle for a in stewarded}
+
+
+def note_on_account(label: str, account_name: str, platform_slug: str) -> CredentialNote:
+    return db.session.execute(
+        sa.select(CredentialNote).where(
+            CredentialNote.account_id == account(account_name, platform_slug).id, CredentialNote.label == label
+        )
+    ).scalar_one()
+
+
+def note_on_profile(label: str, **where: str) -> CredentialNote:
+    profile = db.session.execute(sa.select(Profile).filter_by(**where)).scalar_one()
+    return db.session.execute(
+        sa.select(CredentialNote).where(CredentialNote.profile_id == profile.id, CredentialNote.label == label)
+    ).scalar_one()
+
+
+def days_ago(moment: datetime) -> float:
+    return (datetime.now(UTC) - moment).total_seconds() / 86400
+
+
+def test_dana_revealed_the_registrar_password_before_she_left_and_it_was_never_rotated(loaded):
+    dana = person("Dana Whitfield")
+    note = note_on_account("Registrar password", "riverside.example domain", "domain-registrar")
+    assert note.kind is CredentialKind.PASSWORD
+
+    [reveal] = note.reveals
+    assert reveal.person_id == dana.id
+    assert reveal.user_id is None
+    assert reveal.actor_name == "Dana Whitfield"
+    assert "renewing the domain" in reveal.reason
+    assert 785 <= days_ago(reveal.revealed_at) <= 795  # two years and two months ago
+    assert reveal.revealed_at.date() < dana.left_on  # before she left
+    assert note.rotated_at < reveal.revealed_at  # and never rotated since
+
+    report = credentials.state_of(note)
+    assert report.state is credentials.NoteState.MUST_ROTATE
+    assert any("Dana Whitfield" in reason for reason in report.reasons)
+
+
+def test_priya_revealed_the_channels_backup_codes_last_month_and_is_leaving(loaded):
+    priya = person("Priya Natarajan")
+    note = note_on_account("2FA backup codes", "Riverside Library TV", "youtube")
+    assert note.kind is CredentialKind.BACKUP_CODES
+
+    [reveal] = note.reveals
+    assert reveal.person_id == priya.id
+    assert reveal.user_id is None  # Priya has no sign-in to Handover
+    assert not db.session.scalars(sa.select(User).where(User.person_id == priya.id)).all()
+    assert reveal.actor_name == "Priya Natarajan"
+    assert 29 <= days_ago(reveal.revealed_at) <= 31
+    assert note.rotated_at < reveal.revealed_at
+
+    report = credentials.state_of(note)
+    assert report.state is credentials.NoteState.MUST_ROTATE
+    assert any("Priya Natarajan" in reason for reason in report.reasons)
+
+
+def test_the_rotation_queue_shows_every_state(loaded):
+    reads = note_on_profile("Facebook password", name="Riverside Reads", kind=ProfileKind.PERSONA)
+    mailbox = note_on_profile("Mailbox password", kind=ProfileKind.SHARED_LOGIN, handle="reference@riverside.example")
+    codes = note_on_account("2FA backup codes", "riverside.example domain", "domain-registrar")
+    assert credentials.state_of(reads).state is credentials.NoteState.OK
+    assert credentials.state_of(mailbox).state is credentials.NoteState.OVERDUE
+    assert days_ago(mailbox.rotated_at) > 365
+    assert credentials.state_of(codes).state is credentials.NoteState.DUE
+
+    queue = credentials.rotation_queue(Actor.system("test"))
+    states = [state.state for _, state in queue]
+    assert states == sorted(states, key=lambda s: s.rank)
+    assert set(states) == {credentials.NoteState.MUST_ROTATE, credentials.NoteState.OVERDUE, credentials.NoteState.DUE}
+    assert reads.id not in {n.id for n, _ in queue}
+    all_states = {credentials.state_of(n).state for n in db.session.scalars(sa.select(CredentialNote))}
+    assert all_states == set(credentials.NoteState)
+
+
+def test_every_historical_reveal_has_its_audit_event(loaded):
+    reveals = db.session.scalars(sa.select(CredentialReveal)).all()
+    assert {r.actor_name for r in reveals} == {"Dana Whitfield", "Priya Natarajan"}
+    for reveal in reveals:
+        [event] = db.session.scalars(
+            sa.select(AuditEvent).where(
+                AuditEvent.action == "credential.reveal",
+                AuditEvent.object_type == "credential",
+                AuditEvent.object_id == reveal.note_id,
+            )
+        ).all()
+        assert event.actor_name == reveal.actor_name
+        assert event.actor_id is None
+        assert event.summary == f"Revealed “{reveal.note.label}”: {reveal.reason}"
+        assert event.after["reason"] == reveal.reason
+
+
+def test_demo_secrets_are_sealed_and_never_stored_or_logged_in_plaintext(loaded):
+    keyring = crypto.current_keyring()
+    stored = db.session.execute(sa.text("SELECT id, secret, key_id FROM credential_notes ORDER BY id")).all()
+    assert len(stored) == 5
+    plaintexts = []
+    for note_id, envelope, key_id in stored:
+        plaintext = keyring.open(envelope, crypto.associated_data("credential_notes", note_id, "secret"))
+        plaintexts.append(plaintext)
+        assert len(plaintext) >= 24
+        assert plaintext not in envelope
+        assert envelope.startswith(f"{crypto.PREFIX}:{keyring.primary.key_id}:")
+        assert key_id == keyring.primary.key_id
+        # Bound to its row: the same envelope does not open as another note's.
+        with pytest.raises(crypto.UndecryptableSecret):
+            keyring.open(envelope, crypto.associated_data("credential_notes", note_id + 1000, "secret"))
+    assert len(set(plaintexts)) == len(plaintexts)  # each generated, none shared or fixed
+    assert demo.DEMO_PASSWORD not in plaintexts
+
+    events = db.session.scalars(sa.select(AuditEvent)).all()
+    logged = [json.dumps([e.summary, e.before, e.after], ensure_ascii=False) for e in events]
+    logged += [r.reason for r in db.session.scalars(sa.select(CredentialReveal))]
+    for plaintext in plaintexts:
+        for line in plaintext.splitlines():
+            assert not any(line in text for text in logged)
 
 
 def count(model: type) -> int:
