@@ -50,14 +50,6 @@ def _signed_in_recently() -> bool:
     return 0 <= utcnow().timestamp() - auth_at <= _fresh_window()
 
 
-def _stale_message() -> str:
-    minutes = max(1, _fresh_window() // 60)
-    return (
-        f"Confirm your password: your last sign-in was more than {minutes} minute{'s' if minutes != 1 else ''} ago, "
-        "and a secret is shown only to someone who has just proved who they are."
-    )
-
-
 def _holder_page(account: Account | None, profile: Profile | None) -> str:
     if account is not None:
         return url_for("accounts.detail", account_id=account.id)
@@ -192,10 +184,12 @@ def reveal(note_id: int) -> Any:
             return _render_detail(actor, note, form), 401
         session["auth_at"] = utcnow().timestamp()
     try:
-        value = service.reveal_note(actor, note, form.reason.data or "", fresh_sign_in=_signed_in_recently())
-    except service.FreshSignInRequired:
+        value = service.reveal_note(
+            actor, note, form.reason.data or "", fresh_sign_in=_signed_in_recently(), fresh_window_seconds=_fresh_window()
+        )
+    except service.FreshSignInRequired as stale:
         db.session.rollback()
-        form.password.errors = [_stale_message()]
+        form.password.errors = [stale.message]
         return _render_detail(actor, note, form), 401
     except ValidationFailed as error:
         db.session.rollback()

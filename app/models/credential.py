@@ -32,7 +32,12 @@ class CredentialNote(Timestamped, Versioned, Base):
     """A secret on an account, or on a persona or shared-login profile (exactly one of the two)."""
 
     __tablename__ = "credential_notes"
-    __table_args__ = (sa.CheckConstraint("(account_id IS NULL) <> (profile_id IS NULL)", name="one_holder"),)
+    # AUTOINCREMENT: SQLite must never reuse a deleted row's id, or an old ciphertext (bound to
+    # its row id) would open on the new row.
+    __table_args__ = (
+        sa.CheckConstraint("(account_id IS NULL) <> (profile_id IS NULL)", name="one_holder"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -67,6 +72,7 @@ class CredentialVersion(Base):
     """A previous value, kept encrypted and read-only until ``expires_at`` so a failed change can be undone."""
 
     __tablename__ = "credential_versions"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused (see CredentialNote)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     note_id: Mapped[int] = mapped_column(sa.ForeignKey("credential_notes.id", ondelete="CASCADE"), index=True)

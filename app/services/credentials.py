@@ -44,8 +44,11 @@ class FreshSignInRequired(DomainError):
 
     status = 401
 
-    def __init__(self) -> None:
-        super().__init__("Confirm your password to reveal a secret: your last sign-in was more than 5 minutes ago.")
+    def __init__(self, window_seconds: int = 300) -> None:
+        minutes = max(1, window_seconds // 60)
+        super().__init__(
+            f"Confirm your password to reveal a secret: your last sign-in was more than {minutes} minute{'s' if minutes != 1 else ''} ago."
+        )
 
 
 class NoteState(enum.Enum):
@@ -267,7 +270,7 @@ def delete_note(actor: Actor, note: CredentialNote, reason: str) -> None:
 # --- Reveal -------------------------------------------------------------------------------
 
 
-def reveal_note(actor: Actor, note: CredentialNote, reason: str, *, fresh_sign_in: bool) -> str:
+def reveal_note(actor: Actor, note: CredentialNote, reason: str, *, fresh_sign_in: bool, fresh_window_seconds: int = 300) -> str:
     """Log the reveal (who, when, why, from where), then return the plaintext.
 
     Raises PermissionDenied, ValidationFailed (no reason), FreshSignInRequired, or
@@ -279,7 +282,7 @@ def reveal_note(actor: Actor, note: CredentialNote, reason: str, *, fresh_sign_i
             "Say why you need the secret.", {"reason": ["Say why you need the secret (at least a few words)."]}
         )
     if not fresh_sign_in:
-        raise FreshSignInRequired()
+        raise FreshSignInRequired(fresh_window_seconds)
     _log_reveal(actor, note, reason.strip())
     return crypto.current_keyring().open(note.secret, _aad(note))
 
@@ -343,25 +346,39 @@ def rotate_note(
     """
     permissions.require(can_reveal(actor, note), "Your role cannot rotate secrets.")
     errors: dict[str, list[str]] = {}
-    if not new_secret:
+    if not new_secret.strip():
         errors["new_secret"] = ["Type the new value, or generate one."]
     if len(reason.strip()) < MIN_REASON:
         errors["reason"] = ["Say why it is rotated, e.g. “Dana Whitfield left”."]
     if errors:
         raise ValidationFailed("The secret was not rotated; nothing was saved.", errors)
     keyring = crypto.current_keyring()
-    if keyring.open(note.secret, _aad(note)) == new_secret:
+    try:
+        current: str | None = keyring.open(note.secret, _aad(note))
+    except crypto.UndecryptableSecret:
+        # The old value is lost (altered, or its key is gone): replacing it is exactly what is
+        # needed, but there is nothing readable to keep for undo.
+        current = None
+    if current == new_secret:
         raise ValidationFailed(
             "The secret was not rotated; nothing was saved.", {"new_secret": ["The new value is the same as the current one."]}
         )
     now = utcnow()
-    old = CredentialVersion(
-        note=note, secret="", key_id="", replaced_at=now, replaced_by=actor.name, expires_at=now + timedelta(days=retention_days)
-    )
-    db.session.add(old)
-    db.session.flush()
-    old.secret = keyring.reseal_to(note.secret, _aad(note), _version_aad(old))
-    old.key_id = keyring.primary.key_id
+    if current is not None:
+        old = CredentialVersion(
+            note=note,
+            secret="",
+            key_id="",
+            replaced_at=now,
+            replaced_by=actor.name,
+            expires_at=now + timedelta(days=retention_days),
+        )
+        db.session.add(old)
+        db.session.flush()
+        old.secret = keyring.seal(current, _version_aad(old))
+        old.key_id = keyring.primary.key_id
+    else:
+        reason = f"{reason.strip()} (the previous value could not be decrypted and was not kept)"
     before = _snapshot(note)
     note.secret = keyring.seal(new_secret, _aad(note))
     note.key_id = keyring.primary.key_id

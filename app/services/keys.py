@@ -99,6 +99,10 @@ def _wrong_key(key_id: str) -> str:
     return f"the key configured as {key_id!r} is not the key that sealed the data"
 
 
+def _old_key_ids(keyring: crypto.Keyring) -> list[str]:
+    return [key_id for key_id in keyring.key_ids if key_id != keyring.primary.key_id]
+
+
 def pending(keyring: crypto.Keyring) -> int:
     """Envelopes not yet under the primary key."""
     return sum(
@@ -110,25 +114,45 @@ def pending(keyring: crypto.Keyring) -> int:
 def reencrypt_batch(keyring: crypto.Keyring, batch_size: int = 500) -> int:
     """Re-seal up to ``batch_size`` envelopes under the primary key; returns how many. The caller commits.
 
-    Rows are picked by key id, so running again after an interruption continues where it stopped.
+    Rows are picked by key id (an indexed ``IN`` over the older configured keys), so running again
+    after an interruption continues where it stopped. The update is written as compare-and-swap on
+    the old envelope, without touching the note's version: a note someone rotates meanwhile keeps
+    their new value (and is picked up by a later batch if it still needs re-sealing), and nobody's
+    open edit form is made stale by a change of key.
     """
+    old_ids = _old_key_ids(keyring)
+    if not old_ids:
+        return 0
     done = 0
-    for model, table in SEALED:
+    for model, table_name in SEALED:
         if done >= batch_size:
             break
-        rows = db.session.scalars(
-            sa.select(model)
-            .where(model.key_id != keyring.primary.key_id)
-            .order_by(model.id)
+        table = model.__table__
+        rows = db.session.execute(
+            sa.select(table.c.id, table.c.secret)
+            .where(table.c.key_id.in_(old_ids))
+            .order_by(table.c.id)
             .limit(batch_size - done)
             .with_for_update()
         ).all()
-        for row in rows:
-            aad = crypto.associated_data(table, row.id, "secret")
-            row.secret = keyring.reseal(row.secret, aad)
-            row.key_id = keyring.primary.key_id
-            done += 1
-    db.session.flush()
+        if not rows:
+            continue
+        params = [
+            {
+                "row_id": row.id,
+                "old": row.secret,
+                "new": keyring.reseal(row.secret, crypto.associated_data(table_name, row.id, "secret")),
+            }
+            for row in rows
+        ]
+        db.session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("row_id"), table.c.secret == sa.bindparam("old"))
+            .values(secret=sa.bindparam("new"), key_id=keyring.primary.key_id),
+            params,
+            execution_options={"synchronize_session": False},
+        )
+        done += len(rows)
     return done
 
 

@@ -41,7 +41,8 @@ def upgrade():
     sa.CheckConstraint('(account_id IS NULL) <> (profile_id IS NULL)', name=op.f('ck_credential_notes_one_holder')),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_credential_notes_account_id_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['profile_id'], ['profiles.id'], name=op.f('fk_credential_notes_profile_id_profiles'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_credential_notes'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_credential_notes')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('credential_notes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_credential_notes_account_id'), ['account_id'], unique=False)
@@ -78,7 +79,8 @@ def upgrade():
     sa.Column('replaced_by', sa.String(length=254), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['note_id'], ['credential_notes.id'], name=op.f('fk_credential_versions_note_id_credential_notes'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_credential_versions'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_credential_versions')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('credential_versions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_credential_versions_expires_at'), ['expires_at'], unique=False)

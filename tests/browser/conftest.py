@@ -141,6 +141,22 @@ def new_context(browser: Any, live: LiveServer) -> Any:
     return context
 
 
+def age_sign_in(context: Any, live: LiveServer, seconds: int) -> None:
+    """Make the context's sign-in ``seconds`` older, as if that long had passed since the password was typed.
+
+    The session is a cookie signed by the app: this re-signs it with its ``auth_at`` moved back, so
+    the pages that want a recent sign-in (revealing a secret) ask for the password again.
+    """
+    app = live.app
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    name = app.config["SESSION_COOKIE_NAME"]
+    cookies = [cookie for cookie in context.cookies(live.url) if cookie["name"] == name]
+    assert len(cookies) == 1, f"expected one {name} cookie (signed in?), found {cookies!r}"
+    session = serializer.loads(cookies[0]["value"])
+    session["auth_at"] -= seconds
+    context.add_cookies([{**cookies[0], "value": serializer.dumps(session)}])
+
+
 @pytest.fixture
 def context(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     ctx = new_context(browser, live_server)

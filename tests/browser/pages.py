@@ -306,3 +306,221 @@ def focused(page: Page) -> Any:
         "() => { const e = document.activeElement; return e ? `${e.tagName.toLowerCase()}#${e.id} "
         "${(e.getAttribute('aria-label') || e.textContent || e.value || '').trim().slice(0, 40)}` : null }"
     )
+
+
+# --- The credential vault -----------------------------------------------------------------
+
+
+def _column(table: Locator, row: Locator, header: str) -> Locator:
+    """The cell of ``row`` under the column headed ``header`` (cells have no name of their own)."""
+    headers = [" ".join(text.split()) for text in table.get_by_role("columnheader").all_inner_texts()]
+    assert header in headers, f"no column {header!r} among {headers!r}"
+    return row.get_by_role("cell").nth(headers.index(header))
+
+
+class RotationQueuePage(BasePage):
+    """IT's rotation queue: the notes to rotate, must-rotate first, then overdue, then due."""
+
+    def open(self) -> RotationQueuePage:
+        self.page.goto("/credentials/queue")
+        expect(self.heading).to_have_text("Rotation queue")
+        return self
+
+    @property
+    def table(self) -> Locator:
+        return self.main.get_by_role("table", name="Credential notes to rotate, most urgent first")
+
+    @property
+    def labels(self) -> list[str]:
+        """The notes listed, in queue order (each row's first cell links to its note)."""
+        rows = self.table.locator("tbody").get_by_role("row").all()
+        return [row.get_by_role("cell").first.get_by_role("link").inner_text().strip() for row in rows]
+
+    def row(self, label: str) -> Locator:
+        return self.table.get_by_role("row").filter(has=self.page.get_by_role("link", name=label, exact=True))
+
+    def state(self, label: str) -> Locator:
+        """The State cell of a note's row: its badge ("Must rotate", "Overdue", "Due soon") and why."""
+        return _column(self.table, self.row(label), "State")
+
+    def open_note(self, label: str) -> CredentialNotePage:
+        self.row(label).get_by_role("link", name=label, exact=True).click()
+        note = CredentialNotePage(self.page)
+        expect(note.heading).to_contain_text(label)
+        return note
+
+
+class CredentialNotePage(BasePage):
+    """A credential note: what it is, its state, the reveal form, the reveal log (never the value)."""
+
+    def open(self, note_id: int) -> CredentialNotePage:
+        self.page.goto(f"/credentials/{note_id}")
+        return self
+
+    @property
+    def note_id(self) -> int:
+        match = re.search(r"/credentials/(\d+)", self.page.url)
+        assert match, self.page.url
+        return int(match.group(1))
+
+    @property
+    def reveal_section(self) -> Locator:
+        return self.region("Reveal the value")
+
+    @property
+    def reveal_form(self) -> Locator:
+        return self.reveal_section.locator("form")
+
+    @property
+    def reason(self) -> Locator:
+        return self.reveal_section.get_by_label("Why do you need it?", exact=True)
+
+    @property
+    def password(self) -> Locator:
+        """The password prompt, shown when the sign-in is older than the reveal window."""
+        return self.reveal_section.get_by_label("Confirm your password", exact=True)
+
+    @property
+    def reveal_log(self) -> Locator:
+        return self.region("Reveal log")
+
+    @property
+    def reveal_log_table(self) -> Locator:
+        return self.reveal_log.get_by_role("table")
+
+    def reveal_rows(self) -> list[str]:
+        """The reveal log's rows, newest first, as their visible text (without the header row)."""
+        rows = self.reveal_log_table.locator("tbody").get_by_role("row").all_inner_texts()
+        return [" ".join(text.split()) for text in rows]
+
+    def fact(self, term: str) -> Locator:
+        """One fact of the About section (a <dd> after its <dt>: they have no roles)."""
+        return self.region("About").locator(f"dt:text-is('{term}') + dd")
+
+    def submit_reveal(self, reason: str, password: str | None = PASSWORD) -> Any:
+        """Fill the reason (and the password, when the page asks for it) and press Reveal; returns the response."""
+        self.reason.fill(reason)
+        if password is not None and self.password.count():
+            self.password.fill(password)
+        with self.page.expect_navigation() as navigation:
+            self.reveal_section.get_by_role("button", name="Reveal").click()
+        return navigation.value
+
+    def reveal(self, reason: str, password: str | None = PASSWORD) -> RevealedPage:
+        self.submit_reveal(reason, password)
+        shown = RevealedPage(self.page)
+        expect(shown.value).to_be_visible()
+        return shown
+
+    def rotate(self) -> RotatePage:
+        self.main.get_by_role("link", name="Rotate…").click()
+        form = RotatePage(self.page)
+        expect(form.heading).to_have_text(re.compile(r"^Rotate “.*”$"))
+        return form
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")
+
+
+class RevealedPage(BasePage):
+    """The one page that shows a secret: after a reveal, or a password generated at rotation."""
+
+    @property
+    def value(self) -> Locator:
+        return self.main.get_by_label(re.compile(r"^The (secret|new value)$"))
+
+    def back_to_note(self) -> CredentialNotePage:
+        self.main.get_by_role("link", name="Hide / back to note").click()
+        note = CredentialNotePage(self.page)
+        expect(note.reveal_section).to_be_visible()
+        return note
+
+
+class RotatePage(BasePage):
+    """Rotate a note: type the new value, or generate one (length, kinds of character)."""
+
+    def open(self, note_id: int) -> RotatePage:
+        self.page.goto(f"/credentials/{note_id}/rotate")
+        return self
+
+    @property
+    def new_value(self) -> Locator:
+        return self.main.get_by_label("New value", exact=True)
+
+    @property
+    def generate(self) -> Locator:
+        return self.main.get_by_label(_starts_with("Generate a random password"))
+
+    @property
+    def length(self) -> Locator:
+        return self.main.get_by_label("Length", exact=True)
+
+    @property
+    def characters(self) -> Locator:
+        """The "Characters to use" group of checkboxes."""
+        return self.main.get_by_role("group", name="Characters to use")
+
+    @property
+    def reason(self) -> Locator:
+        return self.main.get_by_label("Reason", exact=True)
+
+    def fill(
+        self,
+        *,
+        reason: str | None = None,
+        value: str | None = None,
+        generate: bool | None = None,
+        length: int | None = None,
+        characters: dict[str, bool] | None = None,
+    ) -> RotatePage:
+        """``characters`` maps the start of a checkbox's label ("Symbols") to ticked or not."""
+        if value is not None:
+            self.new_value.fill(value)
+        if generate is not None:
+            self.generate.set_checked(generate)
+        if length is not None:
+            self.length.fill(str(length))
+        for label, ticked in (characters or {}).items():
+            self.characters.get_by_label(_starts_with(label)).set_checked(ticked)
+        if reason is not None:
+            self.reason.fill(reason)
+        return self
+
+    def submit(self) -> Any:
+        """Press Rotate; returns the response (the caller checks where it landed)."""
+        with self.page.expect_navigation() as navigation:
+            self.main.get_by_role("button", name="Rotate").click()
+        return navigation.value
+
+    def rotate_and_show(self) -> RevealedPage:
+        """Submit with "generate" ticked: the new value is shown once."""
+        self.submit()
+        shown = RevealedPage(self.page)
+        expect(shown.value).to_be_visible()
+        return shown
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")
+
+
+class CredentialNoteForm(BasePage):
+    """Add a credential note (from an account's or a profile's page)."""
+
+    def open_new(self, account_id: int) -> CredentialNoteForm:
+        self.page.goto(f"/credentials/new?account={account_id}")
+        expect(self.heading).to_have_text("Add a credential note")
+        return self
+
+    def field(self, label: str) -> Locator:
+        return self.main.get_by_label(label, exact=True)
+
+    def save(self) -> CredentialNoteForm:
+        with self.page.expect_navigation():
+            self.main.get_by_role("button", name=re.compile(r"^(Add credential note|Save changes)$")).click()
+        return self
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")

@@ -654,3 +654,34 @@ def test_deleting_a_note_removes_its_versions_and_reveals(app: Flask) -> None:
     [event] = _events("credential.delete")
     assert event.before["label"] == "Registrar login" and event.after is None and "account closed" in event.summary
     _assert_no_secret_in_audit(SECRET, "value-two")
+
+
+# --- Rotation when the old value is unreadable ---------------------------------------------
+
+
+def test_a_note_whose_value_cannot_be_decrypted_can_still_be_rotated(app: Flask) -> None:
+    damaged = _note()
+    other = _note("another-secret-value")
+    damaged.secret = other.secret  # a ciphertext from another row: it will not open here
+    db.session.flush()
+    with pytest.raises(crypto.UndecryptableSecret):
+        _plain(damaged)
+    service.rotate_note(IT, damaged, "a-fresh-value-after-loss", "the stored value was damaged")
+    assert _plain(damaged) == "a-fresh-value-after-loss"
+    assert damaged.versions == [], "nothing readable to keep for undo"
+    event = _events("credential.rotate")[-1]
+    assert "could not be decrypted and was not kept" in event.summary
+
+
+def test_a_blank_new_value_is_refused(app: Flask) -> None:
+    note = _note()
+    with pytest.raises(ValidationFailed) as refused:
+        service.rotate_note(IT, note, "   ", "routine rotation")
+    assert "new_secret" in refused.value.field_errors
+    assert _plain(note) == SECRET
+
+
+def test_the_fresh_sign_in_message_follows_the_configured_window(app: Flask) -> None:
+    note = _note()
+    with pytest.raises(FreshSignInRequired, match="more than 10 minutes ago"):
+        service.reveal_note(IT, note, REASON, fresh_sign_in=False, fresh_window_seconds=600)

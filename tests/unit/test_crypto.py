@@ -490,3 +490,26 @@ def test_development_creates_its_key_file_but_testing_and_production_never_do(
     assert crypto.Keyring.parse(created.read_text()).key_ids == app.extensions["handover_keyring"].get().key_ids
     with app.app_context():
         db.engine.dispose()
+
+
+def test_sqlite_never_reuses_the_id_of_a_deleted_note(app) -> None:
+    """Envelopes are bound to row ids: a deleted note's id must not come back on a new row."""
+    from app.models import Role
+    from app.services import credentials
+    from app.services.context import Actor
+    from tests import factories
+
+    actor = Actor(user_id=None, name="IT", role=Role.IT)
+    account = factories.make_account()
+    first = credentials.create_note(
+        actor, credentials.NoteData("One", credentials.CredentialKind.PASSWORD), "first-secret", account=account
+    )
+    old_id, old_envelope = first.id, first.secret
+    credentials.delete_note(actor, first, "replaced by a new login")
+    second = credentials.create_note(
+        actor, credentials.NoteData("Two", credentials.CredentialKind.PASSWORD), "second-secret", account=account
+    )
+    assert second.id != old_id
+    second.secret = old_envelope
+    with pytest.raises(crypto.UndecryptableSecret):
+        crypto.current_keyring().open(second.secret, crypto.associated_data("credential_notes", second.id, "secret"))
