@@ -291,3 +291,7 @@ def current_key_source() -> KeyringSource:
     from flask import current_app
 
     return current_app.extensions["handover_keyring"]
+
+
+if __name__ == "__main__":  # `python -m app.services.crypto`: a first key, before the app can start
+    print(generate_key_spec())
