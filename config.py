@@ -115,7 +115,9 @@ class ProductionConfig(Config):
                 "Keep them outside the database and apart from HANDOVER_SECRET_KEY."
             )
         if values.get("MASTER_KEYS") == TestingConfig.MASTER_KEYS:
-            raise ConfigError("HANDOVER_MASTER_KEYS is the testing key from the repository; generate a real one with `flask keys generate`.")
+            raise ConfigError(
+                "HANDOVER_MASTER_KEYS is the testing key from the repository; generate a real one with `flask keys generate`."
+            )
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -13,7 +13,19 @@ from flask import Flask
 from config import Config, ConfigError, config_for
 
 #: One blueprint per noun; each module exposes ``bp``.
-BLUEPRINTS = ("auth", "main", "accounts", "people", "profiles", "departments", "platforms", "audit", "credentials")
+BLUEPRINTS = (
+    "auth",
+    "main",
+    "accounts",
+    "people",
+    "profiles",
+    "departments",
+    "platforms",
+    "audit",
+    "credentials",
+    "findings",
+    "reviews",
+)
 
 
 def _instance_secret(app: Flask) -> str:

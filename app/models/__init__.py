@@ -4,9 +4,11 @@ from app.models.account import Account, AccountAdmin, AccountStatus, Connection,
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion, MasterKeyCheck
+from app.models.finding import FindingAcceptance, FindingSnapshot
 from app.models.person import Department, Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
+from app.models.review import ReviewCampaign, ReviewTask, ReviewTaskStatus
 from app.models.user import Role, User
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "CredentialReveal",
     "CredentialVersion",
     "Department",
+    "FindingAcceptance",
+    "FindingSnapshot",
     "MasterKeyCheck",
     "Person",
     "PersonStatus",
@@ -30,6 +34,9 @@ __all__ = [
     "ProfileKind",
     "RecoveryContact",
     "RecoveryKind",
+    "ReviewCampaign",
+    "ReviewTask",
+    "ReviewTaskStatus",
     "Role",
     "User",
     "utcnow",

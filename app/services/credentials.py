@@ -13,6 +13,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, selectinload
@@ -540,4 +541,58 @@ def rotation_queue(
     rows = [(note, state_of(note)) for note in db.session.scalars(stmt)]
     rows = [(n, s) for n, s in rows if s.state is not NoteState.OK]
     rows.sort(key=lambda row: (row[1].state.rank, row[0].due_at))
+    return rows
+
+
+def leavers_of(note: CredentialNote) -> list[Person]:
+    """The people who make the note must-rotate (revealed the current value, or keep its profile, and left)."""
+    people: list[Person] = []
+    for reveal in note.reveals:
+        if (
+            reveal.person is not None
+            and _left(reveal.person)
+            and reveal.revealed_at >= note.rotated_at
+            and reveal.person not in people
+        ):
+            people.append(reveal.person)
+    if note.profile is not None:
+        for link in note.profile.custodian_links:
+            if _left(link.person) and _left_after(link.person, note.rotated_at) and link.person not in people:
+                people.append(link.person)
+    return people
+
+
+def states_for_findings() -> list[tuple[CredentialNote, StateReport, tuple[Any, ...] | None]]:
+    """Every note that is due, overdue or must rotate, with its state and its account's finding row.
+
+    A fixed number of queries (one for the notes, one per eager load), whatever the number of notes.
+    The row is (account id, name, platform id, name, department id, name, steward id, name), or
+    None for a note on a profile. Notes of retired accounts are left out.
+    """
+    stmt = _queue_candidates().options(
+        selectinload(CredentialNote.account).selectinload(Account.platform),
+        selectinload(CredentialNote.account).selectinload(Account.department),
+        selectinload(CredentialNote.account).selectinload(Account.steward),
+        selectinload(CredentialNote.profile).selectinload(Profile.platform),
+        selectinload(CredentialNote.profile).selectinload(Profile.custodian_links).selectinload(ProfileCustodian.person),
+        selectinload(CredentialNote.reveals).selectinload(CredentialReveal.person),
+    )
+    rows: list[tuple[CredentialNote, StateReport, tuple[Any, ...] | None]] = []
+    for note in db.session.scalars(stmt):
+        account = note.account
+        if account is not None and account.is_retired:
+            continue
+        row = None
+        if account is not None:
+            row = (
+                account.id,
+                account.name,
+                account.platform_id,
+                account.platform.name,
+                account.department_id,
+                account.department.name if account.department else None,
+                account.steward_id,
+                account.steward.name if account.steward else None,
+            )
+        rows.append((note, state_of(note), row))
     return rows

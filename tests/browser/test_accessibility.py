@@ -2,8 +2,9 @@
 
 One browser context per role (signed in once) visits every page that role may see, with the
 registry filled so the pages show their badges, notices, lists, history and pagination. The
-pages only read (the forms with errors save nothing), so one server and one seeded database
-serve the whole module. Each violation is printed with its id, impact, help text and the nodes
+pages only read (the forms with errors save nothing) except the vault's reveal and generated
+rotation, which only add log rows and rotate a note of their own, so one server and one seeded
+database serve the whole module. Each violation is printed with its id, impact, help text and the nodes
 it was found on.
 """
 
@@ -19,12 +20,23 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
+from app.extensions import db
 from app.models import AccountStatus, PersonStatus, ProfileKind, RecoveryKind, Role
+from app.models.base import utcnow
+from app.models.credential import CredentialKind, CredentialReveal
 from app.services import accounts as account_service
+from app.services import credentials as vault
 from app.services.context import Actor
 from tests import factories
-from tests.browser.conftest import LiveServer, new_context, start_live_server
-from tests.browser.pages import AccountDetail, AccountForm, LoginPage
+from tests.browser.conftest import LiveServer, age_sign_in, new_context, start_live_server
+from tests.browser.pages import (
+    AccountDetail,
+    AccountForm,
+    CredentialNoteForm,
+    CredentialNotePage,
+    LoginPage,
+    RotatePage,
+)
 
 # No xdist group: with ``-n 2 --dist loadgroup`` the roles spread over both workers (each starts its own server).
 pytestmark = pytest.mark.browser
@@ -88,9 +100,11 @@ def _registry() -> dict[str, Any]:
     factories.make_recovery(page, "pat@home.example", RecoveryKind.EMAIL, person=pat)
     factories.make_recovery(page, "+1 555 0100", RecoveryKind.PHONE)
     factories.make_connection(page, "Hootsuite", profile=personal, purpose="Schedules posts")
-    factories.make_account(youtube, name="Riverside YouTube", status=AccountStatus.DORMANT, owner_profile=shared, steward=dana)
-    factories.make_account(registrar, name="riverside.example domain", owner_profile=org, steward=pat, has_own_login=True)
-    factories.make_account(facebook, name="Old Friends Page", status=AccountStatus.RETIRED)
+    tube = factories.make_account(
+        youtube, name="Riverside YouTube", status=AccountStatus.DORMANT, owner_profile=shared, steward=dana
+    )
+    domain = factories.make_account(registrar, name="riverside.example domain", owner_profile=org, steward=pat, has_own_login=True)
+    old_page = factories.make_account(facebook, name="Old Friends Page", status=AccountStatus.RETIRED)
     for n in range(1, PER_PAGE - 2):  # more than one page of accounts
         factories.make_account(registrar, name=f"Branch mailing list {n:02}", department=youth)
 
@@ -109,7 +123,31 @@ def _registry() -> dict[str, Any]:
             steward_id=jo.id,
         )
         account_service.update_account(actor, page, data, page.version)
-    return {"users": users, "account_id": page.id, "jo_id": jo.id, "sam_id": sam.id}
+    notes = _vault(actor, sam, domain=domain, tube=tube, persona=persona, old_page=old_page)
+    return {"users": users, "account_id": page.id, "jo_id": jo.id, "sam_id": sam.id, **notes}
+
+
+def _vault(actor: Actor, leaver: Any, *, domain: Any, tube: Any, persona: Any, old_page: Any) -> dict[str, int]:
+    """Credential notes in every state the queue shows, with a reveal log and a kept earlier value."""
+    password, codes, api_key = CredentialKind.PASSWORD, CredentialKind.BACKUP_CODES, CredentialKind.API_KEY
+    # Must rotate: rotated once (so an earlier value is kept), then revealed by someone who is leaving.
+    registrar = vault.create_note(actor, vault.NoteData("Registrar login", password), "first-Value-1", account=domain)
+    vault.rotate_note(actor, registrar, "second-Value-2", "yearly rotation")
+    db.session.add(
+        CredentialReveal(note=registrar, person=leaver, actor_name=leaver.name, reason="Renewing the domain", revealed_at=utcnow())
+    )
+    # Overdue, and due soon (2FA codes on a persona: several lines, so its rotate form has a textarea).
+    overdue = vault.create_note(actor, vault.NoteData("YouTube API key", api_key), "yt-key-0001", account=tube)
+    overdue.rotated_at = utcnow() - timedelta(days=400)
+    overdue.due_at = overdue.rotated_at + timedelta(days=365)
+    due = vault.create_note(actor, vault.NoteData("Melvilla backup codes", codes), "1111 2222\n3333 4444", profile=persona)
+    due.due_at = utcnow() + timedelta(days=10)
+    due.rotated_at = due.due_at - timedelta(days=365)
+    # OK, and rotated to a generated password by the test of each role (its own note: the others stay put).
+    scratch = vault.create_note(actor, vault.NoteData("Old Friends login", password), "old-friends-1", account=old_page)
+    db.session.flush()
+    assert [vault.state_of(n).state.value for n in (registrar, overdue, due, scratch)] == ["must_rotate", "overdue", "due", "ok"]
+    return {"registrar_note": registrar.id, "codes_note": due.id, "scratch_note": scratch.id, "domain_id": domain.id}
 
 
 # --- Pages --------------------------------------------------------------------------------
@@ -168,6 +206,85 @@ def _edit_with_errors(account_id: int) -> Callable[[Page], None]:
         expect(form.problems).to_contain_text("Give the account a name.")
 
     return go
+
+
+def _reveal_form_with_errors(note_id: int) -> Callable[[Page], None]:
+    def go(page: Page) -> None:
+        note = CredentialNotePage(page).open(note_id)
+        assert note.submit_reveal("").status == 400
+        expect(note.problems).to_contain_text("Say why you need the secret")
+
+    return go
+
+
+def _revealed(note_id: int) -> Callable[[Page], None]:
+    def go(page: Page) -> None:
+        CredentialNotePage(page).open(note_id).reveal("Checking the accessibility of the reveal page")
+
+    return go
+
+
+def _rotate_with_errors(note_id: int, *, no_characters: bool = False) -> Callable[[Page], None]:
+    """The rotate form refused: with no reason, or (``no_characters``) generating from no kind of character."""
+
+    def go(page: Page) -> None:
+        form = RotatePage(page).open(note_id)
+        if no_characters:
+            names = ("Lower-case", "Capital", "Digits", "Symbols")
+            form.fill(generate=True, characters=dict.fromkeys(names, False), reason="Yearly rotation")
+        assert form.submit().status == 400
+        expect(form.problems).to_contain_text("Choose at least one kind" if no_characters else "Say why it is rotated")
+
+    return go
+
+
+def _generated(note_id: int) -> Callable[[Page], None]:
+    def go(page: Page) -> None:
+        RotatePage(page).open(note_id).fill(generate=True, reason="Yearly rotation").rotate_and_show()
+
+    return go
+
+
+def _new_note_with_errors(account_id: int) -> Callable[[Page], None]:
+    def go(page: Page) -> None:
+        form = CredentialNoteForm(page).open_new(account_id).save()
+        expect(form.problems).to_contain_text("Give the note a label")
+
+    return go
+
+
+def _password_prompt(live: LiveServer, note_id: int, wrong_password: bool = False) -> Callable[[Page], None]:
+    """The note page once the sign-in is older than the reveal window: the reveal form asks for the password."""
+
+    def go(page: Page) -> None:
+        age_sign_in(page.context, live, live.app.config["REVEAL_FRESH_AUTH_SECONDS"] + 60)
+        note = CredentialNotePage(page).open(note_id)
+        expect(note.password).to_be_visible()
+        if wrong_password:
+            assert note.submit_reveal("Checking the accessibility", password="not-my-password").status == 401
+            expect(note.problems).to_contain_text("That is not your password")
+
+    return go
+
+
+def vault_visits(live: LiveServer, data: dict[str, Any]) -> list[Visit]:
+    """The credential pages; last, because the password-prompt visits leave the sign-in old."""
+    note, codes, scratch = data["registrar_note"], data["codes_note"], data["scratch_note"]
+    readers, keepers = (Role.ADMIN, Role.DIRECTOR, Role.HR, Role.IT), (Role.ADMIN, Role.IT)
+    return [
+        Visit("credential note (reveal form, or why not)", _goto(f"/credentials/{note}"), readers),
+        Visit("credential note, reveal form with errors", _reveal_form_with_errors(note), keepers),
+        Visit("revealed secret", _revealed(note), keepers),
+        Visit("rotate form (one line)", _goto(f"/credentials/{note}/rotate"), keepers),
+        Visit("rotate form (several lines) with errors", _rotate_with_errors(codes), keepers),
+        Visit("rotate form, no kind of character", _rotate_with_errors(codes, no_characters=True), keepers),
+        Visit("generated value shown once", _generated(scratch), keepers),
+        Visit("rotation queue", _goto("/credentials/queue"), keepers),
+        Visit("add credential note form", _goto(f"/credentials/new?account={data['domain_id']}"), keepers),
+        Visit("add credential note form with errors", _new_note_with_errors(data["domain_id"]), keepers),
+        Visit("credential note, password prompt", _password_prompt(live, note), keepers),
+        Visit("credential note, wrong password", _password_prompt(live, note, wrong_password=True), keepers),
+    ]
 
 
 def visits(data: dict[str, Any]) -> list[Visit]:
@@ -239,7 +356,7 @@ def test_pages_have_no_serious_accessibility_violations(
             problems += audit(page, "anonymous: sign-in page with errors")
         else:
             login.sign_in(data["users"][role])
-            for visit in visits(data):
+            for visit in [*visits(data), *vault_visits(live, data)]:
                 if role in visit.roles:
                     visit.go(page)
                     problems += audit(page, f"{role.value}: {visit.name}")

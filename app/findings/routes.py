@@ -1,0 +1,16 @@
+"""Findings: the list, exports, risk acceptance and reports (placeholder until built)."""
+
+from typing import Any
+
+from flask import Blueprint
+
+from app.models.user import Role
+from app.security import roles
+
+bp = Blueprint("findings", __name__, url_prefix="/findings", template_folder="templates")
+
+
+@bp.route("/")
+@roles(Role.ADMIN, Role.DIRECTOR, Role.HR, Role.IT, Role.STAFF)
+def index() -> Any:
+    return "findings"

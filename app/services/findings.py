@@ -1,0 +1,709 @@
+"""The audit rules of DESIGN.md, evaluated as set-based queries.
+
+Each rule is one SELECT over the whole registry (joins and EXISTS, never a Python loop issuing
+queries per account), so the cost of a page does not grow with the number of accounts in
+statements, only in rows. A finding says what is wrong, why it matters, and the one action that
+clears it. Findings are derived, never typed in; a director may *accept* one (risk acceptance,
+with a reason and an expiry date), after which it shows as accepted, not gone.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from app.extensions import db
+from app.models.account import Account, AccountAdmin, AccountStatus, RecoveryContact, RecoveryKind
+from app.models.base import utcnow
+from app.models.credential import CredentialNote
+from app.models.finding import FindingAcceptance, FindingSnapshot
+from app.models.person import Department, Person, PersonStatus
+from app.models.platform import Platform
+from app.models.profile import Profile, ProfileCustodian, ProfileKind
+from app.models.user import Role
+from app.services import audit, permissions
+from app.services.context import Actor
+from app.services.errors import NotFound, ValidationFailed
+from app.services.pagination import Page
+
+
+class Severity(enum.Enum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return {"critical": 0, "high": 1, "medium": 2, "low": 3}[self.value]
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    #: Short name for lists and filters.
+    title: str
+    #: Why it matters, in one sentence (DESIGN.md's words).
+    why: str
+    #: The one action that clears it (the link text).
+    action: str
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule(
+            "owner-personal",
+            Severity.HIGH,
+            "Owned by a personal profile",
+            "The top role sits with one person's own profile: when they leave, the page leaves with them.",
+            "Transfer ownership to an organisation or persona profile",
+        ),
+        Rule(
+            "held-by-leaver",
+            Severity.CRITICAL,
+            "Held by someone leaving or gone",
+            "Someone who is leaving or has left still controls or can recover this account.",
+            "Hand over what they hold",
+        ),
+        Rule(
+            "single-admin",
+            Severity.HIGH,
+            "Fewer than two active admins",
+            "With one admin (or none) left, a single absence locks the organisation out.",
+            "Add a second admin",
+        ),
+        Rule(
+            "recovery-personal",
+            Severity.HIGH,
+            "Recovery goes to a personal inbox or phone",
+            "A password reset would go to one person's own email or phone, not the organisation's.",
+            "Replace it with an institutional recovery contact",
+        ),
+        Rule(
+            "recovery-missing",
+            Severity.MEDIUM,
+            "No recovery contact",
+            "If the sign-in is lost there may be no way back in.",
+            "Record a recovery contact",
+        ),
+        Rule(
+            "credential-leaver",
+            Severity.CRITICAL,
+            "Credential known to someone who left",
+            "Someone who revealed or keeps this secret is leaving or has left, and it has not been rotated since.",
+            "Rotate the credential",
+        ),
+        Rule(
+            "credential-overdue",
+            Severity.MEDIUM,
+            "Credential overdue for rotation",
+            "The secret is older than its rotation interval.",
+            "Rotate the credential",
+        ),
+        Rule(
+            "login-without-note",
+            Severity.MEDIUM,
+            "Own login but no credential note",
+            "The account has its own username and password, but the registry does not hold them: IT could not get back in.",
+            "Add a credential note",
+        ),
+        Rule(
+            "no-steward",
+            Severity.MEDIUM,
+            "No active steward",
+            "Nobody who is still here is accountable for keeping this account's details right.",
+            "Choose a steward",
+        ),
+        Rule(
+            "shared-password",
+            Severity.LOW,
+            "Shared password where per-person access exists",
+            "Staff sign in with a shared login although the platform can give each person their own role.",
+            "Give people their own roles",
+        ),
+        Rule(
+            "not-reviewed",
+            Severity.LOW,
+            "Not reviewed recently",
+            "Nobody has confirmed the owner, admins and recovery contacts within the review interval.",
+            "Review the account",
+        ),
+    )
+}
+
+
+@dataclass
+class Acceptance:
+    by: str
+    reason: str
+    expires_on: date
+
+
+@dataclass
+class Finding:
+    rule: Rule
+    #: "account" or "credential".
+    subject_type: str
+    subject_id: int
+    #: The account concerned; None for a credential note on a persona or shared-login profile.
+    account_id: int | None
+    #: The account's name, or the profile's for a profile note.
+    account_name: str
+    platform_id: int
+    platform_name: str
+    department_id: int | None
+    department_name: str | None
+    steward_id: int | None
+    steward_name: str | None
+    #: What exactly is wrong here: "Dana Whitfield (departed) holds the owner profile".
+    detail: str
+    #: The person it concerns, if one (the leaver, the holder of the personal profile...).
+    person_id: int | None = None
+    person_name: str | None = None
+    #: The form that clears it: (endpoint, url arguments), built into a URL by the door.
+    action_endpoint: str = "accounts.edit"
+    action_args: dict[str, Any] = field(default_factory=dict)
+    accepted: Acceptance | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return self.rule.severity
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.rule.id, self.subject_type, self.subject_id)
+
+
+@dataclass
+class FindingFilters:
+    rule_id: str | None = None
+    severity: Severity | None = None
+    department_id: int | None = None
+    platform_id: int | None = None
+    steward_id: int | None = None
+    person_id: int | None = None
+    account_id: int | None = None
+    #: "open" (not accepted), "accepted", or "all".
+    show: str = "open"
+
+
+@dataclass
+class Summary:
+    total: int
+    by_severity: dict[Severity, int]
+    by_rule: dict[str, int]
+    #: department id (None for none) → (name, count)
+    by_department: dict[int | None, tuple[str, int]]
+    accepted: int
+
+
+# --- Evaluation ---------------------------------------------------------------------------
+
+LEFT = (PersonStatus.LEAVING, PersonStatus.DEPARTED)
+Steward = aliased(Person, name="steward")
+
+
+def _base(filters: FindingFilters, *columns: Any) -> sa.Select:
+    """Live accounts with the columns every finding carries, narrowed by the filters in SQL."""
+    stmt = (
+        sa.select(
+            Account.id,
+            Account.name,
+            Platform.id,
+            Platform.name,
+            Department.id,
+            Department.name,
+            Steward.id,
+            Steward.name,
+            *columns,
+        )
+        .join(Platform, Account.platform_id == Platform.id)
+        .outerjoin(Department, Account.department_id == Department.id)
+        .outerjoin(Steward, Account.steward_id == Steward.id)
+        .where(Account.status != AccountStatus.RETIRED)
+    )
+    if filters.department_id:
+        stmt = stmt.where(Account.department_id == filters.department_id)
+    if filters.platform_id:
+        stmt = stmt.where(Account.platform_id == filters.platform_id)
+    if filters.steward_id:
+        stmt = stmt.where(Account.steward_id == filters.steward_id)
+    if filters.account_id:
+        stmt = stmt.where(Account.id == filters.account_id)
+    return stmt
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _finding(rule_id: str, row: Any, detail: str, person: tuple[int | None, str | None] = (None, None), **kw: Any) -> Finding:
+    account_id, account_name, platform_id, platform_name, department_id, department_name, steward_id, steward_name = row[:8]
+    kw.setdefault("action_args", {"account_id": account_id})
+    return Finding(
+        rule=RULES[rule_id],
+        subject_type=kw.pop("subject_type", "account"),
+        subject_id=kw.pop("subject_id", account_id),
+        account_id=account_id,
+        account_name=account_name,
+        platform_id=platform_id,
+        platform_name=platform_name,
+        department_id=department_id,
+        department_name=department_name,
+        steward_id=steward_id,
+        steward_name=steward_name,
+        detail=detail,
+        person_id=person[0],
+        person_name=person[1],
+        **kw,
+    )
+
+
+def _owner_personal(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
+    owner, holder = aliased(Profile), aliased(Person)
+    stmt = (
+        _base(f, owner.name, holder.id, holder.name)
+        .join(owner, Account.owner_profile_id == owner.id)
+        .outerjoin(holder, owner.holder_id == holder.id)
+        .where(owner.kind == ProfileKind.PERSONAL)
+    )
+    return [
+        _finding(
+            "owner-personal",
+            r,
+            f"{r[8]} is the personal profile of {r[10] or 'an unrecorded person'} and holds the top role.",
+            (r[9], r[10]),
+        )
+        for r in db.session.execute(stmt)
+    ]
+
+
+def _held_by_leaver(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
+    """Owner, admin, custodian or recovery contact tied to someone leaving or gone: one finding per account."""
+    profile, person, link = aliased(Profile), aliased(Person), aliased(ProfileCustodian)
+    left = person.status.in_(LEFT)
+    queries = {
+        "owner profile": _base(f, person.id, person.name, person.status)
+        .join(profile, Account.owner_profile_id == profile.id)
+        .join(person, profile.holder_id == person.id)
+        .where(left),
+        "admin role": _base(f, person.id, person.name, person.status)
+        .join(AccountAdmin, AccountAdmin.account_id == Account.id)
+        .join(profile, AccountAdmin.profile_id == profile.id)
+        .join(person, profile.holder_id == person.id)
+        .where(left),
+        "keeps a profile with a role": _base(f, person.id, person.name, person.status)
+        .join(AccountAdmin, AccountAdmin.account_id == Account.id)
+        .join(link, link.profile_id == AccountAdmin.profile_id)
+        .join(person, link.person_id == person.id)
+        .where(left),
+        "keeps the owner profile": _base(f, person.id, person.name, person.status)
+        .join(link, link.profile_id == Account.owner_profile_id)
+        .join(person, link.person_id == person.id)
+        .where(left),
+        "recovery contact": _base(f, person.id, person.name, person.status)
+        .join(RecoveryContact, RecoveryContact.account_id == Account.id)
+        .join(person, RecoveryContact.person_id == person.id)
+        .where(left),
+    }
+    found: dict[int, tuple[Any, dict[tuple[int, str, str], list[str]]]] = {}
+    for how, stmt in queries.items():
+        for r in db.session.execute(stmt):
+            row, people = found.setdefault(r[0], (r, {}))
+            ways = people.setdefault((r[8], r[9], r[10].value), [])
+            if how not in ways:
+                ways.append(how)
+    findings = []
+    for row, people in found.values():
+        parts = [f"{name} ({status}): {', '.join(ways)}" for (_, name, status), ways in people.items()]
+        first_id, first_name, _ = next(iter(people))
+        findings.append(
+            _finding(
+                "held-by-leaver",
+                row,
+                "; ".join(parts) + ".",
+                (first_id, first_name),
+                action_endpoint="people.detail",
+                action_args={"person_id": first_id},
+            )
+        )
+    return findings
+
+
+def _active_admin_count() -> Any:
+    """Admins whose profile is not the personal profile of someone leaving or gone."""
+    profile, holder = aliased(Profile), aliased(Person)
+    return (
+        sa.select(sa.func.count(AccountAdmin.id))
+        .join(profile, AccountAdmin.profile_id == profile.id)
+        .outerjoin(holder, profile.holder_id == holder.id)
+        .where(AccountAdmin.account_id == Account.id, sa.or_(holder.id.is_(None), holder.status == PersonStatus.ACTIVE))
+        .correlate(Account)
+        .scalar_subquery()
+    )
+
+
+def _single_admin(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
+    count = _active_admin_count()
+    stmt = _base(f, count).where(count < 2)
+    return [
+        _finding("single-admin", r, "No active admin is recorded." if r[8] == 0 else "Only one active admin is recorded.")
+        for r in db.session.execute(stmt)
+    ]
+
+
+def _recovery_personal(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
+    person = aliased(Person)
+    stmt = (
+        _base(f, RecoveryContact.kind, RecoveryContact.value, person.id, person.name)
+        .join(RecoveryContact, RecoveryContact.account_id == Account.id)
+        .join(person, RecoveryContact.person_id == person.id)
+        .where(RecoveryContact.kind.in_([RecoveryKind.EMAIL, RecoveryKind.PHONE]))
+        .order_by(RecoveryContact.id)
+    )
+    found: dict[int, tuple[Any, list[str], tuple[int, str]]] = {}
+    for r in db.session.execute(stmt):
+        row, parts, first = found.setdefault(r[0], (r, [], (r[10], r[11])))
+        parts.append(f"recovery {r[8].label.lower()} {r[9]} belongs to {r[11]}")
+    return [
+        _finding("recovery-personal", row, _sentence("; ".join(parts)), first, action_endpoint="accounts.detail")
+        for row, parts, first in found.values()
+    ]
+
+
+def _recovery_missing(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
+    has_contact = sa.select(RecoveryContact.id).where(RecoveryContact.account_id == Account.id).exists()
+    return [
+        _finding(
+            "recovery-missing",
+            r,
+            "No recovery email, phone or backup-codes holder is recorded.",
+            action_endpoint="accounts.detail",
+        )
+        for r in db.session.execute(_base(f).where(~has_contact))
+    ]
+
+
+def _credential_rules(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
+    """must rotate → credential-leaver; overdue → credential-overdue (states from the vault's rules)."""
+    from app.services import credentials
+
+    if "credential_rows" not in context:
+        context["credential_rows"] = credentials.states_for_findings()
+    findings = []
+    for note, state, account_row in context["credential_rows"]:
+        rule_id = {"must_rotate": "credential-leaver", "overdue": "credential-overdue"}.get(state.state.value)
+        if rule_id is None:
+            continue
+        if account_row is not None and not _row_matches(account_row, f):
+            continue
+        if account_row is None and (
+            f.department_id or f.steward_id or f.account_id or (f.platform_id and f.platform_id != note.profile.platform_id)
+        ):
+            continue
+        row = account_row or (
+            None,
+            f"{note.profile.label} (profile)",
+            note.profile.platform_id,
+            note.profile.platform.name,
+            None,
+            None,
+            None,
+            None,
+        )
+        person = next(((p.id, p.name) for p in credentials.leavers_of(note)), (None, None))
+        findings.append(
+            _finding(
+                rule_id,
+                row,
+                f"“{note.label}”: {'; '.join(state.reasons)}.",
+                person,
+                subject_type="credential",
+                subject_id=note.id,
+                action_endpoint="credentials.rotate",
+                action_args={"note_id": note.id},
+            )
+        )
+    return findings
+
+
+def _row_matches(row: Any, f: FindingFilters) -> bool:
+    return (
+        (not f.department_id or row[4] == f.department_id)
+        and (not f.platform_id or row[2] == f.platform_id)
+        and (not f.steward_id or row[6] == f.steward_id)
+        and (not f.account_id or row[0] == f.account_id)
+    )
+
+
+def _login_without_note(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
+    has_note = sa.select(CredentialNote.id).where(CredentialNote.account_id == Account.id).exists()
+    stmt = _base(f).where(Account.has_own_login.is_(True), ~has_note)
+    return [
+        _finding(
+            "login-without-note",
+            r,
+            "It has its own login, and no credential note holds it.",
+            action_endpoint="credentials.create",
+            action_args={"account": r[0]},
+        )
+        for r in db.session.execute(stmt)
+    ]
+
+
+def _no_steward(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
+    stmt = _base(f, Steward.status).where(sa.or_(Account.steward_id.is_(None), Steward.status != PersonStatus.ACTIVE))
+    return [
+        _finding(
+            "no-steward",
+            r,
+            "No steward is recorded." if r[6] is None else f"The steward, {r[7]}, is {r[8].value}.",
+            (r[6], r[7]),
+        )
+        for r in db.session.execute(stmt)
+    ]
+
+
+def _shared_password(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
+    shared = aliased(Profile)
+    via_admin = (
+        sa.select(AccountAdmin.id)
+        .join(shared, AccountAdmin.profile_id == shared.id)
+        .where(AccountAdmin.account_id == Account.id, shared.kind == ProfileKind.SHARED_LOGIN)
+        .exists()
+    )
+    via_owner = (
+        sa.select(shared.id).where(shared.id == Account.owner_profile_id, shared.kind == ProfileKind.SHARED_LOGIN).exists()
+    )
+    stmt = _base(f).where(Platform.delegated_access.is_(True), sa.or_(via_admin, via_owner))
+    return [
+        _finding(
+            "shared-password",
+            r,
+            f"{r[3]} can give each person their own role, but a shared login holds one here.",
+            action_endpoint="accounts.detail",
+        )
+        for r in db.session.execute(stmt)
+    ]
+
+
+def _not_reviewed(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
+    cutoff = utcnow() - timedelta(days=context["review_interval_days"])
+    stmt = _base(f, Account.last_reviewed_at).where(sa.or_(Account.last_reviewed_at.is_(None), Account.last_reviewed_at < cutoff))
+    return [
+        _finding(
+            "not-reviewed",
+            r,
+            "Never reviewed." if r[8] is None else f"Last reviewed on {r[8]:%d %b %Y}.",
+            action_endpoint="accounts.detail",
+        )
+        for r in db.session.execute(stmt)
+    ]
+
+
+#: rule id → the query that finds it. The two credential rules share one evaluation.
+EVALUATORS: dict[str, Callable[[FindingFilters, dict[str, Any]], list[Finding]]] = {
+    "owner-personal": _owner_personal,
+    "held-by-leaver": _held_by_leaver,
+    "single-admin": _single_admin,
+    "recovery-personal": _recovery_personal,
+    "recovery-missing": _recovery_missing,
+    "credential-leaver": _credential_rules,
+    "credential-overdue": _credential_rules,
+    "login-without-note": _login_without_note,
+    "no-steward": _no_steward,
+    "shared-password": _shared_password,
+    "not-reviewed": _not_reviewed,
+}
+
+
+def _acceptances(today: date) -> dict[tuple[str, str, int], Acceptance]:
+    rows = db.session.scalars(sa.select(FindingAcceptance).where(FindingAcceptance.expires_on >= today))
+    return {(a.rule_id, a.subject_type, a.subject_id): Acceptance(a.accepted_by_name, a.reason, a.expires_on) for a in rows}
+
+
+def evaluate(filters: FindingFilters | None = None, review_interval_days: int = 365, today: date | None = None) -> list[Finding]:
+    """Every finding matching the filters, most severe first. A fixed number of queries whatever the registry's size."""
+    filters = filters or FindingFilters()
+    today = today or date.today()
+    context: dict[str, Any] = {"review_interval_days": review_interval_days}
+    findings: list[Finding] = []
+    seen: set[Callable[..., Any]] = set()
+    for rule_id, evaluator in EVALUATORS.items():
+        if filters.rule_id and rule_id != filters.rule_id:
+            continue
+        if filters.severity and RULES[rule_id].severity is not filters.severity:
+            continue
+        if evaluator in seen:
+            continue
+        seen.add(evaluator)
+        findings.extend(evaluator(filters, context))
+    if filters.rule_id:
+        findings = [x for x in findings if x.rule.id == filters.rule_id]
+    if filters.severity:
+        findings = [x for x in findings if x.severity is filters.severity]
+    if filters.person_id:
+        findings = [x for x in findings if filters.person_id in (x.person_id, x.steward_id)]
+    accepted = _acceptances(today)
+    for finding in findings:
+        finding.accepted = accepted.get(finding.key)
+    if filters.show == "open":
+        findings = [x for x in findings if x.accepted is None]
+    elif filters.show == "accepted":
+        findings = [x for x in findings if x.accepted is not None]
+    findings.sort(key=lambda x: (x.severity.rank, x.account_name.lower(), x.rule.id, x.subject_id))
+    return findings
+
+
+def visible_filters(actor: Actor, filters: FindingFilters) -> FindingFilters:
+    """Staff see only the findings of accounts they steward."""
+    permissions.require(permissions.can_read_registry(actor) or actor.has_role(Role.STAFF), "Your role cannot see findings.")
+    if not permissions.can_read_registry(actor):
+        filters.steward_id = actor.person_id or -1
+    return filters
+
+
+def list_findings(
+    actor: Actor, filters: FindingFilters, page: int = 1, per_page: int = 25, review_interval_days: int = 365
+) -> tuple[Page[Finding], Summary]:
+    """One page of findings and the summary of all of them (the same evaluation: counts always agree)."""
+    findings = evaluate(visible_filters(actor, filters), review_interval_days)
+    pages = max(1, -(-len(findings) // per_page))
+    page = min(max(1, page), pages)
+    start = (page - 1) * per_page
+    return Page(items=findings[start : start + per_page], total=len(findings), page=page, per_page=per_page), summarize(findings)
+
+
+def summarize(findings: Iterable[Finding]) -> Summary:
+    items = list(findings)
+    open_items = [x for x in items if x.accepted is None]
+    by_department: dict[int | None, tuple[str, int]] = {}
+    for x in open_items:
+        name, count = by_department.get(x.department_id, (x.department_name or "No department", 0))
+        by_department[x.department_id] = (name, count + 1)
+    return Summary(
+        total=len(open_items),
+        by_severity={s: sum(1 for x in open_items if x.severity is s) for s in Severity},
+        by_rule=dict(Counter(x.rule.id for x in open_items)),
+        by_department=by_department,
+        accepted=len(items) - len(open_items),
+    )
+
+
+# --- Risk acceptance ----------------------------------------------------------------------
+
+
+def accept_finding(
+    actor: Actor, rule_id: str, subject_type: str, subject_id: int, reason: str, expires_on: date
+) -> FindingAcceptance:
+    """A director (or admin) accepts the risk of one current finding until ``expires_on``.
+
+    Raises PermissionDenied, NotFound (no such finding now) or ValidationFailed.
+    """
+    permissions.require(actor.has_role(Role.DIRECTOR, Role.ADMIN), "Only a director or an admin can accept a risk.")
+    errors: dict[str, list[str]] = {}
+    if len(reason.strip()) < 5:
+        errors["reason"] = ["Say why the organisation accepts this risk."]
+    if expires_on <= date.today():
+        errors["expires_on"] = ["Choose a date in the future: acceptance always runs out, so the risk is looked at again."]
+    elif expires_on > date.today() + timedelta(days=730):
+        errors["expires_on"] = ["Accept a risk for at most two years."]
+    if errors:
+        raise ValidationFailed("The risk was not accepted; nothing was saved.", errors)
+    rule = RULES.get(rule_id)
+    current = (
+        [
+            x
+            for x in evaluate(FindingFilters(rule_id=rule_id, show="all"))
+            if x.subject_type == subject_type and x.subject_id == subject_id
+        ]
+        if rule
+        else []
+    )
+    if not current:
+        raise NotFound("That finding no longer applies; there is nothing to accept.")
+    acceptance = db.session.scalar(
+        sa.select(FindingAcceptance).where(
+            FindingAcceptance.rule_id == rule_id,
+            FindingAcceptance.subject_type == subject_type,
+            FindingAcceptance.subject_id == subject_id,
+        )
+    ) or FindingAcceptance(rule_id=rule_id, subject_type=subject_type, subject_id=subject_id)
+    acceptance.accepted_by_id, acceptance.accepted_by_name = actor.user_id, actor.name
+    acceptance.reason, acceptance.expires_on = reason.strip(), expires_on
+    db.session.add(acceptance)
+    db.session.flush()
+    audit.record_event(
+        actor,
+        "finding.accept",
+        subject_type,
+        subject_id,
+        f"Accepted the risk “{rule.title}” on {current[0].account_name} until {expires_on:%d %b %Y}: {reason.strip()}",
+        None,
+        {"rule": rule_id, "expires_on": expires_on.isoformat(), "reason": reason.strip()},
+    )
+    return acceptance
+
+
+def withdraw_acceptance(actor: Actor, rule_id: str, subject_type: str, subject_id: int) -> None:
+    """End a risk acceptance early: the finding is open again."""
+    permissions.require(actor.has_role(Role.DIRECTOR, Role.ADMIN), "Only a director or an admin can withdraw a risk acceptance.")
+    acceptance = db.session.scalar(
+        sa.select(FindingAcceptance).where(
+            FindingAcceptance.rule_id == rule_id,
+            FindingAcceptance.subject_type == subject_type,
+            FindingAcceptance.subject_id == subject_id,
+        )
+    )
+    if acceptance is None:
+        raise NotFound("That risk is not accepted.")
+    db.session.delete(acceptance)
+    db.session.flush()
+    audit.record_event(
+        actor,
+        "finding.withdraw",
+        subject_type,
+        subject_id,
+        f"Withdrew the acceptance of “{RULES[rule_id].title}”",
+        {"rule": rule_id},
+        None,
+    )
+
+
+# --- Daily counts for the trend -----------------------------------------------------------
+
+
+def record_snapshot(today: date | None = None, review_interval_days: int = 365) -> FindingSnapshot:
+    """Count today's open findings (once a day; a second call the same day refreshes the counts)."""
+    today = today or date.today()
+    summary = summarize(evaluate(FindingFilters(), review_interval_days, today))
+    snapshot = db.session.scalar(sa.select(FindingSnapshot).where(FindingSnapshot.taken_on == today)) or FindingSnapshot(
+        taken_on=today
+    )
+    snapshot.total = summary.total
+    snapshot.by_severity = {s.value: n for s, n in summary.by_severity.items()}
+    snapshot.by_rule = summary.by_rule
+    snapshot.by_department = {str(k) if k is not None else "none": n for k, (_, n) in summary.by_department.items()}
+    db.session.add(snapshot)
+    db.session.flush()
+    return snapshot
+
+
+def trend(days: int = 90, today: date | None = None) -> list[FindingSnapshot]:
+    since = (today or date.today()) - timedelta(days=days)
+    return list(
+        db.session.scalars(sa.select(FindingSnapshot).where(FindingSnapshot.taken_on >= since).order_by(FindingSnapshot.taken_on))
+    )
