@@ -43,6 +43,17 @@ class Config:
     DEMO_ALLOWED = True
     #: A reveal needs a sign-in (or password confirmation) at most this many seconds old.
     REVEAL_FRESH_AUTH_SECONDS = 300
+    #: SMTP server for email (reminders); empty disables email (each unsent message is logged).
+    SMTP_HOST = ""
+    SMTP_PORT = 25
+    SMTP_USERNAME: str | None = None
+    #: Never logged nor shown; set it through HANDOVER_SMTP_PASSWORD only.
+    SMTP_PASSWORD: str | None = None
+    #: Upgrade the connection with STARTTLS before signing in (HANDOVER_SMTP_STARTTLS=1).
+    SMTP_STARTTLS = False
+    SMTP_FROM = "handover@localhost"
+    #: The address people open Handover at (e.g. https://handover.example.org), for links in emails.
+    BASE_URL = ""
 
     @classmethod
     def load(cls) -> dict[str, Any]:
@@ -65,6 +76,20 @@ class Config:
             values["MASTER_KEY_FILE"] = key_file
         if retention := _env("CREDENTIAL_RETENTION_DAYS"):
             values["CREDENTIAL_RETENTION_DAYS"] = int(retention)
+        if smtp_host := _env("SMTP_HOST"):
+            values["SMTP_HOST"] = smtp_host
+        if smtp_port := _env("SMTP_PORT"):
+            values["SMTP_PORT"] = int(smtp_port)
+        if smtp_username := _env("SMTP_USERNAME"):
+            values["SMTP_USERNAME"] = smtp_username
+        if smtp_password := _env("SMTP_PASSWORD"):
+            values["SMTP_PASSWORD"] = smtp_password
+        if (starttls := _env("SMTP_STARTTLS")) is not None:
+            values["SMTP_STARTTLS"] = starttls.lower() in ("1", "true", "yes", "on")
+        if smtp_from := _env("SMTP_FROM"):
+            values["SMTP_FROM"] = smtp_from
+        if base_url := _env("BASE_URL"):
+            values["BASE_URL"] = base_url.rstrip("/")
         return values
 
     @classmethod

@@ -19,6 +19,8 @@ demo_cli = AppGroup("demo", help="The demo organisation.")
 audit_cli = AppGroup("audit", help="The audit trail.")
 keys_cli = AppGroup("keys", help="Master keys that encrypt credential notes.")
 platforms_cli = AppGroup("platforms", help="The platform catalogue.")
+findings_cli = AppGroup("findings", help="Findings: the risks the audit rules derive from the registry.")
+reviews_cli = AppGroup("reviews", help="Access review campaigns.")
 
 
 def _fail(error: DomainError) -> None:
@@ -250,6 +252,49 @@ def _without_key(text: str, key_id: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@reviews_cli.command("remind")
+def reviews_remind() -> None:
+    """Email each assignee one digest of their reviews due within 7 days or overdue (once a day)."""
+    from flask import current_app
+
+    from app.services import mail, reviews
+
+    if not mail.enabled():
+        raise click.ClickException(
+            "Email is disabled: set HANDOVER_SMTP_HOST (and HANDOVER_SMTP_PORT, HANDOVER_SMTP_FROM…). "
+            "Nothing was sent and no task was marked as reminded."
+        )
+    sent = reviews.send_reminders(Actor.system("flask reviews remind"), base_url=current_app.config.get("BASE_URL") or "")
+    db.session.commit()  # the digests go out once the reminded_at stamps are committed
+    if not sent:
+        click.echo("No reminders are due; no email was sent.")
+        return
+    delivery = mail.last_delivery()
+    click.echo(f"Sent {len(delivery.sent)} reminder email{'s' if len(delivery.sent) != 1 else ''}.")
+    if delivery.failed:
+        # Unstamp what did not go out, so the next run tries those people again.
+        reviews.unmark_reminded([r for r in sent if any(r.message is m for m in delivery.failed)])
+        db.session.commit()
+        raise click.ClickException(
+            f"{len(delivery.failed)} email(s) could not be sent (see the log): "
+            + ", ".join(m.to for m in delivery.failed)
+            + ". Check the SMTP settings, then run this again: those reminders are still due."
+        )
+
+
+@findings_cli.command("snapshot")
+def findings_snapshot() -> None:
+    """Count today's open findings for the dashboard's trend (run daily from cron; safe to re-run)."""
+    from flask import current_app
+
+    from app.services import findings
+
+    snapshot = findings.record_snapshot(review_interval_days=current_app.config["REVIEW_INTERVAL_DAYS"])
+    db.session.commit()
+    severities = ", ".join(f"{snapshot.by_severity.get(s.value, 0)} {s.value}" for s in findings.Severity)
+    click.echo(f"Recorded {snapshot.total} open findings for {snapshot.taken_on:%d %b %Y} ({severities}).")
+
+
 def register_cli(app: Flask) -> None:
-    for group in (users_cli, demo_cli, audit_cli, keys_cli, platforms_cli):
+    for group in (users_cli, demo_cli, audit_cli, keys_cli, platforms_cli, reviews_cli, findings_cli):
         app.cli.add_command(group)

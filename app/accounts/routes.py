@@ -15,7 +15,7 @@ from app.models.profile import ProfileKind
 from app.models.user import Role
 from app.security import current_actor, roles, signed_in
 from app.services import accounts as service
-from app.services import audit, credentials, ownership_map, permissions
+from app.services import audit, credentials, findings, ownership_map, permissions
 from app.services.errors import StaleEdit, ValidationFailed
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts", template_folder="templates")
@@ -120,6 +120,11 @@ def _render_detail(account: Any, can_edit: bool, **forms: Any) -> str:
         graph=ownership_map.for_account(account),
         notes=[(note, credentials.state_of(note)) for note in credentials.notes_for_account(actor, account)],
         can_add_note=credentials.can_manage(actor),
+        findings=findings.evaluate(
+            findings.visible_filters(actor, findings.FindingFilters(account_id=account.id, show="all")),
+            current_app.config["REVIEW_INTERVAL_DAYS"],
+        ),
+        can_accept=actor.has_role(Role.DIRECTOR, Role.ADMIN),
         **forms,
     )
 

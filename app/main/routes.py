@@ -10,18 +10,104 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from app.extensions import db
 from app.models.user import Role
 from app.security import current_actor, public, roles, signed_in
-from app.services import demo
+from app.services import charts, demo
+from app.services import dashboard as dashboard_service
 from app.services import home as home_service
+from app.services.findings import RULES, Severity
 from app.services.search import search as run_search
 
 bp = Blueprint("main", __name__, template_folder="templates")
 
 
+#: Departments drawn as bars; the rest are counted under the chart.
+DEPARTMENT_BARS = 12
+
+
 @bp.route("/")
 @signed_in
 def home() -> Any:
-    summary = home_service.summary(current_actor())
-    return render_template("main/home.html", summary=summary, demo_allowed=current_app.config["DEMO_ALLOWED"])
+    """Directors and admins get the dashboard; everyone else (and an empty registry) the home page."""
+    actor = current_actor()
+    summary = home_service.summary(actor)
+    if not actor.has_role(Role.DIRECTOR, Role.ADMIN) or summary.registry_empty:
+        return render_template("main/home.html", summary=summary, demo_allowed=current_app.config["DEMO_ALLOWED"])
+    interval = current_app.config["REVIEW_INTERVAL_DAYS"]
+    try:
+        board = dashboard_service.build(actor, interval)
+    except sa.exc.IntegrityError:
+        # Another request inserted today's snapshot while this one was counting: use theirs.
+        db.session.rollback()
+        board = dashboard_service.build(actor, interval)
+    # Rendered before the commit, which would expire the objects the page lists.
+    page = render_template("main/dashboard.html", summary=summary, board=board, **_charts(board))
+    if board.snapshot_recorded:
+        try:
+            db.session.commit()
+        except sa.exc.IntegrityError:
+            # Another request recorded today's snapshot a moment earlier: theirs stands.
+            db.session.rollback()
+    return page
+
+
+def _charts(board: dashboard_service.Dashboard) -> dict[str, Any]:
+    """The dashboard's charts, each bar and point linking to the findings list with its filter."""
+    s = board.summary
+    by_severity = charts.bar_chart(
+        "Open findings by severity",
+        [
+            charts.Datum(sev.label, s.by_severity.get(sev, 0), url_for("findings.index", severity=sev.value), sev.value)
+            for sev in Severity
+        ],
+        unit="open finding",
+    )
+    rules = sorted(RULES.values(), key=lambda r: (r.severity.rank, -s.by_rule.get(r.id, 0), r.title))
+    by_rule = charts.bar_chart(
+        "Open findings by rule",
+        [
+            charts.Datum(
+                r.title,
+                s.by_rule.get(r.id, 0),
+                url_for("findings.index", rule=r.id),
+                r.severity.value,
+                group=r.severity.label,
+                note=f"{r.severity.value} severity",
+            )
+            for r in rules
+        ],
+        unit="open finding",
+    )
+    departments = sorted(s.by_department.items(), key=lambda kv: (-kv[1][1], kv[0] is None, kv[1][0].lower()))
+    by_department = charts.bar_chart(
+        "Open findings by department",
+        [
+            # Findings of no department cannot be filtered for, so that bar is not a link.
+            charts.Datum(name, count, url_for("findings.index", department=dept_id) if dept_id is not None else None)
+            for dept_id, (name, count) in departments[:DEPARTMENT_BARS]
+        ],
+        unit="open finding",
+    )
+    hidden = departments[DEPARTMENT_BARS:]
+    trend = charts.line_chart(
+        f"Open findings, last {dashboard_service.TREND_DAYS} days",
+        [
+            charts.Observation(
+                d.day,
+                d.total,
+                url_for("findings.index"),
+                ", ".join(f"{d.by_severity.get(sev.value, 0)} {sev.value}" for sev in Severity),
+            )
+            for d in board.trend
+        ],
+        unit="open finding",
+    )
+    return {
+        "by_severity": by_severity,
+        "by_rule": by_rule,
+        "by_department": by_department,
+        "hidden_departments": (len(hidden), sum(count for _, (_, count) in hidden)),
+        "trend": trend,
+        "critical_count": s.by_severity.get(Severity.CRITICAL, 0),
+    }
 
 
 @bp.route("/first-run/demo", methods=["POST"])

@@ -13,7 +13,7 @@ from app.models.person import PersonStatus
 from app.models.user import Role
 from app.people.forms import PersonForm
 from app.security import current_actor, roles, signed_in
-from app.services import audit, ownership_map, permissions
+from app.services import audit, findings, ownership_map, permissions
 from app.services import people as service
 from app.services.errors import StaleEdit, ValidationFailed
 
@@ -57,6 +57,11 @@ def detail(person_id: int) -> Any:
         can_edit=permissions.can_edit_people(actor),
         can_see_private=permissions.can_edit_people(actor),
         history=audit.history("person", person.id),
+        findings=findings.evaluate(
+            findings.visible_filters(actor, findings.FindingFilters(person_id=person.id, show="all")),
+            current_app.config["REVIEW_INTERVAL_DAYS"],
+        ),
+        can_accept=actor.has_role(Role.DIRECTOR, Role.ADMIN),
     )
 
 

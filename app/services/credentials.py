@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload, subqueryload
 
 from app.extensions import db
 from app.models.account import Account
@@ -565,17 +565,19 @@ def leavers_of(note: CredentialNote) -> list[Person]:
 def states_for_findings() -> list[tuple[CredentialNote, StateReport, tuple[Any, ...] | None]]:
     """Every note that is due, overdue or must rotate, with its state and its account's finding row.
 
-    A fixed number of queries (one for the notes, one per eager load), whatever the number of notes.
+    A fixed number of queries whatever the number of notes: one for the notes joined to what they
+    belong to, one for their reveals and one for their profiles' custodians. (Not selectinload: it
+    sends one IN list per 500 parents, so the count would grow with the registry.)
     The row is (account id, name, platform id, name, department id, name, steward id, name), or
     None for a note on a profile. Notes of retired accounts are left out.
     """
     stmt = _queue_candidates().options(
-        selectinload(CredentialNote.account).selectinload(Account.platform),
-        selectinload(CredentialNote.account).selectinload(Account.department),
-        selectinload(CredentialNote.account).selectinload(Account.steward),
-        selectinload(CredentialNote.profile).selectinload(Profile.platform),
-        selectinload(CredentialNote.profile).selectinload(Profile.custodian_links).selectinload(ProfileCustodian.person),
-        selectinload(CredentialNote.reveals).selectinload(CredentialReveal.person),
+        joinedload(CredentialNote.account).joinedload(Account.platform),
+        joinedload(CredentialNote.account).joinedload(Account.department),
+        joinedload(CredentialNote.account).joinedload(Account.steward),
+        joinedload(CredentialNote.profile).joinedload(Profile.platform),
+        joinedload(CredentialNote.profile).subqueryload(Profile.custodian_links).joinedload(ProfileCustodian.person),
+        subqueryload(CredentialNote.reveals).joinedload(CredentialReveal.person),
     )
     rows: list[tuple[CredentialNote, StateReport, tuple[Any, ...] | None]] = []
     for note in db.session.scalars(stmt):

@@ -177,6 +177,9 @@ class Finding:
     action_endpoint: str = "accounts.edit"
     action_args: dict[str, Any] = field(default_factory=dict)
     accepted: Acceptance | None = None
+    #: Everyone the finding concerns, ``person_id`` first (two leavers can hold one account);
+    #: the person filter matches any of them.
+    person_ids: tuple[int, ...] = ()
 
     @property
     def severity(self) -> Severity:
@@ -253,6 +256,7 @@ def _sentence(text: str) -> str:
 def _finding(rule_id: str, row: Any, detail: str, person: tuple[int | None, str | None] = (None, None), **kw: Any) -> Finding:
     account_id, account_name, platform_id, platform_name, department_id, department_name, steward_id, steward_name = row[:8]
     kw.setdefault("action_args", {"account_id": account_id})
+    kw.setdefault("person_ids", (person[0],) if person[0] is not None else ())
     return Finding(
         rule=RULES[rule_id],
         subject_type=kw.pop("subject_type", "account"),
@@ -272,10 +276,15 @@ def _finding(rule_id: str, row: Any, detail: str, person: tuple[int | None, str 
     )
 
 
+def _profile_label(name: str, handle: str | None) -> str:
+    """Profile.label, from columns."""
+    return f"{name} ({handle})" if handle and handle != name else name
+
+
 def _owner_personal(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
     owner, holder = aliased(Profile), aliased(Person)
     stmt = (
-        _base(f, owner.name, holder.id, holder.name)
+        _base(f, owner.name, holder.id, holder.name, owner.handle)
         .join(owner, Account.owner_profile_id == owner.id)
         .outerjoin(holder, owner.holder_id == holder.id)
         .where(owner.kind == ProfileKind.PERSONAL)
@@ -284,7 +293,7 @@ def _owner_personal(f: FindingFilters, context: dict[str, Any]) -> list[Finding]
         _finding(
             "owner-personal",
             r,
-            f"{r[8]} is the personal profile of {r[10] or 'an unrecorded person'} and holds the top role.",
+            f"{_profile_label(r[8], r[11])} is the personal profile of {r[10] or 'an unrecorded person'} and holds the top role.",
             (r[9], r[10]),
         )
         for r in db.session.execute(stmt)
@@ -321,7 +330,8 @@ def _held_by_leaver(f: FindingFilters, context: dict[str, Any]) -> list[Finding]
     }
     found: dict[int, tuple[Any, dict[tuple[int, str, str], list[str]]]] = {}
     for how, stmt in queries.items():
-        for r in db.session.execute(stmt):
+        # Ordered, so the person named first (and linked to) is the same on every backend and run.
+        for r in db.session.execute(stmt.order_by(Account.id, person.name, person.id)):
             row, people = found.setdefault(r[0], (r, {}))
             ways = people.setdefault((r[8], r[9], r[10].value), [])
             if how not in ways:
@@ -338,16 +348,18 @@ def _held_by_leaver(f: FindingFilters, context: dict[str, Any]) -> list[Finding]
                 (first_id, first_name),
                 action_endpoint="people.detail",
                 action_args={"person_id": first_id},
+                person_ids=tuple(person_id for person_id, _, _ in people),
             )
         )
     return findings
 
 
-def _active_admin_count() -> Any:
-    """Admins whose profile is not the personal profile of someone leaving or gone."""
+def _active_admins(column: Any) -> Any:
+    """``column`` aggregated over the admins whose profile is not the personal profile of someone leaving or gone."""
     profile, holder = aliased(Profile), aliased(Person)
     return (
-        sa.select(sa.func.count(AccountAdmin.id))
+        sa.select(column(profile))
+        .select_from(AccountAdmin)
         .join(profile, AccountAdmin.profile_id == profile.id)
         .outerjoin(holder, profile.holder_id == holder.id)
         .where(AccountAdmin.account_id == Account.id, sa.or_(holder.id.is_(None), holder.status == PersonStatus.ACTIVE))
@@ -357,10 +369,16 @@ def _active_admin_count() -> Any:
 
 
 def _single_admin(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
-    count = _active_admin_count()
-    stmt = _base(f, count).where(count < 2)
+    count = _active_admins(lambda profile: sa.func.count(profile.id))
+    # With fewer than two, the greatest name is the one admin's (when there is one).
+    name = _active_admins(lambda profile: sa.func.max(profile.name))
+    stmt = _base(f, count, name).where(count < 2)
     return [
-        _finding("single-admin", r, "No active admin is recorded." if r[8] == 0 else "Only one active admin is recorded.")
+        _finding(
+            "single-admin",
+            r,
+            "No active admin is recorded." if r[8] == 0 else f"{r[9]} is the only active admin recorded.",
+        )
         for r in db.session.execute(stmt)
     ]
 
@@ -374,13 +392,22 @@ def _recovery_personal(f: FindingFilters, context: dict[str, Any]) -> list[Findi
         .where(RecoveryContact.kind.in_([RecoveryKind.EMAIL, RecoveryKind.PHONE]))
         .order_by(RecoveryContact.id)
     )
-    found: dict[int, tuple[Any, list[str], tuple[int, str]]] = {}
+    found: dict[int, tuple[Any, list[str], list[tuple[int, str]]]] = {}
     for r in db.session.execute(stmt):
-        row, parts, first = found.setdefault(r[0], (r, [], (r[10], r[11])))
+        row, parts, people = found.setdefault(r[0], (r, [], []))
         parts.append(f"recovery {r[8].label.lower()} {r[9]} belongs to {r[11]}")
+        if (r[10], r[11]) not in people:
+            people.append((r[10], r[11]))
     return [
-        _finding("recovery-personal", row, _sentence("; ".join(parts)), first, action_endpoint="accounts.detail")
-        for row, parts, first in found.values()
+        _finding(
+            "recovery-personal",
+            row,
+            _sentence("; ".join(parts)),
+            people[0],
+            action_endpoint="accounts.detail",
+            person_ids=tuple(person_id for person_id, _ in people),
+        )
+        for row, parts, people in found.values()
     ]
 
 
@@ -424,7 +451,8 @@ def _credential_rules(f: FindingFilters, context: dict[str, Any]) -> list[Findin
             None,
             None,
         )
-        person = next(((p.id, p.name) for p in credentials.leavers_of(note)), (None, None))
+        leavers = credentials.leavers_of(note) if rule_id == "credential-leaver" else []
+        person = (leavers[0].id, leavers[0].name) if leavers else (None, None)
         findings.append(
             _finding(
                 rule_id,
@@ -435,6 +463,7 @@ def _credential_rules(f: FindingFilters, context: dict[str, Any]) -> list[Findin
                 subject_id=note.id,
                 action_endpoint="credentials.rotate",
                 action_args={"note_id": note.id},
+                person_ids=tuple(p.id for p in leavers),
             )
         )
     return findings
@@ -479,21 +508,23 @@ def _no_steward(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
 
 def _shared_password(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
     shared = aliased(Profile)
-    via_admin = (
-        sa.select(AccountAdmin.id)
-        .join(shared, AccountAdmin.profile_id == shared.id)
-        .where(AccountAdmin.account_id == Account.id, shared.kind == ProfileKind.SHARED_LOGIN)
-        .exists()
+    with_a_role = sa.select(AccountAdmin.profile_id).where(AccountAdmin.account_id == Account.id).correlate(Account)
+    # The first (by name) shared login holding the top role or an admin role; NULL when none does.
+    shared_login = (
+        sa.select(sa.func.min(shared.name))
+        .where(
+            shared.kind == ProfileKind.SHARED_LOGIN,
+            sa.or_(shared.id == Account.owner_profile_id, shared.id.in_(with_a_role)),
+        )
+        .correlate(Account)
+        .scalar_subquery()
     )
-    via_owner = (
-        sa.select(shared.id).where(shared.id == Account.owner_profile_id, shared.kind == ProfileKind.SHARED_LOGIN).exists()
-    )
-    stmt = _base(f).where(Platform.delegated_access.is_(True), sa.or_(via_admin, via_owner))
+    stmt = _base(f, shared_login).where(Platform.delegated_access.is_(True), shared_login.is_not(None))
     return [
         _finding(
             "shared-password",
             r,
-            f"{r[3]} can give each person their own role, but a shared login holds one here.",
+            f"{r[3]} can give each person their own role, but the shared login {r[8]} holds one here.",
             action_endpoint="accounts.detail",
         )
         for r in db.session.execute(stmt)
@@ -556,7 +587,7 @@ def evaluate(filters: FindingFilters | None = None, review_interval_days: int = 
     if filters.severity:
         findings = [x for x in findings if x.severity is filters.severity]
     if filters.person_id:
-        findings = [x for x in findings if filters.person_id in (x.person_id, x.steward_id)]
+        findings = [x for x in findings if filters.person_id in (x.person_id, x.steward_id, *x.person_ids)]
     accepted = _acceptances(today)
     for finding in findings:
         finding.accepted = accepted.get(finding.key)
@@ -607,7 +638,7 @@ def summarize(findings: Iterable[Finding]) -> Summary:
 
 
 def accept_finding(
-    actor: Actor, rule_id: str, subject_type: str, subject_id: int, reason: str, expires_on: date
+    actor: Actor, rule_id: str, subject_type: str, subject_id: int, reason: str, expires_on: date, review_interval_days: int = 365
 ) -> FindingAcceptance:
     """A director (or admin) accepts the risk of one current finding until ``expires_on``.
 
@@ -627,7 +658,7 @@ def accept_finding(
     current = (
         [
             x
-            for x in evaluate(FindingFilters(rule_id=rule_id, show="all"))
+            for x in evaluate(FindingFilters(rule_id=rule_id, show="all"), review_interval_days)
             if x.subject_type == subject_type and x.subject_id == subject_id
         ]
         if rule
@@ -641,7 +672,10 @@ def accept_finding(
             FindingAcceptance.subject_type == subject_type,
             FindingAcceptance.subject_id == subject_id,
         )
-    ) or FindingAcceptance(rule_id=rule_id, subject_type=subject_type, subject_id=subject_id)
+    )
+    # Accepting again (to extend, or after expiry) replaces the one row: the event keeps what it replaced.
+    before = _acceptance_snapshot(acceptance) if acceptance is not None else None
+    acceptance = acceptance or FindingAcceptance(rule_id=rule_id, subject_type=subject_type, subject_id=subject_id)
     acceptance.accepted_by_id, acceptance.accepted_by_name = actor.user_id, actor.name
     acceptance.reason, acceptance.expires_on = reason.strip(), expires_on
     db.session.add(acceptance)
@@ -652,10 +686,19 @@ def accept_finding(
         subject_type,
         subject_id,
         f"Accepted the risk “{rule.title}” on {current[0].account_name} until {expires_on:%d %b %Y}: {reason.strip()}",
-        None,
+        before,
         {"rule": rule_id, "expires_on": expires_on.isoformat(), "reason": reason.strip()},
     )
     return acceptance
+
+
+def _acceptance_snapshot(acceptance: FindingAcceptance) -> dict[str, Any]:
+    return {
+        "rule": acceptance.rule_id,
+        "expires_on": acceptance.expires_on.isoformat(),
+        "reason": acceptance.reason,
+        "accepted_by": acceptance.accepted_by_name,
+    }
 
 
 def withdraw_acceptance(actor: Actor, rule_id: str, subject_type: str, subject_id: int) -> None:
@@ -670,15 +713,17 @@ def withdraw_acceptance(actor: Actor, rule_id: str, subject_type: str, subject_i
     )
     if acceptance is None:
         raise NotFound("That risk is not accepted.")
+    before = _acceptance_snapshot(acceptance)
     db.session.delete(acceptance)
     db.session.flush()
+    rule = RULES.get(rule_id)
     audit.record_event(
         actor,
         "finding.withdraw",
         subject_type,
         subject_id,
-        f"Withdrew the acceptance of “{RULES[rule_id].title}”",
-        {"rule": rule_id},
+        f"Withdrew the acceptance of “{rule.title if rule else rule_id}”",
+        before,
         None,
     )
 
@@ -686,10 +731,16 @@ def withdraw_acceptance(actor: Actor, rule_id: str, subject_type: str, subject_i
 # --- Daily counts for the trend -----------------------------------------------------------
 
 
-def record_snapshot(today: date | None = None, review_interval_days: int = 365) -> FindingSnapshot:
-    """Count today's open findings (once a day; a second call the same day refreshes the counts)."""
+def record_snapshot(
+    today: date | None = None, review_interval_days: int = 365, summary: Summary | None = None
+) -> FindingSnapshot:
+    """Count today's open findings (once a day; a second call the same day refreshes the counts).
+
+    ``summary`` is the organisation-wide summary when the caller has just evaluated it (the
+    dashboard), so the rules are not run twice.
+    """
     today = today or date.today()
-    summary = summarize(evaluate(FindingFilters(), review_interval_days, today))
+    summary = summary or summarize(evaluate(FindingFilters(), review_interval_days, today))
     snapshot = db.session.scalar(sa.select(FindingSnapshot).where(FindingSnapshot.taken_on == today)) or FindingSnapshot(
         taken_on=today
     )
@@ -703,7 +754,12 @@ def record_snapshot(today: date | None = None, review_interval_days: int = 365) 
 
 
 def trend(days: int = 90, today: date | None = None) -> list[FindingSnapshot]:
-    since = (today or date.today()) - timedelta(days=days)
+    today = today or date.today()
+    since = today - timedelta(days=days)
     return list(
-        db.session.scalars(sa.select(FindingSnapshot).where(FindingSnapshot.taken_on >= since).order_by(FindingSnapshot.taken_on))
+        db.session.scalars(
+            sa.select(FindingSnapshot)
+            .where(FindingSnapshot.taken_on >= since, FindingSnapshot.taken_on <= today)
+            .order_by(FindingSnapshot.taken_on)
+        )
     )

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models.account import Account, AccountAdmin, Connection, RecoveryContact
 from app.models.person import Department, Person, PersonStatus
 from app.models.profile import Profile, ProfileCustodian
-from app.services import audit, permissions
+from app.services import audit, permissions, reviews
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import Page, paginate
@@ -191,6 +191,7 @@ def update_person(actor: Actor, person: Person, data: PersonData, expected_versi
     _validate(data, person)
     before = _snapshot(person)
     private_before = {name: getattr(person, name) for name in PRIVATE_FIELDS}
+    status_before = person.status
     _apply(person, data)
     db.session.flush()
     # The relationships still hold the objects loaded before the edit; reload them from the new ids.
@@ -205,6 +206,9 @@ def update_person(actor: Actor, person: Person, data: PersonData, expected_versi
     if replaced or {k: v for k, v in before.items() if k != "version"} != {k: v for k, v in after.items() if k != "version"}:
         summary = f"Edited {person.name}" + (f" (replaced {' and '.join(replaced)})" if replaced else "")
         audit.record_event(actor, "person.update", "person", person.id, summary, before, after)
+    if person.status is not status_before and person.has_left:
+        # Their access reviews must not wait for someone who is going: pass them on now.
+        reviews.reassign_tasks_of(person, actor)
     return person
 
 

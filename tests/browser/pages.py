@@ -524,3 +524,140 @@ class CredentialNoteForm(BasePage):
     @property
     def problems(self) -> Locator:
         return self.main.get_by_role("alert")
+
+
+# --- Access reviews -------------------------------------------------------------------------
+
+
+class ReviewsPage(BasePage):
+    """/reviews/: the campaigns (for those who follow them) and "My reviews" (the signed-in person's tasks)."""
+
+    def open(self) -> ReviewsPage:
+        self.page.goto("/reviews/")
+        expect(self.heading).to_have_text("Reviews")
+        return self
+
+    @property
+    def mine(self) -> Locator:
+        return self.region("My reviews")
+
+    @property
+    def campaigns(self) -> Locator:
+        return self.main.get_by_role("table", name="Review campaigns, open ones first")
+
+    def my_accounts(self) -> list[str]:
+        """The accounts waiting for the signed-in person, in the order listed (overdue first)."""
+        rows = self.mine.locator("tbody").get_by_role("row").all()
+        return [" ".join(row.get_by_role("cell").first.inner_text().split()) for row in rows]
+
+    def open_task(self, account: str) -> ReviewTaskPage:
+        self.mine.get_by_role("link", name=f"Review {account}", exact=True).click()
+        task = ReviewTaskPage(self.page)
+        expect(task.heading).to_contain_text(f"Review {account}")
+        return task
+
+    def open_campaign_form(self) -> CampaignForm:
+        self.main.get_by_role("link", name="Open a review campaign").first.click()
+        form = CampaignForm(self.page)
+        expect(form.heading).to_have_text("Open a review campaign")
+        return form
+
+    def open_campaign(self, name: str) -> CampaignPage:
+        self.campaigns.get_by_role("link", name=name, exact=True).click()
+        campaign = CampaignPage(self.page)
+        expect(campaign.heading).to_contain_text(name)
+        return campaign
+
+
+class CampaignForm(BasePage):
+    def fill(self, *, name: str, due_on: str | None = None, departments: list[str] | None = None) -> CampaignForm:
+        self.main.get_by_label("Name", exact=True).fill(name)
+        if due_on is not None:
+            self.main.get_by_label("Due date", exact=True).fill(due_on)
+        if departments is not None:
+            self.main.get_by_label("Departments", exact=True).select_option(label=departments)
+        return self
+
+    def submit(self) -> CampaignPage:
+        with self.page.expect_navigation():
+            self.main.get_by_role("button", name="Open campaign").click()
+        return CampaignPage(self.page)
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")
+
+
+class CampaignPage(BasePage):
+    """A campaign: progress overall and by department, its accounts, and who confirmed what."""
+
+    @property
+    def progress(self) -> Locator:
+        return self.region("Progress")
+
+    @property
+    def overall(self) -> Locator:
+        """The overall progress bar (a native <progress>, named by its aria-label)."""
+        return self.progress.get_by_role("progressbar", name=_starts_with("All accounts"))
+
+    def department_row(self, name: str) -> Locator:
+        return self.progress.get_by_role("row").filter(has=self.page.get_by_role("rowheader", name=name, exact=True))
+
+    @property
+    def tasks(self) -> Locator:
+        return self.region("Accounts")
+
+    @property
+    def report(self) -> Locator:
+        return self.region("Who confirmed what")
+
+    def report_rows(self) -> list[str]:
+        rows = self.report.locator("tbody").get_by_role("row").all_inner_texts()
+        return [" ".join(text.split()) for text in rows]
+
+    def open_account(self, name: str) -> AccountDetail:
+        self.tasks.get_by_role("link", name=name, exact=True).click()
+        detail = AccountDetail(self.page)
+        expect(detail.heading).to_contain_text(name)
+        return detail
+
+
+class ReviewTaskPage(BasePage):
+    """One account to review: what controls it, links to correct it, and the two answers."""
+
+    @property
+    def recovery(self) -> Locator:
+        return self.region("Recovery contacts")
+
+    @property
+    def answer(self) -> Locator:
+        return self.region("Your answer")
+
+    def everything_is_right(self, note: str | None = None) -> ReviewsPage:
+        if note is not None:
+            self.answer.get_by_label(_starts_with("Anything to add")).fill(note)
+        with self.page.expect_navigation():
+            self.answer.get_by_role("button", name="Everything is right").click()
+        return ReviewsPage(self.page)
+
+    def i_corrected_it(self, note: str) -> ReviewsPage:
+        self.answer.get_by_label(_starts_with("What did you correct?")).fill(note)
+        with self.page.expect_navigation():
+            self.answer.get_by_role("button", name="I corrected it").click()
+        return ReviewsPage(self.page)
+
+    def correct_recovery_contacts(self) -> AccountDetail:
+        """Follow the link to the account page's recovery contacts (the steward edits them in place)."""
+        self.recovery.get_by_role("link", name=_starts_with("Change the recovery contacts")).click()
+        detail = AccountDetail(self.page)
+        expect(detail.recovery).to_be_visible()
+        return detail
+
+
+class RemovePartPage(BasePage):
+    """The confirmation page before a role, recovery contact or connection is removed from an account."""
+
+    def confirm(self) -> AccountDetail:
+        with self.page.expect_navigation():
+            self.main.get_by_role("button", name=_starts_with("Remove")).click()
+        return AccountDetail(self.page)

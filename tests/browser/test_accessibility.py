@@ -103,7 +103,9 @@ def _registry() -> dict[str, Any]:
     tube = factories.make_account(
         youtube, name="Riverside YouTube", status=AccountStatus.DORMANT, owner_profile=shared, steward=dana
     )
-    domain = factories.make_account(registrar, name="riverside.example domain", owner_profile=org, steward=pat, has_own_login=True)
+    domain = factories.make_account(
+        registrar, name="riverside.example domain", owner_profile=org, steward=pat, has_own_login=True
+    )
     old_page = factories.make_account(facebook, name="Old Friends Page", status=AccountStatus.RETIRED)
     for n in range(1, PER_PAGE - 2):  # more than one page of accounts
         factories.make_account(registrar, name=f"Branch mailing list {n:02}", department=youth)
@@ -134,7 +136,9 @@ def _vault(actor: Actor, leaver: Any, *, domain: Any, tube: Any, persona: Any, o
     registrar = vault.create_note(actor, vault.NoteData("Registrar login", password), "first-Value-1", account=domain)
     vault.rotate_note(actor, registrar, "second-Value-2", "yearly rotation")
     db.session.add(
-        CredentialReveal(note=registrar, person=leaver, actor_name=leaver.name, reason="Renewing the domain", revealed_at=utcnow())
+        CredentialReveal(
+            note=registrar, person=leaver, actor_name=leaver.name, reason="Renewing the domain", revealed_at=utcnow()
+        )
     )
     # Overdue, and due soon (2FA codes on a persona: several lines, so its rotate form has a textarea).
     overdue = vault.create_note(actor, vault.NoteData("YouTube API key", api_key), "yt-key-0001", account=tube)

@@ -5,7 +5,6 @@ shown once, and the queue no longer asks for it. The note's own page never carri
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import CredentialKind, Person, ProfileKind, Role, User
-from app.services import credentials
+from app.services import credentials, reviews
 from app.services.context import Actor
 from tests import factories
 from tests.conftest import Client
@@ -82,6 +83,9 @@ class World:
         self.kept_note = credentials.create_note(keeper, password, "matrix-value-3", profile=self.my_persona)
         credentials.rotate_note(keeper, self.note, "matrix-value-4", "matrix rotation")
         self.version = self.note.versions[0]
+        self.campaign = reviews.open_campaign(keeper, "Matrix review", date.today() + timedelta(days=7), [])
+        self.task = next(t for t in self.campaign.tasks if t.account_id == self.account.id)
+        self.my_task = next(t for t in self.campaign.tasks if t.account_id == self.my_account.id)
         db.session.commit()
 
 
@@ -127,6 +131,10 @@ def note(attr: str) -> Callable[[World], dict[str, Any]]:
     return lambda w: {"note_id": getattr(w, attr).id}
 
 
+def finding(w: World) -> dict[str, Any]:
+    return {"rule_id": "recovery-missing", "subject_type": "account", "subject_id": w.account.id}
+
+
 MINE = "an account they steward"
 KEPT = "a note on a persona they keep"
 # POST-only endpoints are tried with a valid CSRF token and an empty form: allowed roles get the
@@ -140,6 +148,25 @@ MATRIX: tuple[Row, ...] = (
     Row("main.search", ALL, lambda w: {"q": "account"}),
     # The world has data, so the admin is sent home with "the registry already has data".
     Row("main.load_demo", frozenset({"admin"}), method="POST", ok=HOME),
+    Row("findings.index", ALL),
+    Row("findings.export_csv", READERS),
+    Row("findings.export_json", READERS),
+    Row("findings.accept", AUDITORS, finding),
+    Row("findings.accept", AUDITORS, finding, method="POST", ok=400, case="an empty form"),
+    Row("findings.withdraw", AUDITORS, finding, ok=Redirect("/findings/"), case="nothing accepted"),
+    Row("findings.report", READERS),
+    Row("findings.report_csv", READERS),
+    Row("findings.department_report", READERS, lambda w: {"department_id": w.department.id}),
+    Row("findings.department_report_csv", READERS, lambda w: {"department_id": w.department.id}),
+    Row("reviews.index", ALL),
+    Row("reviews.create", AUDITORS),
+    Row("reviews.detail", READERS, lambda w: {"campaign_id": w.campaign.id}),
+    Row("reviews.task", frozenset({"admin"}), lambda w: {"task_id": w.task.id}),
+    Row("reviews.task", ALL, lambda w: {"task_id": w.my_task.id}, case="a task assigned to them"),
+    Row("reviews.confirm", frozenset({"admin"}), lambda w: {"task_id": w.task.id}, method="POST", ok=400),
+    Row("reviews.confirm", ALL, lambda w: {"task_id": w.my_task.id}, method="POST", ok=400, case="a task assigned to them"),
+    Row("reviews.correct", frozenset({"admin"}), lambda w: {"task_id": w.task.id}, method="POST", ok=400),
+    Row("reviews.correct", ALL, lambda w: {"task_id": w.my_task.id}, method="POST", ok=400, case="a task assigned to them"),
     Row("accounts.index", ALL),
     Row("accounts.create", INVENTORY),
     Row("accounts.detail", READERS, account),

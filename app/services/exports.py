@@ -1,0 +1,47 @@
+"""Spreadsheet-safe CSV: every cell a spreadsheet could read as a formula is neutralised.
+
+A cell that begins with ``=``, ``+``, ``-`` or ``@`` is evaluated by Excel, LibreOffice and
+Google Sheets as a formula ("CSV injection", OWASP: CSV Injection); a leading tab or carriage
+return can hide such a character from a naive check. An account named ``=HYPERLINK(...)`` must
+come out as text, so those cells are prefixed with a single quote, which the spreadsheet shows
+as text and hides. Everything written to a CSV export goes through ``safe_cell``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+#: First characters that make a spreadsheet treat a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Excel opens a UTF-8 CSV as UTF-8 only when it starts with a byte-order mark.
+BOM = "\ufeff"
+
+
+def safe_cell(value: Any) -> str:
+    """The text of one cell: None is empty, dates are ISO 8601, formula-like text gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, datetime | date):
+        text = value.isoformat()
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    else:
+        text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A whole CSV document (header row first, CRLF line ends as RFC 4180 says), each cell made safe."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([safe_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([safe_cell(cell) for cell in row])
+    return BOM + out.getvalue()
