@@ -5,6 +5,14 @@ from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion, MasterKeyCheck
 from app.models.finding import FindingAcceptance, FindingSnapshot
+from app.models.offboarding import (
+    CaseStatus,
+    ChecklistItem,
+    ItemKind,
+    ItemStatus,
+    OffboardingCase,
+    OffboardingTemplateItem,
+)
 from app.models.person import Department, Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
@@ -17,6 +25,8 @@ __all__ = [
     "AccountStatus",
     "AuditEvent",
     "Base",
+    "CaseStatus",
+    "ChecklistItem",
     "Connection",
     "CredentialKind",
     "CredentialNote",
@@ -25,7 +35,11 @@ __all__ = [
     "Department",
     "FindingAcceptance",
     "FindingSnapshot",
+    "ItemKind",
+    "ItemStatus",
     "MasterKeyCheck",
+    "OffboardingCase",
+    "OffboardingTemplateItem",
     "Person",
     "PersonStatus",
     "Platform",
