@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import NoReturn
 
 import click
@@ -21,6 +22,7 @@ keys_cli = AppGroup("keys", help="Master keys that encrypt credential notes.")
 platforms_cli = AppGroup("platforms", help="The platform catalogue.")
 findings_cli = AppGroup("findings", help="Findings: the risks the audit rules derive from the registry.")
 reviews_cli = AppGroup("reviews", help="Access review campaigns.")
+handover_cli = AppGroup("handover", help="Offboarding: the daily run that makes leavers departed.")
 
 
 def _fail(error: DomainError) -> None:
@@ -295,6 +297,18 @@ def findings_snapshot() -> None:
     click.echo(f"Recorded {snapshot.total} open findings for {snapshot.taken_on:%d %b %Y} ({severities}).")
 
 
+@handover_cli.command("tick")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Run as of this day (YYYY-MM-DD).")
+def handover_tick(today: datetime | None) -> None:
+    """Make people whose last day has passed departed and deactivate their sign-ins (run daily from cron)."""
+    from app.services import offboarding
+
+    summary = offboarding.tick(today.date() if today else None, Actor.system("flask handover tick"))
+    db.session.commit()
+    for line in summary.lines():
+        click.echo(line)
+
+
 def register_cli(app: Flask) -> None:
-    for group in (users_cli, demo_cli, audit_cli, keys_cli, platforms_cli, reviews_cli, findings_cli):
+    for group in (users_cli, demo_cli, audit_cli, keys_cli, platforms_cli, reviews_cli, findings_cli, handover_cli):
         app.cli.add_command(group)
