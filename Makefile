@@ -42,6 +42,7 @@ lint: install
 bench: install
 	$(BIN)/python -m tests.benchmarks.run
 	$(BIN)/python -m tests.benchmarks.keys
+	$(BIN)/python -m tests.benchmarks.offboarding
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -52,6 +52,9 @@ class Config:
     #: Upgrade the connection with STARTTLS before signing in (HANDOVER_SMTP_STARTTLS=1).
     SMTP_STARTTLS = False
     SMTP_FROM = "handover@localhost"
+    #: Days after an offboarding case closes that `flask handover tick` erases the departed
+    #: person's personal email and phone (DESIGN.md "Privacy").
+    ERASE_PERSONAL_AFTER_DAYS = 90
     #: The address people open Handover at (e.g. https://handover.example.org), for links in emails.
     BASE_URL = ""
 
@@ -88,6 +91,8 @@ class Config:
             values["SMTP_STARTTLS"] = starttls.lower() in ("1", "true", "yes", "on")
         if smtp_from := _env("SMTP_FROM"):
             values["SMTP_FROM"] = smtp_from
+        if erase_after := _env("ERASE_PERSONAL_AFTER_DAYS"):
+            values["ERASE_PERSONAL_AFTER_DAYS"] = int(erase_after)
         if base_url := _env("BASE_URL"):
             values["BASE_URL"] = base_url.rstrip("/")
         return values

@@ -25,6 +25,7 @@ BLUEPRINTS = (
     "credentials",
     "findings",
     "reviews",
+    "offboarding",
 )
 
 

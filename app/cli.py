@@ -300,13 +300,49 @@ def findings_snapshot() -> None:
 @handover_cli.command("tick")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Run as of this day (YYYY-MM-DD).")
 def handover_tick(today: datetime | None) -> None:
-    """Make people whose last day has passed departed and deactivate their sign-ins (run daily from cron)."""
+    """Make people whose last day has passed departed, deactivate their sign-ins, and erase the
+    personal details of people whose case closed long enough ago (run daily from cron)."""
+    from flask import current_app
+
     from app.services import offboarding
 
-    summary = offboarding.tick(today.date() if today else None, Actor.system("flask handover tick"))
+    summary = offboarding.tick(
+        today.date() if today else None,
+        Actor.system("flask handover tick"),
+        erase_after_days=current_app.config["ERASE_PERSONAL_AFTER_DAYS"],
+    )
     db.session.commit()
     for line in summary.lines():
         click.echo(line)
+
+
+@handover_cli.command("remind")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Run as of this day (YYYY-MM-DD).")
+def handover_remind(today: datetime | None) -> None:
+    """Email each assignee one digest of their open offboarding items, overdue first (run daily from cron)."""
+    from flask import current_app
+
+    from app.services import mail, offboarding_reminders
+
+    if not mail.enabled():
+        raise click.ClickException(
+            "Email is disabled: set HANDOVER_SMTP_HOST (and HANDOVER_SMTP_PORT, HANDOVER_SMTP_FROM…). No reminder was sent."
+        )
+    digests = offboarding_reminders.send_reminders(
+        Actor.system("flask handover remind"), today.date() if today else None, current_app.config.get("BASE_URL") or ""
+    )
+    db.session.commit()  # the digests go out once the commit succeeds
+    if not digests:
+        click.echo("Nobody has open offboarding items; no email was sent.")
+        return
+    delivery = mail.last_delivery()
+    click.echo(f"Sent {len(delivery.sent)} offboarding reminder email{'s' if len(delivery.sent) != 1 else ''}.")
+    if delivery.failed:
+        raise click.ClickException(
+            f"{len(delivery.failed)} email(s) could not be sent (see the log): "
+            + ", ".join(m.to for m in delivery.failed)
+            + ". Check the SMTP settings, then run this again."
+        )
 
 
 def register_cli(app: Flask) -> None:

@@ -13,7 +13,7 @@ from app.models.person import PersonStatus
 from app.models.user import Role
 from app.people.forms import PersonForm
 from app.security import current_actor, roles, signed_in
-from app.services import audit, findings, ownership_map, permissions
+from app.services import audit, findings, offboarding, ownership_map, permissions
 from app.services import people as service
 from app.services.errors import StaleEdit, ValidationFailed
 
@@ -62,6 +62,8 @@ def detail(person_id: int) -> Any:
             current_app.config["REVIEW_INTERVAL_DAYS"],
         ),
         can_accept=actor.has_role(Role.DIRECTOR, Role.ADMIN),
+        offboarding_case=offboarding.open_case_of(person),
+        can_start_offboarding=actor.has_role(*offboarding.CASE_KEEPERS),
     )
 
 

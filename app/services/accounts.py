@@ -320,6 +320,19 @@ def _match_person(kind: RecoveryKind, value: str) -> Person | None:
     return None
 
 
+def recorded_value(kind: RecoveryKind, value: str, person: Person | None) -> str:
+    """How a recovery contact is written into history: a person's own email or phone by
+    description only, so erasing their personal details later leaves nothing behind (DESIGN: Privacy)."""
+    if person is not None:
+        own = [person.personal_email or "", person.personal_phone or ""]
+        digits = "".join(ch for ch in value if ch.isdigit())
+        if value.strip().lower() in (o.strip().lower() for o in own if o) or (
+            digits and any(digits == "".join(ch for ch in o if ch.isdigit()) for o in own if o)
+        ):
+            return f"{person.name}'s personal {kind.label.lower()}"
+    return value
+
+
 def add_recovery_contact(
     actor: Actor,
     account: Account,
@@ -340,14 +353,15 @@ def add_recovery_contact(
     db.session.add(contact)
     db.session.flush()
     tied = f", tied to {person.name}" if person else " (institutional)"
+    shown = recorded_value(kind, value, person)
     audit.record_event(
         actor,
         "account.recovery.add",
         "account",
         account.id,
-        f"Added recovery {kind.label.lower()} {value}{tied}",
+        f"Added recovery {kind.label.lower()} {shown}{tied}",
         None,
-        {"kind": kind.value, "value": value, "person": person.name if person else None},
+        {"kind": kind.value, "value": shown, "person": person.name if person else None},
     )
     return contact
 
@@ -357,7 +371,8 @@ def remove_recovery_contact(actor: Actor, account: Account, contact_id: int) -> 
     contact = next((c for c in account.recovery_contacts if c.id == contact_id), None)
     if contact is None:
         raise NotFound("That recovery contact is no longer on this account; someone may have removed it already.")
-    before = {"kind": contact.kind.value, "value": contact.value, "person": contact.person.name if contact.person else None}
+    shown = recorded_value(contact.kind, contact.value, contact.person)
+    before = {"kind": contact.kind.value, "value": shown, "person": contact.person.name if contact.person else None}
     account.recovery_contacts.remove(contact)
     db.session.flush()
     audit.record_event(
@@ -365,7 +380,7 @@ def remove_recovery_contact(actor: Actor, account: Account, contact_id: int) -> 
         "account.recovery.remove",
         "account",
         account.id,
-        f"Removed recovery {contact.kind.label.lower()} {contact.value}",
+        f"Removed recovery {contact.kind.label.lower()} {shown}",
         before,
         None,
     )

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+
 from app.extensions import db
 from app.models.account import Account, RecoveryKind
 from app.models.base import utcnow
@@ -110,8 +112,30 @@ def _item_snapshot(item: ChecklistItem) -> dict[str, Any]:
     return audit.snapshot(item, ITEM_SNAPSHOT_FIELDS)
 
 
+def _lock(item: ChecklistItem) -> None:
+    """Take the item's row for this transaction and reload it if someone changed it meanwhile.
+
+    Two people submitting the same item at once both pass a version check made on what they
+    loaded; without the lock the second would apply its registry change on stale state before the
+    version column refused the item's update. With it, the second waits for the first to commit,
+    then sees the new version and gets StaleEdit naming who did it, before anything is written.
+    PostgreSQL: SELECT … FOR UPDATE. SQLite: a no-op UPDATE takes the database's write lock.
+    """
+    if item.id is None:
+        return
+    table = ChecklistItem.__table__
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(sa.text("UPDATE checklist_items SET version = version WHERE id = :id"), {"id": item.id})
+        current = db.session.execute(sa.select(table.c.version).where(table.c.id == item.id)).scalar()
+    else:
+        current = db.session.execute(sa.select(table.c.version).where(table.c.id == item.id).with_for_update()).scalar()
+    if current is not None and current != item.version:
+        db.session.refresh(item)
+
+
 def _check_version(item: ChecklistItem, expected_version: int) -> None:
     """StaleEdit if the item changed after the form was loaded, saying what happened and who did it."""
+    _lock(item)
     if item.version != expected_version:
         changes = audit.changes_since("checklist_item", item.id, expected_version)
         raise StaleEdit(f"The checklist item “{item.title}”", changes)
@@ -344,16 +368,22 @@ def _replace_recovery(actor: Actor, item: ChecklistItem, data: Mapping[str, Any]
             "That recovery contact is no longer on this account; someone may have replaced it. Ask to waive this item."
         )
     editor = _as_inventory_editor(actor)
-    held = f"{old.kind.label} {old.value}"
+    held = _contact_text(old)
     new = accounts.add_recovery_contact(editor, account, kind, value, person_id=tied.id if tied else None)
     accounts.remove_recovery_contact(editor, account, old.id)
     item.recovery_contact_id = new.id
     return {
         "account": account.name,
         "from": held,
-        "to": f"{new.kind.label} {new.value}",
+        "to": _contact_text(new),
         "tied_to": tied.name if tied else None,
     }, False
+
+
+def _contact_text(contact: Any) -> str:
+    """A recovery contact for the handover report: a person's own email or phone by description only."""
+    shown = accounts.recorded_value(contact.kind, contact.value, contact.person)
+    return shown if shown != contact.value else f"{contact.kind.label} {contact.value}"
 
 
 def _rotate_credential(actor: Actor, item: ChecklistItem, data: Mapping[str, Any], created: list[Account]) -> Outcome:
@@ -478,6 +508,8 @@ def _exit_declaration(actor: Actor, item: ChecklistItem, data: Mapping[str, Any]
         "from": leaver.name,
         "to": steward.name if steward else None,
         "declared": [{"account": a.name, "platform": a.platform.name, "url": a.url} for a in created],
+        #: Read by offboarding.generate_items: each declared account gets its own item on refresh.
+        "account_ids": [a.id for a in created],
     }, False
 
 

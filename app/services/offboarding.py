@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -392,6 +392,27 @@ def generate_items(case: OffboardingCase, *, today: date | None = None, actor: A
             profile_id=profile.id if profile is not None else None,
         )
 
+    # Accounts they declared on leaving: the registry did not know them, so someone must take them over.
+    declared_ids = [
+        account_id
+        for item in case.items
+        if item.kind is ItemKind.EXIT_DECLARATION and item.outcome
+        for account_id in item.outcome.get("account_ids", [])
+    ]
+    for declared in db.session.scalars(sa.select(Account).where(Account.id.in_(declared_ids))) if declared_ids else []:
+        if declared.status is AccountStatus.RETIRED:
+            continue
+        add(
+            ItemKind.TRANSFER_OWNERSHIP,
+            f"declared:account:{declared.id}",
+            f"Take over {_acc(declared)}, which {name} declared they created: record its owner, admins and recovery "
+            "contacts, and move its top role to an organisation or persona profile.",
+            _steward_rule(declared, person),
+            changes_due,
+            account_group(declared),
+            account_id=declared.id,
+        )
+
     # Admin roles: remove each; add an admin first where theirs are the only ones.
     held_ids = {p.id for p in fp.profiles}
     role_accounts = {r.account_id for r in fp.admin_roles}
@@ -681,19 +702,23 @@ class TickSummary:
     today: date
     departed: list[Person] = field(default_factory=list)
     deactivated: list[User] = field(default_factory=list)
+    #: People whose personal email and phone were erased (DESIGN.md "Privacy").
+    erased: list[Person] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        if not self.departed:
+        if not self.departed and not self.erased:
             return [f"Nobody's last day has passed as of {self.today:%d %b %Y}; nothing changed."]
         out = [f"{p.name} is now departed (last day {p.left_on:%d %b %Y})." for p in self.departed]
         out += [f"Deactivated the sign-in {u.email} and ended its sessions." for u in self.deactivated]
+        out += [f"Erased {p.name}'s personal contact details (their case closed long enough ago)." for p in self.erased]
         return out
 
 
-def tick(today: date | None = None, actor: Actor | None = None) -> TickSummary:
+def tick(today: date | None = None, actor: Actor | None = None, *, erase_after_days: int | None = None) -> TickSummary:
     """The daily run: each person with an open case whose last day has passed (is before
     ``today``) becomes *departed* with ``left_on`` = the last day, and their Handover sign-ins
-    are deactivated (which ends their sessions). Safe to run again. Nothing is committed."""
+    are deactivated (which ends their sessions); then personal details are erased where due
+    (see :func:`erase_personal_details`). Safe to run again. Nothing is committed."""
     today = today or date.today()
     actor = actor or Actor.system("flask handover tick")
     summary = TickSummary(today=today)
@@ -726,7 +751,76 @@ def tick(today: date | None = None, actor: Actor | None = None) -> TickSummary:
         for user in db.session.scalars(sa.select(User).where(User.person_id == person.id, User.active.is_(True))):
             users.deactivate_user(actor, user, f"{person.name}'s last day ({case.last_day:%d %b %Y}) has passed")
             summary.deactivated.append(user)
+    summary.erased = erase_personal_details(today, actor, after_days=erase_after_days)
     return summary
+
+
+# --- Privacy ------------------------------------------------------------------------------
+
+#: Personal details kept only to spot their use as recovery contacts (people.PRIVATE_FIELDS).
+PERSONAL_FIELDS = people.PRIVATE_FIELDS
+#: Default for ERASE_PERSONAL_AFTER_DAYS.
+ERASE_AFTER_DAYS = 90
+
+
+def _erase_after_days() -> int:
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return int(current_app.config.get("ERASE_PERSONAL_AFTER_DAYS", ERASE_AFTER_DAYS))
+    return ERASE_AFTER_DAYS
+
+
+def erase_personal_details(
+    today: date | None = None, actor: Actor | None = None, *, after_days: int | None = None
+) -> list[Person]:
+    """Erase the personal email and phone of each departed person whose offboarding case closed at
+    least ``after_days`` days before ``today`` (ERASE_PERSONAL_AFTER_DAYS, default 90) and who has
+    no open case. One audit event ``person.erase_personal`` per person, naming the erased fields
+    only (never their values). Returns the people erased; safe to run again. Nothing is committed.
+    """
+    today = today or date.today()
+    actor = actor or Actor.system("flask handover tick")
+    days = max(0, _erase_after_days() if after_days is None else int(after_days))
+    # closed_at is a UTC timestamp: the case must have closed before the start of (today - days).
+    cutoff = datetime.combine(today - timedelta(days=days), time.min, UTC) + timedelta(days=1)
+    closed = (
+        sa.select(OffboardingCase.person_id)
+        .where(OffboardingCase.status == CaseStatus.CLOSED, OffboardingCase.closed_at < cutoff)
+        .scalar_subquery()
+    )
+    still_open = sa.select(OffboardingCase.person_id).where(OffboardingCase.status == CaseStatus.OPEN).scalar_subquery()
+    candidates = db.session.scalars(
+        sa.select(Person)
+        .where(
+            Person.status == PersonStatus.DEPARTED,
+            sa.or_(Person.personal_email.is_not(None), Person.personal_phone.is_not(None)),
+            Person.id.in_(closed),
+            Person.id.not_in(still_open),
+        )
+        .order_by(Person.id)
+    )
+    erased: list[Person] = []
+    for person in list(candidates):
+        fields = [name for name in PERSONAL_FIELDS if getattr(person, name)]
+        if not fields:
+            continue
+        version_before = person.version
+        for name in fields:
+            setattr(person, name, None)
+        db.session.flush()
+        audit.record_event(
+            actor,
+            "person.erase_personal",
+            "person",
+            person.id,
+            f"Erased {person.name}'s {' and '.join(f.replace('_', ' ') for f in fields)}: "
+            f"their offboarding case closed more than {days} day{'s' if days != 1 else ''} ago",
+            {"erased": fields, "version": version_before},
+            {"erased": fields, "version": person.version},
+        )
+        erased.append(person)
+    return erased
 
 
 # --- My tasks -----------------------------------------------------------------------------

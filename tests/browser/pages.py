@@ -661,3 +661,238 @@ class RemovePartPage(BasePage):
         with self.page.expect_navigation():
             self.main.get_by_role("button", name=_starts_with("Remove")).click()
         return AccountDetail(self.page)
+
+
+# --- Offboarding ----------------------------------------------------------------------------
+
+
+class OffboardingCasesPage(BasePage):
+    """/offboarding/: the cases, open ones first, with a link to start one (HR and admins)."""
+
+    def open(self, status: str | None = None) -> OffboardingCasesPage:
+        self.page.goto("/offboarding/" + (f"?status={status}" if status else ""))
+        expect(self.heading).to_have_text("Offboarding")
+        return self
+
+    @property
+    def table(self) -> Locator:
+        return self.main.get_by_role("table")
+
+    def start(self) -> StartOffboardingPage:
+        self.main.get_by_role("link", name="Start offboarding").click()
+        form = StartOffboardingPage(self.page)
+        expect(form.heading).to_have_text("Start offboarding")
+        return form
+
+
+class StartOffboardingPage(BasePage):
+    """Start a case: who is leaving, their last day, why. Reached from the cases list or a person's page."""
+
+    def open(self, person_id: int | None = None) -> StartOffboardingPage:
+        self.page.goto("/offboarding/new" + (f"?person={person_id}" if person_id else ""))
+        expect(self.heading).to_have_text("Start offboarding")
+        return self
+
+    @property
+    def person(self) -> Locator:
+        return self.main.get_by_label("Person leaving", exact=True)
+
+    def fill(self, *, person: str | None = None, last_day: str | None = None, reason: str | None = None) -> StartOffboardingPage:
+        if person is not None:
+            choose(self.person, person)
+        if last_day is not None:
+            self.main.get_by_label("Last working day", exact=True).fill(last_day)
+        if reason is not None:
+            self.main.get_by_label(_starts_with("Reason")).fill(reason)
+        return self
+
+    def submit(self) -> OffboardingCasePage:
+        """Press "Start offboarding"; the caller checks where it landed (the case, or this form with errors)."""
+        with self.page.expect_navigation():
+            self.main.get_by_role("button", name="Start offboarding").click()
+        return OffboardingCasePage(self.page)
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")
+
+
+class ChecklistEntry:
+    """One item of a case's checklist (a list item of its account's group): its facts and its small forms."""
+
+    def __init__(self, case: OffboardingCasePage, locator: Locator) -> None:
+        self.case = case
+        self.page = case.page
+        self.locator = locator
+
+    @property
+    def title(self) -> str:
+        return " ".join(self.locator.get_by_role("paragraph").first.inner_text().split())
+
+    def fact(self, term: str) -> Locator:
+        """One of the item's facts ("Assigned to", "Done by", "Now held by"…): a <dd> after its <dt>."""
+        return self.locator.locator(f"dt:text-is('{term}') + dd")
+
+    def field(self, label: str) -> Locator:
+        return self.locator.get_by_label(label, exact=True)
+
+    def fill(self, **fields: str) -> ChecklistEntry:
+        """Type into the item's text fields, by label (``fields`` maps label to value)."""
+        for label, value in fields.items():
+            self.field(label).fill(value)
+        return self
+
+    def choose(self, label: str, option: str) -> ChecklistEntry:
+        choose(self.field(label), option)
+        return self
+
+    def press(self, button: str) -> OffboardingCasePage:
+        """Press one of the item's buttons ("Add admin", "Confirm I have control"…) and wait for the page to come back."""
+        with self.page.expect_navigation():
+            self.locator.get_by_role("button", name=button, exact=True).click()
+        return self.case
+
+    def confirm_control(self) -> OffboardingCasePage:
+        self.press("Confirm I have control")
+        self.case.expect_flash("you confirmed you have control")
+        return self.case
+
+    def waive(self) -> WaiveItemPage:
+        self.locator.get_by_role("link", name=_starts_with("Waive this item")).click()
+        form = WaiveItemPage(self.page)
+        expect(form.heading).to_contain_text("Waive “")
+        return form
+
+    @property
+    def problems(self) -> Locator:
+        return self.locator.get_by_role("alert")
+
+
+class OffboardingCasePage(BasePage):
+    """A case: progress, the checklist grouped by account (then profile, then the person's own steps), the timeline."""
+
+    def open(self, case_id: int) -> OffboardingCasePage:
+        self.page.goto(f"/offboarding/{case_id}")
+        expect(self.heading).to_contain_text("Offboarding ")
+        return self
+
+    @property
+    def case_id(self) -> int:
+        match = re.search(r"/offboarding/(\d+)", self.page.url)
+        assert match, self.page.url
+        return int(match.group(1))
+
+    @property
+    def progress(self) -> Locator:
+        return self.region("Progress")
+
+    @property
+    def timeline(self) -> Locator:
+        return self.region("Timeline")
+
+    def group(self, account: str, platform: str) -> Locator:
+        """The items about one account (a section named by the account and its platform)."""
+        return self.main.get_by_role("region", name=re.compile(rf"^\s*{re.escape(account)}\s+{re.escape(platform)}\s*$"))
+
+    def own_steps(self, person: str) -> Locator:
+        """The person-level items: sign-in, exit declaration, the organisation's own steps."""
+        return self.region(f"{person}: sign-in, declaration")
+
+    def item(self, group: Locator, title: str) -> ChecklistEntry:
+        """The item of ``group`` whose title starts with ``title``."""
+        entry = group.get_by_role("listitem").filter(has_text=_starts_with(title))
+        expect(entry).to_have_count(1)
+        return ChecklistEntry(self, entry)
+
+    def titles(self, group: Locator) -> list[str]:
+        """The titles of a group's items, in checklist order."""
+        entries = group.get_by_role("listitem").filter(has=self.page.get_by_role("paragraph")).all()
+        return [ChecklistEntry(self, entry).title for entry in entries]
+
+    def _case_button(self, name: str) -> None:
+        with self.page.expect_navigation():
+            self.progress.get_by_role("button", name=name, exact=True).click()
+
+    def close_case(self) -> OffboardingCasePage:
+        """Press "Close case"; the caller checks the flash (closed) or :attr:`problems` (what is left)."""
+        self._case_button("Close case")
+        return self
+
+    def refresh(self) -> OffboardingCasePage:
+        self._case_button("Refresh")
+        return self
+
+    def exit_declaration(self) -> ExitDeclarationPage:
+        self.main.get_by_role("link", name="Fill in the exit declaration").click()
+        form = ExitDeclarationPage(self.page)
+        expect(form.heading).to_contain_text("Exit declaration of ")
+        return form
+
+    def report(self) -> HandoverReportPage:
+        self.main.get_by_role("link", name="Handover report", exact=True).click()
+        report = HandoverReportPage(self.page)
+        expect(report.heading).to_contain_text("Handover report: ")
+        return report
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")
+
+
+class WaiveItemPage(BasePage):
+    def waive(self, reason: str) -> OffboardingCasePage:
+        self.main.get_by_label("Why is this item not needed?", exact=True).fill(reason)
+        with self.page.expect_navigation():
+            self.main.get_by_role("button", name="Waive the item").click()
+        return OffboardingCasePage(self.page)
+
+
+class ExitDeclarationPage(BasePage):
+    def nothing_to_declare(self) -> OffboardingCasePage:
+        """Tick "no other accounts" and send the declaration."""
+        self.main.get_by_label("There are no other organisation accounts to declare", exact=True).check()
+        with self.page.expect_navigation():
+            self.main.get_by_role("button", name="Send the declaration").click()
+        return OffboardingCasePage(self.page)
+
+
+class HandoverReportPage(BasePage):
+    """The report frozen when a case closes: per account, each step, who held it before and now, who did it."""
+
+    def rows(self) -> list[dict[str, str]]:
+        """Every step of the report, as {column header: cell text}, in order."""
+        out: list[dict[str, str]] = []
+        for table in self.main.get_by_role("table").all():
+            headers = [" ".join(t.split()) for t in table.get_by_role("columnheader").all_inner_texts()]
+            for row in table.locator("tbody").get_by_role("row").all():
+                cells = [" ".join(t.split()) for t in row.get_by_role("cell").all_inner_texts()]
+                out.append(dict(zip(headers, cells, strict=True)))
+        return out
+
+
+class MyTasksPage(BasePage):
+    def open(self) -> MyTasksPage:
+        self.page.goto("/offboarding/tasks")
+        expect(self.heading).to_have_text("My tasks")
+        return self
+
+    @property
+    def table(self) -> Locator:
+        return self.main.get_by_role("table", name="My offboarding tasks, overdue first")
+
+    def open_task(self, title: str) -> OffboardingCasePage:
+        self.table.get_by_role("link", name=_starts_with(title)).click()
+        case = OffboardingCasePage(self.page)
+        expect(case.heading).to_contain_text("Offboarding ")
+        return case
+
+
+class FindingsPage(BasePage):
+    def open(self, rule: str | None = None) -> FindingsPage:
+        self.page.goto("/findings/" + (f"?rule={rule}" if rule else ""))
+        expect(self.heading).to_have_text("Findings")
+        return self
+
+    @property
+    def table(self) -> Locator:
+        return self.main.get_by_role("table", name="Findings, most severe first")

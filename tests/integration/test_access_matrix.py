@@ -21,8 +21,8 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 
 from app.extensions import db
-from app.models import CredentialKind, Person, ProfileKind, Role, User
-from app.services import credentials, reviews
+from app.models import CredentialKind, ItemKind, ItemStatus, Person, ProfileKind, Role, User
+from app.services import checklist, credentials, offboarding, reviews
 from app.services.context import Actor
 from tests import factories
 from tests.conftest import Client
@@ -86,7 +86,32 @@ class World:
         self.campaign = reviews.open_campaign(keeper, "Matrix review", date.today() + timedelta(days=7), [])
         self.task = next(t for t in self.campaign.tasks if t.account_id == self.account.id)
         self.my_task = next(t for t in self.campaign.tasks if t.account_id == self.my_account.id)
+        # Offboarding: a case whose items are HR's queue, one with items for the signed-in person, a closed one.
+        self.case = self._case_of_a_leaver(keeper)
+        self.case_item = self._item(self.case, ItemKind.REASSIGN_STEWARD)
+        self.awaiting_item = self._item(self.case, ItemKind.TRANSFER_OWNERSHIP)
+        self.awaiting_item.status = ItemStatus.AWAITING_CONFIRMATION
+        self.my_case = self._case_of_a_leaver(keeper)
+        self.my_item = self._item(self.my_case, ItemKind.REASSIGN_STEWARD)
+        self.my_item.assignee_id, self.my_item.assignee_role = self.me.id, None
+        self.my_awaiting = self._item(self.my_case, ItemKind.TRANSFER_OWNERSHIP)
+        self.my_awaiting.status, self.my_awaiting.confirmer_id = ItemStatus.AWAITING_CONFIRMATION, self.me.id
+        self.closed_case = offboarding.start_case(keeper, factories.make_person(), date.today() + timedelta(days=14))
+        for item in self.closed_case.items:
+            checklist.waive_item(keeper, item, "Matrix: nothing to hand over", item.version)
+        checklist.close_case(keeper, self.closed_case)
         db.session.commit()
+
+    def _case_of_a_leaver(self, keeper: Actor) -> Any:
+        """An open case for a new leaver whose personal profile owns an account they steward."""
+        leaver = factories.make_person(department=self.department)
+        profile = factories.make_profile(self.platform, kind=ProfileKind.PERSONAL, holder=leaver)
+        factories.make_account(self.platform, owner_profile=profile, steward=leaver)
+        return offboarding.start_case(keeper, leaver, date.today() + timedelta(days=14), "Matrix leaver")
+
+    @staticmethod
+    def _item(case: Any, kind: ItemKind) -> Any:
+        return next(i for i in case.items if i.kind is kind)
 
 
 @dataclass(frozen=True)
@@ -131,11 +156,21 @@ def note(attr: str) -> Callable[[World], dict[str, Any]]:
     return lambda w: {"note_id": getattr(w, attr).id}
 
 
+def case_of(attr: str) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {"case_id": getattr(w, attr).id}
+
+
+def item_of(attr: str) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {"item_id": getattr(w, attr).id}
+
+
 def finding(w: World) -> dict[str, Any]:
     return {"rule_id": "recovery-missing", "subject_type": "account", "subject_id": w.account.id}
 
 
 MINE = "an account they steward"
+ASSIGNED = "an item assigned to them"
+RECEIVING = "a transfer they receive"
 KEPT = "a note on a persona they keep"
 # POST-only endpoints are tried with a valid CSRF token and an empty form: allowed roles get the
 # form back with errors (400), nothing is saved.
@@ -218,6 +253,26 @@ MATRIX: tuple[Row, ...] = (
     Row("credentials.edit", INVENTORY, note("note")),
     Row("credentials.delete", INVENTORY, note("note")),
     Row("credentials.queue", INVENTORY),
+    Row("offboarding.index", READERS),
+    Row("offboarding.index", READERS, lambda w: {"status": "overdue", "department": w.department.id}, case="filtered"),
+    Row("offboarding.my_tasks", ALL),
+    Row("offboarding.start", STAFF_LIST),
+    Row("offboarding.start", STAFF_LIST, lambda w: {"person": w.person.id}, case="for a chosen person"),
+    Row("offboarding.detail", READERS, case_of("case")),
+    Row("offboarding.detail", ALL, case_of("my_case"), case=ASSIGNED),
+    Row("offboarding.detail", READERS, case_of("closed_case"), case="a closed case"),
+    Row("offboarding.complete", STAFF_LIST, item_of("case_item"), method="POST", ok=400),
+    Row("offboarding.complete", ALL, item_of("my_item"), method="POST", ok=400, case=ASSIGNED),
+    Row("offboarding.confirm", frozenset({"admin"}), item_of("awaiting_item"), method="POST", ok=400),
+    Row("offboarding.confirm", ALL, item_of("my_awaiting"), method="POST", ok=400, case=RECEIVING),
+    Row("offboarding.waive", AUDITORS, item_of("case_item")),
+    Row("offboarding.waive", AUDITORS, item_of("case_item"), method="POST", ok=400, case="an empty form"),
+    Row("offboarding.refresh", frozenset({"admin", "hr", "it"}), case_of("case"), method="POST", ok=400),
+    Row("offboarding.cancel", STAFF_LIST, case_of("case")),
+    Row("offboarding.close", STAFF_LIST, case_of("case"), method="POST", ok=400),
+    Row("offboarding.exit_declaration", STAFF_LIST, case_of("case")),
+    Row("offboarding.report", READERS, case_of("closed_case")),
+    Row("offboarding.report_csv", READERS, case_of("closed_case")),
 )
 
 

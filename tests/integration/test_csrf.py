@@ -55,6 +55,17 @@ PAYLOADS: dict[str, Callable[[World], dict[str, Any]]] = {
     "credentials.edit": lambda w: {"label": "Forged", "kind": "password", "version": w.note.version},
     "credentials.delete": lambda w: {"reason": "forged deletion"},
     "credentials.restore": lambda w: {"reason": "forged restore"},
+    "offboarding.start": lambda w: {"person_id": w.person.id, "last_day": "2099-01-31", "reason": "forged"},
+    "offboarding.complete": lambda w: {
+        f"item{w.case_item.id}-new_person_id": w.me.id,
+        f"item{w.case_item.id}-version": w.case_item.version,
+    },
+    "offboarding.confirm": lambda w: {f"item{w.awaiting_item.id}-version": w.awaiting_item.version},
+    "offboarding.waive": lambda w: {"reason": "forged waiver", "version": w.case_item.version},
+    "offboarding.refresh": lambda w: {"version": w.case.version},
+    "offboarding.cancel": lambda w: {"reason": "forged cancel", "version": w.case.version},
+    "offboarding.close": lambda w: {"version": w.case.version},
+    "offboarding.exit_declaration": lambda w: {"declared-0-name": "Forged", "declared-0-platform_id": w.platform.id},
 }
 
 

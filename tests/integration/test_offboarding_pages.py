@@ -1,0 +1,284 @@
+"""The offboarding pages: start, work the checklist, refresh, cancel, close with a report, exit declaration, my tasks.
+
+Who may open each page, role by role, is in the access matrix (test_access_matrix.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from app.extensions import db
+from app.models import Account, ChecklistItem, ItemKind, ItemStatus, OffboardingCase, Person, PersonStatus, ProfileKind, Role
+from app.services import offboarding
+from app.services.context import Actor
+from tests import factories
+from tests.conftest import Client
+
+TODAY = date.today()
+LAST_DAY = TODAY + timedelta(days=14)
+HR = Actor.system("HR system")
+
+
+def other_client(app: Flask, user: Any) -> Any:
+    app.test_client_class = Client
+    client = app.test_client()
+    client.login(user)
+    return client
+
+
+def leaver_setup() -> dict[str, Any]:
+    """Priya: her personal profile owns a page and is the only admin of another; she stewards both."""
+    platform = factories.make_platform("Facebook", role_names=["admin", "editor"])
+    colleague = factories.make_person("Colleague Kim")
+    priya = factories.make_person("Priya Natarajan")
+    mine = factories.make_profile(platform, kind=ProfileKind.PERSONAL, holder=priya, name="Priya N")
+    persona = factories.make_profile(platform, kind=ProfileKind.PERSONA, custodians=[colleague], name="Library Team")
+    page = factories.make_account(platform, name="Riverside Library", owner_profile=mine, steward=priya)
+    tv = factories.make_account(platform, name="Riverside Library TV", steward=colleague)
+    factories.make_admin(tv, mine)
+    db.session.commit()
+    return {"platform": platform, "colleague": colleague, "priya": priya, "persona": persona, "page": page, "tv": tv}
+
+
+def start(w: dict[str, Any]) -> OffboardingCase:
+    case = offboarding.start_case(HR, w["priya"], LAST_DAY, "Moving on")
+    db.session.commit()
+    return case
+
+
+def item(case_id: int, kind: ItemKind, account: Account | None = None) -> ChecklistItem:
+    stmt = sa.select(ChecklistItem).where(ChecklistItem.case_id == case_id, ChecklistItem.kind == kind)
+    if account is not None:
+        stmt = stmt.where(ChecklistItem.account_id == account.id)
+    return db.session.scalars(stmt).first()
+
+
+def test_hr_starts_a_case_and_a_second_start_shows_the_first(client: Any, login_as: Any) -> None:
+    w = leaver_setup()
+    login_as(Role.HR)
+    form = client.get(f"/offboarding/new?person={w['priya'].id}")
+    assert form.status_code == 200 and f'selected value="{w["priya"].id}"' in form.text
+    response = client.submit("/offboarding/new", {"person_id": w["priya"].id, "last_day": LAST_DAY.isoformat(), "reason": "x"})
+    assert response.status_code == 302
+    case = db.session.scalar(sa.select(OffboardingCase))
+    assert response.headers["Location"].endswith(f"/offboarding/{case.id}")
+    page = client.get(f"/offboarding/{case.id}")
+    assert page.status_code == 200
+    assert "Riverside Library TV" in page.text and "of " in page.text and "<svg" in page.text
+    assert "Timeline" in page.text and "Case started" in page.text
+    again = client.submit("/offboarding/new", {"person_id": w["priya"].id, "last_day": LAST_DAY.isoformat()})
+    assert again.status_code == 302 and again.headers["Location"].endswith(f"/offboarding/{case.id}")
+    assert "already has an open offboarding case" in client.get(again.headers["Location"]).text
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OffboardingCase)) == 1
+    person_page = client.get(f"/people/{w['priya'].id}")
+    assert "Open offboarding case" in person_page.text
+
+
+def test_past_last_day_is_a_field_error(client: Any, login_as: Any) -> None:
+    w = leaver_setup()
+    login_as(Role.ADMIN)
+    response = client.submit(
+        "/offboarding/new", {"person_id": w["priya"].id, "last_day": (TODAY - timedelta(days=2)).isoformat()}
+    )
+    assert response.status_code == 400 and "cannot be in the past" in response.text
+
+
+def test_transfer_awaits_confirmation_then_the_receiver_confirms(app: Flask, client: Any, login_as: Any, make_user: Any) -> None:
+    w = leaver_setup()
+    case = start(w)
+    transfer = item(case.id, ItemKind.TRANSFER_OWNERSHIP, w["page"])
+    login_as(Role.ADMIN)
+    response = client.submit(
+        f"/offboarding/items/{transfer.id}/complete",
+        {f"item{transfer.id}-new_owner_profile_id": w["persona"].id, f"item{transfer.id}-version": transfer.version},
+    )
+    assert response.status_code == 302, response.text
+    assert "waiting for Colleague Kim" in client.get(response.headers["Location"]).text
+    db.session.expire_all()
+    transfer = db.session.get(ChecklistItem, transfer.id)
+    assert transfer.status is ItemStatus.AWAITING_CONFIRMATION
+    kim = other_client(app, make_user(Role.STAFF, person=w["colleague"]))
+    page = kim.get(f"/offboarding/{case.id}")
+    assert page.status_code == 200 and "Confirm I have control" in page.text
+    assert "my tasks" in kim.get("/offboarding/tasks").text.lower()
+    done = kim.submit(f"/offboarding/items/{transfer.id}/confirm", {f"item{transfer.id}-version": transfer.version})
+    assert done.status_code == 302, done.text
+    db.session.expire_all()
+    assert db.session.get(ChecklistItem, transfer.id).status is ItemStatus.DONE
+
+
+def test_remove_admin_is_refused_before_add_admin(client: Any, login_as: Any) -> None:
+    w = leaver_setup()
+    case = start(w)
+    remove = item(case.id, ItemKind.REMOVE_ADMIN, w["tv"])
+    assert item(case.id, ItemKind.ADD_ADMIN, w["tv"]) is not None
+    login_as(Role.ADMIN)
+    response = client.submit(f"/offboarding/items/{remove.id}/complete", {f"item{remove.id}-version": remove.version})
+    assert response.status_code == 400
+    assert "First complete" in response.text
+    db.session.expire_all()
+    assert db.session.get(ChecklistItem, remove.id).status is ItemStatus.OPEN
+
+
+def test_waive_needs_a_director_or_admin_and_a_reason(app: Flask, client: Any, login_as: Any, make_user: Any) -> None:
+    w = leaver_setup()
+    case = start(w)
+    steward = item(case.id, ItemKind.REASSIGN_STEWARD, w["page"])
+    hr = other_client(app, make_user(Role.HR))
+    assert hr.get(f"/offboarding/items/{steward.id}/waive").status_code == 403
+    login_as(Role.DIRECTOR)
+    assert client.get(f"/offboarding/items/{steward.id}/waive").status_code == 200
+    empty = client.submit(f"/offboarding/items/{steward.id}/waive", {"reason": "", "version": steward.version})
+    assert empty.status_code == 400 and "Say why" in empty.text
+    ok = client.submit(
+        f"/offboarding/items/{steward.id}/waive", {"reason": "The page is being retired", "version": steward.version}
+    )
+    assert ok.status_code == 302
+    db.session.expire_all()
+    waived = db.session.get(ChecklistItem, steward.id)
+    assert waived.status is ItemStatus.WAIVED and waived.waived_reason == "The page is being retired"
+
+
+def test_refresh_picks_up_a_new_admin_role(client: Any, login_as: Any) -> None:
+    w = leaver_setup()
+    case = start(w)
+    other = factories.make_account(w["platform"], name="Friends of the Library", steward=w["colleague"])
+    factories.make_admin(other, db.session.get(type(w["persona"]), w["page"].owner_profile_id))
+    factories.make_admin(other, w["persona"])
+    db.session.commit()
+    login_as(Role.IT)
+    response = client.submit(f"/offboarding/{case.id}/refresh", {"version": case.version})
+    assert response.status_code == 302
+    assert "1 new item" in client.get(response.headers["Location"]).text
+    assert item(case.id, ItemKind.REMOVE_ADMIN, other) is not None
+
+
+def test_cancel_restores_the_person(client: Any, login_as: Any) -> None:
+    w = leaver_setup()
+    case = start(w)
+    login_as(Role.HR)
+    assert client.get(f"/offboarding/{case.id}/cancel").status_code == 200
+    assert client.submit(f"/offboarding/{case.id}/cancel", {"reason": "", "version": case.version}).status_code == 400
+    response = client.submit(f"/offboarding/{case.id}/cancel", {"reason": "Staying after all", "version": case.version})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Person, w["priya"].id).status is PersonStatus.ACTIVE
+    assert db.session.get(OffboardingCase, case.id).status.value == "cancelled"
+
+
+def test_close_is_refused_with_the_list_then_allowed_and_the_report_lists_every_step(client: Any, login_as: Any) -> None:
+    platform = factories.make_platform("Mailchimp")
+    dana = factories.make_person("Dana Whitfield")
+    kim = factories.make_person("Kim Lee")
+    account = factories.make_account(platform, name="Newsletter", steward=dana)
+    db.session.commit()
+    case = offboarding.start_case(HR, dana, LAST_DAY)
+    db.session.commit()
+    login_as(Role.ADMIN)
+    refused = client.submit(f"/offboarding/{case.id}/close", {"version": case.version})
+    assert refused.status_code == 400
+    assert "cannot close yet" in refused.text and "Item not finished" in refused.text and "Still held: Steward of" in refused.text
+    assert client.get(f"/offboarding/{case.id}/report").status_code == 404
+    steward = item(case.id, ItemKind.REASSIGN_STEWARD, account)
+    done = client.submit(
+        f"/offboarding/items/{steward.id}/complete",
+        {f"item{steward.id}-new_person_id": kim.id, f"item{steward.id}-version": steward.version},
+    )
+    assert done.status_code == 302, done.text
+    declaration = item(case.id, ItemKind.EXIT_DECLARATION)
+    assert (
+        client.submit(f"/offboarding/{case.id}/exit-declaration", {"none": "y", "version": declaration.version}).status_code
+        == 302
+    )
+    db.session.expire_all()
+    case = db.session.get(OffboardingCase, case.id)
+    closed = client.submit(f"/offboarding/{case.id}/close", {"version": case.version})
+    assert closed.status_code == 302, closed.text
+    report = client.get(f"/offboarding/{case.id}/report")
+    assert report.status_code == 200
+    assert "Newsletter (Mailchimp)" in report.text and "Kim Lee" in report.text and "exit declaration" in report.text
+    csv = client.get(f"/offboarding/{case.id}/report.csv")
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    lines = csv.text.strip().splitlines()
+    assert lines[0].lstrip("\ufeff").startswith("Item,Kind,Status") and len(lines) == 1 + len(case.items)
+    assert (
+        "Closed" in client.get("/offboarding/?status=closed").text
+        or case.person.name in client.get("/offboarding/?status=closed").text
+    )
+
+
+def test_the_leaver_declares_an_account_and_it_gets_its_items(app: Flask, make_user: Any) -> None:
+    w = leaver_setup()
+    case = start(w)
+    me = other_client(app, make_user(Role.STAFF, person=w["priya"]))
+    declaration = item(case.id, ItemKind.EXIT_DECLARATION)
+    assert me.get(f"/offboarding/{case.id}/exit-declaration").status_code == 200
+    nothing = me.submit(f"/offboarding/{case.id}/exit-declaration", {"version": declaration.version})
+    assert nothing.status_code == 400 and "tick this box" in nothing.text
+    response = me.submit(
+        f"/offboarding/{case.id}/exit-declaration",
+        {
+            "declared-0-name": "Library Book Club",
+            "declared-0-platform_id": w["platform"].id,
+            "declared-0-url": "https://facebook.com/bookclub",
+            "version": declaration.version,
+        },
+    )
+    assert response.status_code == 302, response.text
+    db.session.expire_all()
+    created = db.session.scalar(sa.select(Account).where(Account.name == "Library Book Club"))
+    assert created is not None
+    assert db.session.get(ChecklistItem, declaration.id).status is ItemStatus.DONE
+    assert created.steward_id is None or created.steward_id != w["priya"].id
+    assert db.session.get(ChecklistItem, declaration.id).outcome["declared"][0]["account"] == "Library Book Club"
+
+
+def test_a_declared_account_gets_its_own_items(app: Flask, make_user: Any) -> None:
+    w = leaver_setup()
+    case = start(w)
+    declaration = item(case.id, ItemKind.EXIT_DECLARATION)
+    hr = other_client(app, make_user(Role.HR))
+    data = {"declared-0-name": "Book Club", "declared-0-platform_id": w["platform"].id, "version": declaration.version}
+    assert hr.submit(f"/offboarding/{case.id}/exit-declaration", data).status_code == 302
+    db.session.expire_all()
+    created = db.session.scalar(sa.select(Account).where(Account.name == "Book Club"))
+    assert db.session.scalar(sa.select(sa.func.count()).where(ChecklistItem.account_id == created.id)) >= 1
+
+
+def test_a_stale_item_post_is_409_naming_who_did_it(app: Flask, client: Any, login_as: Any, make_user: Any) -> None:
+    w = leaver_setup()
+    case = start(w)
+    steward = item(case.id, ItemKind.REASSIGN_STEWARD, w["page"])
+    version = steward.version
+    first = other_client(app, make_user(Role.ADMIN, person=factories.make_person("Alex Admin")))
+    data = {f"item{steward.id}-new_person_id": w["colleague"].id, f"item{steward.id}-version": version}
+    assert first.submit(f"/offboarding/items/{steward.id}/complete", data).status_code == 302
+    login_as(Role.HR)
+    late = client.submit(f"/offboarding/items/{steward.id}/complete", data)
+    assert late.status_code == 409
+    assert "Alex Admin" in late.text
+
+
+def test_my_tasks_shows_overdue_first(client: Any, login_as: Any) -> None:
+    user = login_as(Role.STAFF)
+    platform = factories.make_platform()
+    leaver = factories.make_person("Leaver One")
+    a1 = factories.make_account(platform, name="Later Page", steward=leaver)
+    a2 = factories.make_account(platform, name="Late Page", steward=leaver)
+    db.session.commit()
+    case = offboarding.start_case(HR, leaver, LAST_DAY)
+    for it in case.items:
+        if it.kind is ItemKind.REASSIGN_STEWARD:
+            it.assignee_id, it.assignee_role = user.person_id, None
+            if it.account_id == a2.id:
+                it.due_on = TODAY - timedelta(days=3)
+    db.session.commit()
+    page = client.get("/offboarding/tasks")
+    assert page.status_code == 200
+    assert page.text.index("Late Page") < page.text.index("Later Page")
+    assert "overdue by 3 days" in page.text
+    assert a1.name in page.text
