@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, FieldList, FormField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    FieldList,
+    FormField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from app.accounts.forms import RECOVERY_CHOICES
@@ -113,3 +123,16 @@ class ExitDeclarationForm(FlaskForm):
     declared = FieldList(FormField(DeclaredRow), min_entries=DECLARATION_ROWS, max_entries=DECLARATION_ROWS)
     none = BooleanField("There are no other organisation accounts to declare")
     version = ItemVersionField()
+
+
+class TemplateItemForm(FlaskForm):
+    """An item of the organisation's own offboarding template; the service checks the rules."""
+
+    title = StringField("Title", render_kw={"maxlength": 500})
+    description = TextAreaField("Description (optional)", validators=[Optional()], render_kw={"rows": 3})
+    due_offset_days = IntegerField(
+        "Due, in days relative to the last day",
+        validators=[Optional()],
+        render_kw={"min": -60, "max": 60, "inputmode": "numeric"},
+    )
+    assignee_role = SelectField("Assigned to")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.forms import apply_errors, choices, department_choices, optional_int, person_choices, platform_choices
-from app.models.offboarding import CaseStatus, ChecklistItem, ItemKind, ItemStatus, OffboardingCase
+from app.models.offboarding import CaseStatus, ChecklistItem, ItemKind, ItemStatus, OffboardingCase, OffboardingTemplateItem
 from app.models.person import Person, PersonStatus
 from app.models.profile import Profile, ProfileKind
 from app.models.user import Role
@@ -29,12 +29,13 @@ from app.offboarding.forms import (
     RecoveryForm,
     RotateForm,
     StartForm,
+    TemplateItemForm,
     TransferForm,
     VersionOnlyForm,
     WaiveForm,
 )
 from app.security import current_actor, roles, signed_in
-from app.services import audit, checklist, exports, offboarding, permissions
+from app.services import audit, checklist, exports, offboarding, offboarding_template, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import paginate
@@ -164,6 +165,7 @@ def index() -> Any:
         progress=progress,
         late=late,
         can_start=current_actor().has_role(*offboarding.CASE_KEEPERS),
+        can_edit_template=current_actor().has_role(Role.ADMIN),
     )
 
 
@@ -683,3 +685,92 @@ def report_csv(case_id: int) -> Any:
     body = exports.to_csv(checklist.REPORT_HEADER, checklist.handover_report_rows(case))
     filename = f"handover-report-case-{case.id}.csv"
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# --- The organisation's own items (the template) ------------------------------------------
+
+
+def _template_item(item_id: int) -> OffboardingTemplateItem:
+    item = db.session.get(OffboardingTemplateItem, item_id)
+    if item is None:
+        raise NotFound("There is no such template item.")
+    return item
+
+
+def _template_form(item: OffboardingTemplateItem | None = None) -> TemplateItemForm:
+    data = None
+    if request.method == "GET":
+        data = (
+            {
+                "title": item.title,
+                "description": item.description,
+                "due_offset_days": item.due_offset_days,
+                "assignee_role": item.assignee_role,
+            }
+            if item is not None
+            else {"due_offset_days": 0, "assignee_role": "hr"}
+        )
+    form = TemplateItemForm(data=data)
+    form.assignee_role.choices = choices([(role, QUEUE_LABELS[role]) for role in offboarding_template.ASSIGNEE_ROLES])
+    return form
+
+
+def _save_template_item(form: TemplateItemForm, item: OffboardingTemplateItem | None) -> OffboardingTemplateItem:
+    args = (form.title.data, form.description.data, form.due_offset_days.data, form.assignee_role.data)
+    if item is None:
+        return offboarding_template.create_template_item(current_actor(), *args)
+    return offboarding_template.update_template_item(current_actor(), item, *args)
+
+
+@bp.route("/template")
+@roles(*READERS)
+def template() -> Any:
+    return render_template(
+        "offboarding/template.html",
+        items=offboarding_template.list_template_items(),
+        queue_labels=QUEUE_LABELS,
+        can_edit=current_actor().has_role(Role.ADMIN),
+    )
+
+
+@bp.route("/template/new", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def template_new() -> Any:
+    return _template_form_page(None)
+
+
+@bp.route("/template/<int:item_id>/edit", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def template_edit(item_id: int) -> Any:
+    return _template_form_page(_template_item(item_id))
+
+
+def _template_form_page(item: OffboardingTemplateItem | None) -> Any:
+    form = _template_form(item)
+    if form.validate_on_submit():
+        try:
+            saved = _save_template_item(form, item)
+        except ValidationFailed as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            title = saved.title
+            db.session.commit()
+            verb = "Added" if item is None else "Saved"
+            flash(f"{verb} “{title}”. Cases started from now on get it; cases already open keep their items.", "success")
+            return redirect(url_for("offboarding.template"))
+    return render_template("offboarding/template_form.html", form=form, item=item), (400 if form.is_submitted() else 200)
+
+
+@bp.route("/template/<int:item_id>/toggle", methods=["POST"])
+@roles(Role.ADMIN)
+def template_toggle(item_id: int) -> Any:
+    item = _template_item(item_id)  # the CSRF token is checked for every POST (app.extensions.csrf)
+    offboarding_template.set_template_item_active(current_actor(), item, not item.active)
+    title, active = item.title, item.active
+    db.session.commit()
+    if active:
+        flash(f"Reactivated “{title}”: cases started from now on get it again.", "success")
+    else:
+        flash(f"Deactivated “{title}”: new cases no longer get it. Cases already open keep it.", "success")
+    return redirect(url_for("offboarding.template"))

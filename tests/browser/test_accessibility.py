@@ -1,10 +1,11 @@
 """axe-core on the main pages, as each role sees them: no "serious" or "critical" violation.
 
 One browser context per role (signed in once) visits every page that role may see, with the
-registry filled so the pages show their badges, notices, lists, history and pagination. The
-pages only read (the forms with errors save nothing) except the vault's reveal and generated
-rotation, which only add log rows and rotate a note of their own, so one server and one seeded
-database serve the whole module. Each violation is printed with its id, impact, help text and the nodes
+registry filled so the pages show their badges, notices, lists, history and pagination, an open
+review campaign, an offboarding case with open, awaiting-confirmation and done items, and a
+closed case with its handover report. The pages only read (the forms with errors save nothing)
+except the vault's reveal and generated rotation, which only add log rows and rotate a note of
+their own, so one server and one seeded database serve the whole module. Each violation is printed with its id, impact, help text and the nodes
 it was found on.
 """
 
@@ -18,14 +19,18 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from flask import current_app
 from playwright.sync_api import Page, expect
 
 from app.extensions import db
 from app.models import AccountStatus, PersonStatus, ProfileKind, RecoveryKind, Role
 from app.models.base import utcnow
 from app.models.credential import CredentialKind, CredentialReveal
+from app.models.offboarding import ItemKind, ItemStatus
 from app.services import accounts as account_service
+from app.services import checklist, offboarding, reviews
 from app.services import credentials as vault
+from app.services import findings as findings_service
 from app.services.context import Actor
 from tests import factories
 from tests.browser.conftest import LiveServer, age_sign_in, new_context, start_live_server
@@ -126,7 +131,55 @@ def _registry() -> dict[str, Any]:
         )
         account_service.update_account(actor, page, data, page.version)
     notes = _vault(actor, sam, domain=domain, tube=tube, persona=persona, old_page=old_page)
-    return {"users": users, "account_id": page.id, "jo_id": jo.id, "sam_id": sam.id, **notes}
+    work = _reviews_and_offboarding(sam, personal=personal, persona=persona, jo=jo, dana=dana, adult=adult)
+    return {"users": users, "account_id": page.id, "jo_id": jo.id, "sam_id": sam.id, **notes, **work}
+
+
+def _reviews_and_offboarding(sam: Any, *, personal: Any, persona: Any, jo: Any, dana: Any, adult: Any) -> dict[str, Any]:
+    """An open review campaign (Jo, the staff user, has a task); Sam's case with an item in each state;
+    a closed case (with its handover report) of someone who held nothing; a finding to accept."""
+    hr = Actor.system("Hana HR")
+    campaign = reviews.open_campaign(hr, "Spring access review", date.today() + timedelta(days=30))
+    task = next(t for t in campaign.tasks if t.assignee_id == jo.id)
+    # A second Page owned by Sam's personal profile, so its transfer can await confirmation without
+    # changing the account the other visits show.
+    events = factories.make_account(
+        personal.platform, name="Riverside Events Page", department=adult, owner_profile=personal, steward=dana
+    )
+    db.session.flush()
+    case = offboarding.start_case(hr, sam, sam.last_day, "Moving to another city")
+    items = {item.kind: item for item in case.items if item.account_id in (None, events.id)}
+    transfer = items[ItemKind.TRANSFER_OWNERSHIP]
+    checklist.complete_item(hr, transfer, {"new_owner_profile_id": persona.id}, transfer.version)
+    declaration = items[ItemKind.EXIT_DECLARATION]
+    checklist.complete_item(hr, declaration, {"declared": []}, declaration.version)
+    db.session.flush()
+    assert {ItemStatus.OPEN, ItemStatus.AWAITING_CONFIRMATION, ItemStatus.DONE} <= {i.status for i in case.items}
+
+    lee = factories.make_person("Lee Short", department=adult, job_title="Page")
+    closed = offboarding.start_case(hr, lee, date.today() + timedelta(days=3), "End of contract")
+    for item in closed.items:
+        if item.kind is ItemKind.EXIT_DECLARATION:
+            checklist.complete_item(hr, item, {"declared": []}, item.version)
+        else:
+            checklist.waive_item(hr, item, "Not needed for a short contract", item.version)
+    db.session.flush()
+    checklist.close_case(hr, closed)
+
+    finding = next(
+        f
+        for f in findings_service.evaluate(review_interval_days=current_app.config["REVIEW_INTERVAL_DAYS"])
+        if f.subject_type == "account"
+    )
+    return {
+        "campaign_id": campaign.id,
+        "task_id": task.id,
+        "case_id": case.id,
+        "closed_case_id": closed.id,
+        "department_id": adult.id,
+        "accept_path": f"/findings/{finding.rule.id}/account/{finding.subject_id}/accept",
+        "finding_rule": finding.rule.id,
+    }
 
 
 def _vault(actor: Actor, leaver: Any, *, domain: Any, tube: Any, persona: Any, old_page: Any) -> dict[str, int]:
@@ -291,11 +344,58 @@ def vault_visits(live: LiveServer, data: dict[str, Any]) -> list[Visit]:
     ]
 
 
+def _with_details(path: str) -> Callable[[Page], None]:
+    def go(page: Page) -> None:
+        _goto(path)(page)
+        _open_details(page)
+
+    return go
+
+
+def _dashboard(page: Page) -> None:
+    """Directors' and admins' home: the dashboard, with its charts."""
+    _goto("/")(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    expect(page.get_by_role("main").locator("svg").first).to_be_visible()
+
+
+def _campaign_form_with_errors(page: Page) -> None:
+    _goto("/reviews/new")(page)
+    page.get_by_label("Name", exact=True).fill("")
+    with page.expect_navigation():
+        page.get_by_role("main").get_by_role("button", name="Open campaign").click()
+    expect(page.get_by_role("main").get_by_role("alert").first).to_be_visible()
+
+
+def work_visits(data: dict[str, Any]) -> list[Visit]:
+    """Findings and reports, review campaigns, offboarding."""
+    readers, deciders, keepers = (Role.ADMIN, Role.DIRECTOR, Role.HR, Role.IT), (Role.ADMIN, Role.DIRECTOR), (Role.ADMIN, Role.HR)
+    case = data["case_id"]
+    return [
+        Visit("findings list", _goto("/findings/")),
+        Visit("findings list, filtered", _goto(f"/findings/?rule={data['finding_rule']}&show=all")),
+        Visit("organisation report", _goto("/findings/report"), readers),
+        Visit("department report", _goto(f"/findings/report/department/{data['department_id']}"), readers),
+        Visit("risk-acceptance form", _goto(data["accept_path"]), deciders),
+        Visit("reviews list", _goto("/reviews/")),
+        Visit("campaign page", _goto(f"/reviews/{data['campaign_id']}"), readers),
+        Visit("new-campaign form", _goto("/reviews/new"), deciders),
+        Visit("new-campaign form with errors", _campaign_form_with_errors, deciders),
+        Visit("review task page", _goto(f"/reviews/tasks/{data['task_id']}"), (Role.ADMIN, Role.STAFF)),
+        Visit("offboarding cases", _goto("/offboarding/"), readers),
+        Visit("offboarding case (item forms open)", _with_details(f"/offboarding/{case}"), (*readers, Role.STAFF)),
+        Visit("start-offboarding form", _goto("/offboarding/new"), keepers),
+        Visit("my tasks", _goto("/offboarding/tasks")),
+        Visit("closed case's handover report", _goto(f"/offboarding/{data['closed_case_id']}/report"), readers),
+    ]
+
+
 def visits(data: dict[str, Any]) -> list[Visit]:
     account = data["account_id"]
     readers, editors = (Role.ADMIN, Role.DIRECTOR, Role.HR, Role.IT), (Role.ADMIN, Role.IT)
     return [
-        Visit("home", _goto("/")),
+        Visit("home page", _goto("/"), (Role.HR, Role.IT, Role.STAFF)),
+        Visit("dashboard (home of directors and admins)", _dashboard, (Role.ADMIN, Role.DIRECTOR)),
         Visit("accounts list", _goto("/accounts/")),
         Visit("account detail (sub-forms open)", _account_detail(account)),
         Visit("account edit form", _goto(f"/accounts/{account}/edit"), (*editors, Role.STAFF)),
@@ -360,7 +460,7 @@ def test_pages_have_no_serious_accessibility_violations(
             problems += audit(page, "anonymous: sign-in page with errors")
         else:
             login.sign_in(data["users"][role])
-            for visit in [*visits(data), *vault_visits(live, data)]:
+            for visit in [*visits(data), *work_visits(data), *vault_visits(live, data)]:
                 if role in visit.roles:
                     visit.go(page)
                     problems += audit(page, f"{role.value}: {visit.name}")

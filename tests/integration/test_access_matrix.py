@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import CredentialKind, ItemKind, ItemStatus, Person, ProfileKind, Role, User
-from app.services import checklist, credentials, offboarding, reviews
+from app.services import checklist, credentials, offboarding, offboarding_template, reviews
 from app.services.context import Actor
 from tests import factories
 from tests.conftest import Client
@@ -100,6 +100,8 @@ class World:
         for item in self.closed_case.items:
             checklist.waive_item(keeper, item, "Matrix: nothing to hand over", item.version)
         checklist.close_case(keeper, self.closed_case)
+        # Made after the cases, so their checklists are as before.
+        self.template_item = offboarding_template.create_template_item(keeper, "Collect building keys", "", -1, "hr")
         db.session.commit()
 
     def _case_of_a_leaver(self, keeper: Actor) -> Any:
@@ -273,6 +275,17 @@ MATRIX: tuple[Row, ...] = (
     Row("offboarding.exit_declaration", STAFF_LIST, case_of("case")),
     Row("offboarding.report", READERS, case_of("closed_case")),
     Row("offboarding.report_csv", READERS, case_of("closed_case")),
+    Row("offboarding.template", READERS),
+    Row("offboarding.template_new", frozenset({"admin"})),
+    Row("offboarding.template_new", frozenset({"admin"}), method="POST", ok=400, case="an empty form"),
+    Row("offboarding.template_edit", frozenset({"admin"}), lambda w: {"item_id": w.template_item.id}),
+    Row(
+        "offboarding.template_toggle",
+        frozenset({"admin"}),
+        lambda w: {"item_id": w.template_item.id},
+        method="POST",
+        ok=Redirect("/offboarding/template"),
+    ),
 )
 
 

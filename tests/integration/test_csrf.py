@@ -66,6 +66,8 @@ PAYLOADS: dict[str, Callable[[World], dict[str, Any]]] = {
     "offboarding.cancel": lambda w: {"reason": "forged cancel", "version": w.case.version},
     "offboarding.close": lambda w: {"version": w.case.version},
     "offboarding.exit_declaration": lambda w: {"declared-0-name": "Forged", "declared-0-platform_id": w.platform.id},
+    "offboarding.template_new": lambda w: {"title": "Forged item", "due_offset_days": "0", "assignee_role": "hr"},
+    "offboarding.template_edit": lambda w: {"title": "Forged edit", "due_offset_days": "1", "assignee_role": "it"},
 }
 
 
