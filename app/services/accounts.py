@@ -301,6 +301,18 @@ def remove_admin(actor: Actor, account: Account, admin_id: int) -> None:
 # --- Recovery contacts --------------------------------------------------------------------
 
 
+def _digits(value: str) -> str:
+    """A phone number reduced to its digits, so "+1 (202) 555-0123" matches "12025550123"."""
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+def _same_contact(value: str, own: str | None) -> bool:
+    """Whether a recovery value is the given email or phone of a person (case and punctuation aside)."""
+    if not own:
+        return False
+    return value.strip().lower() == own.strip().lower() or bool(_digits(value)) and _digits(value) == _digits(own)
+
+
 def _match_person(kind: RecoveryKind, value: str) -> Person | None:
     """The person whose personal email or phone this is, if any (why DESIGN keeps them)."""
     normalised = value.strip().lower()
@@ -310,12 +322,9 @@ def _match_person(kind: RecoveryKind, value: str) -> Person | None:
                 sa.or_(sa.func.lower(Person.personal_email) == normalised, sa.func.lower(Person.work_email) == normalised)
             )
         )
-    if kind is RecoveryKind.PHONE:
-        digits = "".join(ch for ch in value if ch.isdigit())
-        if not digits:
-            return None
+    if kind is RecoveryKind.PHONE and _digits(value):
         for person in db.session.scalars(sa.select(Person).where(Person.personal_phone.is_not(None))):
-            if "".join(ch for ch in person.personal_phone or "" if ch.isdigit()) == digits:
+            if _digits(person.personal_phone or "") == _digits(value):
                 return person
     return None
 
@@ -323,13 +332,8 @@ def _match_person(kind: RecoveryKind, value: str) -> Person | None:
 def recorded_value(kind: RecoveryKind, value: str, person: Person | None) -> str:
     """How a recovery contact is written into history: a person's own email or phone by
     description only, so erasing their personal details later leaves nothing behind (DESIGN: Privacy)."""
-    if person is not None:
-        own = [person.personal_email or "", person.personal_phone or ""]
-        digits = "".join(ch for ch in value if ch.isdigit())
-        if value.strip().lower() in (o.strip().lower() for o in own if o) or (
-            digits and any(digits == "".join(ch for ch in o if ch.isdigit()) for o in own if o)
-        ):
-            return f"{person.name}'s personal {kind.label.lower()}"
+    if person is not None and (_same_contact(value, person.personal_email) or _same_contact(value, person.personal_phone)):
+        return f"{person.name}'s personal {kind.label.lower()}"
     return value
 
 
