@@ -58,6 +58,41 @@ class Config:
     #: The address people open Handover at (e.g. https://handover.example.org), for links in emails.
     BASE_URL = ""
 
+    # --- Sign-ins ---------------------------------------------------------------------------
+    #: Roles that must use a second factor (TOTP), from HANDOVER_MFA_REQUIRED_ROLES
+    #: ("admin,it"; "none" for nobody). Such a user who has not enrolled is sent to enrolment first.
+    MFA_REQUIRED_ROLES: tuple[str, ...] = ("admin", "it")
+    #: A session unused this long is ended (HANDOVER_IDLE_MINUTES); PERMANENT_SESSION_LIFETIME
+    #: (8 h) ends any session, used or not.
+    IDLE_MINUTES = 30
+    #: How long an invitation link and a password-reset link work.
+    INVITE_HOURS = 72
+    RESET_MINUTES = 30
+    #: Throttling, counted in the database so it holds across worker processes: at most this many
+    #: failed attempts per account (or per wrong two-factor code) and per address in the window.
+    THROTTLE_WINDOW_MINUTES = 15
+    THROTTLE_PER_ACCOUNT = 5
+    THROTTLE_PER_ADDRESS = 30
+    #: Password sign-in for everyone ("on"), or only for the break-glass admins ("off", with SSO).
+    PASSWORD_SIGN_IN = "on"  # noqa: S105  (a switch, not a password)
+    #: Emails of the admins who may still sign in with a password when PASSWORD_SIGN_IN is "off".
+    BREAK_GLASS_ADMINS: tuple[str, ...] = ()
+    #: Single sign-on (OpenID Connect): the issuer URL (discovery at <issuer>/.well-known/openid-configuration),
+    #: the client id and secret registered there, and the name shown on the button.
+    OIDC_ISSUER = ""
+    OIDC_CLIENT_ID = ""
+    #: Never logged nor shown; set it through HANDOVER_OIDC_CLIENT_SECRET only.
+    OIDC_CLIENT_SECRET = ""
+    OIDC_PROVIDER_NAME = "single sign-on"
+    #: A role given to someone who signs in through SSO without an invitation; empty: they are refused.
+    OIDC_AUTO_CREATE_ROLE = ""
+    #: The ID-token claim that lists the person's groups, and which group gives which role
+    #: ("handover-it=it,handover-hr=hr"); the first listed group the person is in wins.
+    OIDC_ROLE_CLAIM = ""
+    OIDC_ROLE_MAP: tuple[tuple[str, str], ...] = ()
+    #: Seconds of clock difference allowed when checking an ID token's times.
+    OIDC_CLOCK_SKEW = 60
+
     @classmethod
     def load(cls) -> dict[str, Any]:
         """Collect this class's settings, then the environment's overrides."""
@@ -95,17 +130,108 @@ class Config:
             values["ERASE_PERSONAL_AFTER_DAYS"] = int(erase_after)
         if base_url := _env("BASE_URL"):
             values["BASE_URL"] = base_url.rstrip("/")
+        if (mfa := os.environ.get("HANDOVER_MFA_REQUIRED_ROLES")) is not None:
+            values["MFA_REQUIRED_ROLES"] = _roles_setting(mfa)
+        for name in (
+            "IDLE_MINUTES",
+            "INVITE_HOURS",
+            "RESET_MINUTES",
+            "THROTTLE_WINDOW_MINUTES",
+            "THROTTLE_PER_ACCOUNT",
+            "THROTTLE_PER_ADDRESS",
+            "OIDC_CLOCK_SKEW",
+        ):
+            if (number := _env(name)) is not None:
+                values[name] = _positive_int(name, number)
+        if password_sign_in := _env("PASSWORD_SIGN_IN"):
+            if password_sign_in not in ("on", "off"):
+                raise ConfigError("HANDOVER_PASSWORD_SIGN_IN must be on or off.")
+            values["PASSWORD_SIGN_IN"] = password_sign_in
+        if break_glass := _env("BREAK_GLASS_ADMINS"):
+            values["BREAK_GLASS_ADMINS"] = tuple(e.strip().lower() for e in break_glass.split(",") if e.strip())
+        for name in ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_PROVIDER_NAME", "OIDC_ROLE_CLAIM"):
+            if (text := _env(name)) is not None:
+                values[name] = text.strip()
+        if (auto_role := _env("OIDC_AUTO_CREATE_ROLE")) is not None:
+            values["OIDC_AUTO_CREATE_ROLE"] = _role_name("HANDOVER_OIDC_AUTO_CREATE_ROLE", auto_role.strip())
+        if role_map := _env("OIDC_ROLE_MAP"):
+            values["OIDC_ROLE_MAP"] = _role_map(role_map)
         return values
 
     @classmethod
     def check(cls, values: dict[str, Any]) -> None:
         """Refuse settings this environment cannot run with."""
 
+    @classmethod
+    def check_sign_ins(cls, values: dict[str, Any]) -> None:
+        """Single sign-on needs all three of its settings; turning passwords off needs SSO and a break-glass admin."""
+        oidc = {name: values.get(name) for name in ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")}
+        if any(oidc.values()) and not all(oidc.values()):
+            missing = ", ".join(f"HANDOVER_{name}" for name, value in oidc.items() if not value)
+            raise ConfigError(f"Single sign-on is half set up: also set {missing}.")
+        if values.get("PASSWORD_SIGN_IN") == "off":
+            if not values.get("OIDC_ISSUER"):
+                raise ConfigError("HANDOVER_PASSWORD_SIGN_IN=off needs single sign-on (HANDOVER_OIDC_ISSUER and its client).")
+            if not values.get("BREAK_GLASS_ADMINS"):
+                raise ConfigError(
+                    "HANDOVER_PASSWORD_SIGN_IN=off needs HANDOVER_BREAK_GLASS_ADMINS: the admin email(s) that may still sign "
+                    "in with a password when the identity provider is down."
+                )
+
+
+ROLE_NAMES = ("admin", "director", "hr", "it", "staff")
+
+
+def _role_name(setting: str, name: str) -> str:
+    if name and name not in ROLE_NAMES:
+        raise ConfigError(f"{setting}: {name!r} is not a role; use one of {', '.join(ROLE_NAMES)}.")
+    return name
+
+
+def _roles_setting(text: str) -> tuple[str, ...]:
+    """HANDOVER_MFA_REQUIRED_ROLES: comma-separated roles, or "none". An empty value is kept as
+    empty so that ProductionConfig can refuse it (nobody should lose the second factor by a typo)."""
+    text = text.strip().lower()
+    if text == "none":
+        return ("none",)
+    return tuple(_role_name("HANDOVER_MFA_REQUIRED_ROLES", part.strip()) for part in text.split(",") if part.strip())
+
+
+def _role_map(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for part in text.split(","):
+        group, sep, role = part.strip().rpartition("=")
+        if not sep or not group.strip():
+            raise ConfigError(f"HANDOVER_OIDC_ROLE_MAP: {part.strip()!r} is not group=role (e.g. handover-it=it).")
+        pairs.append((group.strip(), _role_name("HANDOVER_OIDC_ROLE_MAP", role.strip())))
+    return tuple(pairs)
+
+
+def _positive_int(name: str, text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(f"HANDOVER_{name} must be a whole number above 0, not {text!r}.")
+    return number
+
+
+def mfa_required_roles(values: dict[str, Any]) -> frozenset[str]:
+    """The roles that need a second factor, from the loaded settings ("none" means nobody)."""
+    roles = values.get("MFA_REQUIRED_ROLES") or ()
+    return frozenset() if "none" in roles else frozenset(roles)
+
 
 class DevelopmentConfig(Config):
-    """The embedded default: SQLite in the instance folder, a secret key kept beside it."""
+    """The embedded default: SQLite in the instance folder, a secret key kept beside it.
+
+    The demo's published sign-ins would each need an authenticator app, so two factors are not
+    required here unless HANDOVER_MFA_REQUIRED_ROLES says so; production requires them for admin and IT.
+    """
 
     ENV_NAME = "development"
+    MFA_REQUIRED_ROLES = ("none",)
 
 
 class TestingConfig(Config):
@@ -115,6 +241,8 @@ class TestingConfig(Config):
     #: A fixed key for tests only; ProductionConfig refuses it.
     MASTER_KEYS = "test-key-1:dGVzdGluZy1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXM"
     RATELIMIT_ENABLED = False
+    #: Tests sign in as every role with a password alone; the tests of two factors turn the rule on.
+    MFA_REQUIRED_ROLES = ("none",)
 
 
 class ProductionConfig(Config):
@@ -143,6 +271,11 @@ class ProductionConfig(Config):
                 "HANDOVER_MASTER_KEYS must be set to the master key(s) that encrypt credential notes "
                 "(create one with `flask keys generate`), or HANDOVER_MASTER_KEY_FILE to a mode-0600 file holding them. "
                 "Keep them outside the database and apart from HANDOVER_SECRET_KEY."
+            )
+        if not values.get("MFA_REQUIRED_ROLES"):
+            raise ConfigError(
+                "HANDOVER_MFA_REQUIRED_ROLES is empty. Name the roles that must use two factors (the default is admin,it), "
+                "or write HANDOVER_MFA_REQUIRED_ROLES=none to require them of nobody."
             )
         if values.get("MASTER_KEYS") == TestingConfig.MASTER_KEYS:
             raise ConfigError(

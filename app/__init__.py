@@ -26,6 +26,8 @@ BLUEPRINTS = (
     "findings",
     "reviews",
     "offboarding",
+    "account",
+    "users",
 )
 
 
@@ -51,6 +53,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     if not values.get("SECRET_KEY") and config_cls.ENV_NAME == "development":
         values["SECRET_KEY"] = _instance_secret(app)
     config_cls.check(values)
+    config_cls.check_sign_ins(values)
     if not values.get("SECRET_KEY"):
         raise ConfigError("HANDOVER_SECRET_KEY must be set.")
     app.config.from_mapping(values)
@@ -61,6 +64,9 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
         app.register_blueprint(import_module(f"app.{name}.routes").bp)
 
     from app import errors, keycheck, security, templating
+    from app.auth import sso
+
+    sso.init_app(app)
 
     keycheck.init_app(app)
     security.init_app(app)

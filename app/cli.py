@@ -49,6 +49,61 @@ def create_admin(email: str, password: str) -> None:
     click.echo(f"Created admin {user.email}. Sign in at /login.")
 
 
+@users_cli.command("invite")
+@click.argument("email")
+@click.option("--role", "role_name", required=True, type=click.Choice([r.value for r in Role]), help="The role they get.")
+@click.option("--person", "person_id", type=int, default=None, help="Id of the Person this sign-in belongs to.")
+def users_invite(email: str, role_name: str, person_id: int | None) -> None:
+    """Invite EMAIL: Handover emails a single-use link (valid HANDOVER_INVITE_HOURS) to set a password."""
+    from flask import current_app
+
+    from app.services import mail, users
+
+    base_url = current_app.config.get("BASE_URL") or ""
+    if not base_url:
+        raise click.ClickException(
+            "Set HANDOVER_BASE_URL to the address people open Handover at (e.g. https://handover.example.org): "
+            "the invitation link must point there."
+        )
+    try:
+        user, link = users.invite_user(
+            Actor.system("flask users invite"), email, Role(role_name), person_id, base_url, current_app.config["INVITE_HOURS"]
+        )
+    except ValidationFailed as error:
+        _fail(error)
+        return
+    db.session.commit()
+    delivery = mail.last_delivery()
+    click.echo(f"Invited {user.email} as {user.role.label}.")
+    if delivery.disabled or delivery.failed:
+        # Only the person running this command sees it; it works once and expires.
+        why = "Email is switched off (HANDOVER_SMTP_HOST)" if delivery.disabled else "The email could not be sent"
+        click.echo(f"{why}: give them this link yourself, privately:\n  {link}")
+    else:
+        click.echo("The invitation email is on its way.")
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """Every sign-in: email, role, status, two factors, last sign-in."""
+    import sqlalchemy as sa
+
+    from app.models.user import User
+
+    rows = db.session.scalars(sa.select(User).order_by(User.email)).all()
+    if not rows:
+        click.echo("Nobody can sign in yet: run `flask users create-admin`.")
+        return
+    click.echo(f"{'EMAIL':40} {'ROLE':9} {'STATUS':12} {'2FA':4} {'SIGNS IN WITH':17} LAST SIGN-IN")
+    for user in rows:
+        status = "deactivated" if not user.active else ("invited" if user.invitation_pending else "active")
+        last = f"{user.last_login_at:%Y-%m-%d %H:%M}" if user.last_login_at else "never"
+        click.echo(
+            f"{user.email:40} {user.role.value:9} {status:12} {'on' if user.two_factor_enabled else 'off':4} "
+            f"{user.sign_in_method:17} {last}"
+        )
+
+
 @demo_cli.command("load")
 @click.option("--if-empty", is_flag=True, help="Do nothing if the registry already has data.")
 def demo_load(if_empty: bool) -> None:

@@ -44,7 +44,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Any:
         db.session.rollback()
-        return _render(error.status, error.message)
+        body, status = _render(error.status, error.message)
+        retry_after = getattr(error, "retry_after", None)
+        return body, status, ({"Retry-After": str(retry_after)} if retry_after else {})
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Any:

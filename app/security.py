@@ -61,6 +61,10 @@ def _check_access() -> Any:
     g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
     if request.endpoint is None:
         return None  # 404/405 are answered by the router
+    from app.auth import sessions
+
+    if (detour := sessions.enforce()) is not None:
+        return detour
     rule = access_rule(request.endpoint)
     if rule == "public":
         return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +15,11 @@ from app.security import access_rule
 
 def fmt_datetime(value: datetime | None) -> str:
     return value.strftime("%d %b %Y, %H:%M UTC") if value else "—"
+
+
+def fmt_timestamp(value: float | None) -> str:
+    """Seconds since the epoch (as kept in the session) in the pages' date style."""
+    return fmt_datetime(datetime.fromtimestamp(value, UTC)) if isinstance(value, (int, float)) else "—"
 
 
 def fmt_date(value: date | datetime | None) -> str:
@@ -45,6 +50,7 @@ def can_visit(endpoint: str) -> bool:
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = fmt_datetime
     app.jinja_env.filters["date"] = fmt_date
+    app.jinja_env.filters["timestamp"] = fmt_timestamp
     app.jinja_env.globals.update(url_with=url_with, can_visit=can_visit, Role=Role)
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.trim_blocks = True

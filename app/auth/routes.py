@@ -1,20 +1,62 @@
-"""Signing in and out."""
+"""Signing in and out: password, second factor, single sign-on, forgotten passwords and invitations."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+import requests
+import sqlalchemy as sa
+from authlib.common.errors import AuthlibBaseError
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_login import current_user
 
-from app.auth.forms import LoginForm
+from app.auth import sessions, sso
+from app.auth.forms import CodeForm, ForgotPasswordForm, LoginForm, NewPasswordForm
 from app.extensions import db, limiter
-from app.models.base import utcnow
-from app.models.user import new_session_epoch
+from app.forms import apply_errors
+from app.models.user import LinkPurpose, User
 from app.security import public, safe_next, signed_in
-from app.services import users
+from app.services import throttle, users
+from app.services.errors import ValidationFailed
+from app.services.sso import SSORefused, match_user
 
 bp = Blueprint("auth", __name__, template_folder="templates")
+
+
+def _addr() -> str:
+    return request.remote_addr or ""
+
+
+def _base_url() -> str:
+    """Where links in emails point: HANDOVER_BASE_URL, or the address this request came to."""
+    return current_app.config.get("BASE_URL") or request.host_url.rstrip("/")
+
+
+def passwords_for_everyone() -> bool:
+    return current_app.config["PASSWORD_SIGN_IN"] != "off"  # noqa: S105  (a switch, not a password)
+
+
+def password_allowed(user: User) -> bool:
+    """Password sign-in is on for everyone, or (with single sign-on) only for the break-glass admins."""
+    return passwords_for_everyone() or user.email in current_app.config["BREAK_GLASS_ADMINS"]
+
+
+def _throttled(template: str, error: throttle.Throttled, **context: Any) -> Any:
+    return render_template(template, **context), 429, {"Retry-After": str(error.retry_after)}
+
+
+def _login_page(form: LoginForm, status: int = 200, headers: dict[str, str] | None = None) -> Any:
+    return (
+        render_template(
+            "auth/login.html",
+            form=form,
+            first_run=not users.any_users(),
+            sso_name=current_app.config["OIDC_PROVIDER_NAME"] if sso.enabled() else None,
+            passwords_for_everyone=passwords_for_everyone(),
+        ),
+        status,
+        headers or {},
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -24,20 +66,52 @@ def login() -> Any:
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = LoginForm()
+    if not form.validate_on_submit():
+        return _login_page(form, 400 if form.errors else 200)
+    email = (form.email.data or "").strip().lower()
+    try:
+        throttle.check(sessions.sign_in_limits(email))
+    except throttle.Throttled as error:
+        users.record_failed_sign_in(email, "too many attempts", _addr(), g.request_id)
+        db.session.commit()
+        form.form_errors.append(error.message)
+        return _login_page(form, 429, {"Retry-After": str(error.retry_after)})
+    user = users.authenticate(email, form.password.data or "")
+    reason = "wrong email or password"
+    if user is not None and not password_allowed(user):
+        user, reason = None, "password sign-in is turned off"
+    if user is None:
+        throttle.record(sessions.account_keys(email) + sessions.address_keys())
+        users.record_failed_sign_in(email, reason, _addr(), g.request_id)
+        db.session.commit()
+        form.form_errors.append("That email and password do not match an active sign-in.")
+        return _login_page(form, 400)
+    return sessions.begin(user, "password", safe_next(request.args.get("next")))
+
+
+@bp.route("/login/two-factor", methods=["GET", "POST"])
+@public
+def two_factor() -> Any:
+    pending = sessions.pending_user()
+    if pending is None:
+        session.pop("pending_sign_in", None)
+        flash("Start again: sign in with your email and password first (the code step lasts 5 minutes).", "info")
+        return redirect(url_for("auth.login"))
+    user, state = pending
+    form = CodeForm()
     if form.validate_on_submit():
-        user = users.authenticate(form.email.data or "", form.password.data or "")
-        if user is None:
-            form.form_errors.append("That email and password do not match an active sign-in.")
-        else:
-            session.clear()
-            login_user(user)
-            session["auth_at"] = utcnow().timestamp()
-            db.session.commit()
-            flash(f"Signed in as {user.display_name}.", "success")
-            return redirect(safe_next(request.args.get("next")) or url_for("main.home"))
-    return render_template("auth/login.html", form=form, first_run=not users.any_users()), (
-        400 if form.errors or form.form_errors else 200
-    )
+        try:
+            ok = sessions.code_ok(user, form.code.data or "")
+        except throttle.Throttled as error:
+            db.session.rollback()
+            form.code.errors = [error.message]
+            return _throttled("auth/two_factor.html", error, form=form)
+        if ok:
+            return sessions.finish(user, f"{state.get('method', 'password')} and second factor", state.get("next"))
+        users.record_failed_sign_in(user.email, "wrong second-factor code", _addr(), g.request_id)
+        db.session.commit()
+        form.code.errors = ["That code is not right, or was already used. Type the code your app shows now."]
+    return render_template("auth/two_factor.html", form=form), (400 if form.errors else 200)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -45,9 +119,158 @@ def login() -> Any:
 def logout() -> Any:
     # The session is a signed cookie: clearing it here does not stop a copy of it from working.
     # A new epoch changes the sign-in's session id, so every earlier copy is refused (ASVS 7.4.1).
-    current_user.session_epoch = new_session_epoch()
+    users.record_sign_out(current_user, _addr(), g.request_id)
     db.session.commit()
-    logout_user()
-    session.clear()
-    flash("You are signed out.", "info")
+    sessions.end_current("You are signed out.")
     return redirect(url_for("auth.login"))
+
+
+# --- Forgotten password -------------------------------------------------------------------
+
+
+@bp.route("/login/forgot", methods=["GET", "POST"])
+@public
+def forgot_password() -> Any:
+    form = ForgotPasswordForm()
+    if not form.validate_on_submit():
+        return render_template("auth/forgot.html", form=form), (400 if form.errors else 200)
+    email = (form.email.data or "").strip().lower()
+    keys = [f"reset:account:{email[:254]}"] + sessions.address_keys()
+    try:
+        throttle.check(
+            [
+                throttle.Limit(keys[0], 3, sessions.sign_in_limits(email)[0].window),
+                throttle.Limit(keys[1], current_app.config["THROTTLE_PER_ADDRESS"], sessions.sign_in_limits(email)[0].window),
+            ]
+        )
+    except throttle.Throttled as error:
+        form.form_errors.append(error.message)
+        return _throttled("auth/forgot.html", error, form=form)
+    throttle.record(keys)
+    user = db.session.scalar(sa.select(User).where(User.email == email))
+    if user is not None and password_allowed(user):
+        users.request_password_reset(email, _base_url(), current_app.config["RESET_MINUTES"], _addr())
+    db.session.commit()  # the email goes out only now, after the link is stored
+    # The same answer whether or not the address has a sign-in (OWASP Forgot Password Cheat Sheet).
+    return render_template("auth/forgot_sent.html", email=email, minutes=current_app.config["RESET_MINUTES"])
+
+
+def _link_refused(error: users.LinkInvalid) -> Any:
+    db.session.rollback()
+    return render_template("auth/link_invalid.html", message=error.message), 400
+
+
+@bp.route("/login/reset/<token>", methods=["GET", "POST"])
+@public
+def reset_password(token: str) -> Any:
+    try:
+        link = users.open_link(token, LinkPurpose.RESET)
+    except users.LinkInvalid as error:
+        return _link_refused(error)
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            users.reset_password(token, form.password.data or "", _addr())
+        except users.LinkInvalid as error:
+            return _link_refused(error)
+        except ValidationFailed as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            db.session.commit()
+            sessions.end_current()
+            flash(
+                "Your password is changed and every session of your sign-in has ended. Sign in with the new password.", "success"
+            )
+            return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", form=form, email=link.user.email), (400 if form.errors else 200)
+
+
+# --- Invitations --------------------------------------------------------------------------
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+@public
+def accept_invitation(token: str) -> Any:
+    try:
+        link = users.open_link(token, LinkPurpose.INVITE)
+    except users.LinkInvalid as error:
+        return _link_refused(error)
+    user = link.user
+    sso_name = current_app.config["OIDC_PROVIDER_NAME"] if sso.enabled() else None
+    form = NewPasswordForm()
+    if password_allowed(user) and form.validate_on_submit():
+        try:
+            user = users.accept_invitation(token, form.password.data or "", _addr())
+        except users.LinkInvalid as error:
+            return _link_refused(error)
+        except ValidationFailed as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            db.session.commit()
+            flash("Welcome to Handover: your password is set.", "success")
+            return sessions.begin(user, "invitation", None)
+    return render_template(
+        "auth/invite.html", form=form, user=user, sso_name=sso_name, password_allowed=password_allowed(user)
+    ), (400 if form.errors else 200)
+
+
+# --- Single sign-on -----------------------------------------------------------------------
+
+
+@bp.route("/login/sso", methods=["POST"])
+@public
+@limiter.limit("20 per minute")
+def sso_start() -> Any:
+    """Send the browser to the identity provider (authorisation code flow with PKCE, state and nonce)."""
+    if not sso.enabled():
+        return render_template("auth/sso_error.html", message="Single sign-on is not set up here."), 404
+    session["sso_next"] = safe_next(request.args.get("next"))
+    redirect_uri = (
+        current_app.config["BASE_URL"] + url_for("auth.sso_callback")
+        if current_app.config.get("BASE_URL")
+        else url_for("auth.sso_callback", _external=True)
+    )
+    try:
+        return sso.client().authorize_redirect(redirect_uri)
+    except (AuthlibBaseError, requests.RequestException, ValueError) as error:
+        current_app.logger.warning("single sign-on could not start: %s", error)
+        return render_template(
+            "auth/sso_error.html",
+            message=f"{sso.settings().provider_name} cannot be reached right now. Try again in a minute, or ask IT.",
+        ), 502
+
+
+@bp.route("/login/sso/callback")
+@public
+@limiter.limit("20 per minute")
+def sso_callback() -> Any:
+    """The provider sends the browser back here with a code: exchange it, check the ID token, match the person."""
+    if not sso.enabled():
+        return render_template("auth/sso_error.html", message="Single sign-on is not set up here."), 404
+    settings = sso.settings()
+    try:
+        token = sso.client().authorize_access_token(claims_cls=sso.IDToken, leeway=current_app.config["OIDC_CLOCK_SKEW"])
+        claims = dict(token.get("userinfo") or {})
+        if not claims:
+            raise ValueError("the provider sent no ID token")
+    except (AuthlibBaseError, requests.RequestException, ValueError, KeyError) as error:
+        # A tampered or replayed state, a wrong nonce, a bad signature, an expired token, or a
+        # provider that refused or could not be reached: nobody is signed in.
+        reason = getattr(error, "error", None) or type(error).__name__
+        current_app.logger.warning("single sign-on refused: %s", reason)
+        users.record_failed_sign_in("", f"{settings.provider_name}: {reason}", _addr(), g.request_id)
+        db.session.commit()
+        return render_template(
+            "auth/sso_error.html",
+            message=f"The answer from {settings.provider_name} could not be trusted or was incomplete, so nobody was "
+            "signed in. Start again from the sign-in page; if it keeps happening, tell IT.",
+        ), 400
+    try:
+        user = match_user(claims, settings, _addr(), g.request_id)
+    except SSORefused as error:
+        db.session.commit()  # keep the record of the refused sign-in
+        session.pop("sso_next", None)
+        return render_template("auth/sso_error.html", message=error.message), 403
+    return sessions.begin(user, settings.provider_name, session.pop("sso_next", None))

@@ -59,6 +59,11 @@ class RevealForm(FlaskForm):
     password = PasswordField(
         "Confirm your password", validators=[Optional(), Length(max=256)], render_kw={"autocomplete": "current-password"}
     )
+    code = StringField(
+        "Code from your authenticator app",
+        validators=[Optional(), Length(max=40)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "off", "spellcheck": "false"},
+    )
 
 
 class RotateForm(FlaskForm):

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
+from app.auth import sessions
 from app.credentials.forms import NewNoteForm, NoteForm, ReasonForm, RevealForm, RotateForm
 from app.extensions import db, limiter
 from app.forms import apply_errors, department_choices, optional_int, platform_choices
@@ -26,6 +27,7 @@ from app.services import accounts, audit, permissions, profiles, users
 from app.services import credentials as service
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
+from app.services.throttle import Throttled
 
 bp = Blueprint("credentials", __name__, url_prefix="/credentials", template_folder="templates")
 
@@ -178,9 +180,28 @@ def reveal(note_id: int) -> Any:
     form = RevealForm()
     if not form.validate_on_submit():
         return _render_detail(actor, note, form), 400
-    if form.password.data:
-        if not users.confirm_password(current_user.id, form.password.data):
+    if form.password.data or form.code.data:
+        # Re-authentication counts every factor the sign-in has: the password (if it has one) and,
+        # once two factors are on, a fresh code from the app.
+        user = current_user._get_current_object()
+        confirmed = True
+        if user.has_password and not users.confirm_password(user.id, form.password.data or ""):
             form.password.errors = ["That is not your password. Nothing was revealed."]
+            confirmed = False
+        if user.two_factor_enabled:
+            try:
+                if not sessions.code_ok(user, form.code.data or ""):
+                    form.code.errors = ["That code is not right, or was already used. Nothing was revealed."]
+                    confirmed = False
+            except Throttled as error:
+                db.session.rollback()
+                form.code.errors = [error.message]
+                return _render_detail(actor, note, form), 429, {"Retry-After": str(error.retry_after)}
+        if not user.has_password and not user.two_factor_enabled:
+            form.password.errors = ["Sign out and sign in again with single sign-on, then reveal within five minutes."]
+            confirmed = False
+        if not confirmed:
+            db.session.commit()  # keep the count of wrong codes
             return _render_detail(actor, note, form), 401
         session["auth_at"] = utcnow().timestamp()
     try:

@@ -17,13 +17,14 @@ from app.models.person import Department, Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
 from app.models.review import ReviewCampaign, ReviewTask, ReviewTaskStatus
-from app.models.user import Role, User
+from app.models.user import AuthAttempt, LinkPurpose, RecoveryCode, Role, SignInLink, User
 
 __all__ = [
     "Account",
     "AccountAdmin",
     "AccountStatus",
     "AuditEvent",
+    "AuthAttempt",
     "Base",
     "CaseStatus",
     "ChecklistItem",
@@ -37,6 +38,7 @@ __all__ = [
     "FindingSnapshot",
     "ItemKind",
     "ItemStatus",
+    "LinkPurpose",
     "MasterKeyCheck",
     "OffboardingCase",
     "OffboardingTemplateItem",
@@ -46,12 +48,14 @@ __all__ = [
     "Profile",
     "ProfileCustodian",
     "ProfileKind",
+    "RecoveryCode",
     "RecoveryContact",
     "RecoveryKind",
     "ReviewCampaign",
     "ReviewTask",
     "ReviewTaskStatus",
     "Role",
+    "SignInLink",
     "User",
     "utcnow",
 ]

@@ -16,7 +16,19 @@ from app.security import ACCESS_ATTR, access_rule
 from tests.integration.test_access_matrix import MATRIX
 
 #: The only endpoints anyone may use without signing in. Growing this list is a security decision.
-PUBLIC = {"auth.login", "main.healthz", "static"}
+#: Signing in happens before anyone is signed in: the password and code steps, forgotten
+#: password, invitation links and single sign-on. Each checks its own token or step.
+PUBLIC = {
+    "auth.login",
+    "auth.two_factor",
+    "auth.forgot_password",
+    "auth.reset_password",
+    "auth.accept_invitation",
+    "auth.sso_start",
+    "auth.sso_callback",
+    "main.healthz",
+    "static",
+}
 
 
 @pytest.fixture(scope="module")
