@@ -11,7 +11,7 @@ from app.models.account import Account
 from app.models.person import Department, Person
 from app.models.platform import Platform
 from app.models.profile import Profile
-from app.models.user import Role
+from app.models.user import Role, User
 from app.security import current_actor, roles
 from app.services import audit as service
 
@@ -38,9 +38,12 @@ def index() -> Any:
     page = service.list_events(
         current_actor(), filters, optional_int(request.args.get("page")) or 1, current_app.config["PER_PAGE"]
     )
-    existing = service.existing_records(page.items, {name: model for name, (model, _, _) in RECORD_PAGES.items()})
+    pages = dict(RECORD_PAGES)
+    if current_actor().has_role(Role.ADMIN):
+        pages["user"] = (User, "users.detail", "user_id")  # the users page is the admins' own
+    existing = service.existing_records(page.items, {name: model for name, (model, _, _) in pages.items()})
     links = {
-        e.id: url_for(RECORD_PAGES[e.object_type][1], **{RECORD_PAGES[e.object_type][2]: e.object_id})
+        e.id: url_for(pages[e.object_type][1], **{pages[e.object_type][2]: e.object_id})
         for e in page.items
         if (e.object_type, e.object_id) in existing
     }
