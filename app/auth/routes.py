@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
 import sqlalchemy as sa
-from authlib.common.errors import AuthlibBaseError
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
@@ -233,13 +231,11 @@ def sso_start() -> Any:
         else url_for("auth.sso_callback", _external=True)
     )
     try:
-        return sso.client().authorize_redirect(redirect_uri)
-    except (AuthlibBaseError, requests.RequestException, ValueError) as error:
+        return sso.start(redirect_uri)
+    except sso.Unreachable as error:
         current_app.logger.warning("single sign-on could not start: %s", error)
-        return render_template(
-            "auth/sso_error.html",
-            message=f"{sso.settings().provider_name} cannot be reached right now. Try again in a minute, or ask IT.",
-        ), 502
+        message = f"{sso.settings().provider_name} cannot be reached right now. Try again in a minute, or ask IT."
+        return render_template("auth/sso_error.html", message=message), 502
 
 
 @bp.route("/login/sso/callback")
@@ -251,22 +247,28 @@ def sso_callback() -> Any:
         return render_template("auth/sso_error.html", message="Single sign-on is not set up here."), 404
     settings = sso.settings()
     try:
-        token = sso.client().authorize_access_token(claims_cls=sso.IDToken, leeway=current_app.config["OIDC_CLOCK_SKEW"])
-        claims = dict(token.get("userinfo") or {})
-        if not claims:
-            raise ValueError("the provider sent no ID token")
-    except (AuthlibBaseError, requests.RequestException, ValueError, KeyError) as error:
-        # A tampered or replayed state, a wrong nonce, a bad signature, an expired token, or a
-        # provider that refused or could not be reached: nobody is signed in.
-        reason = getattr(error, "error", None) or type(error).__name__
-        current_app.logger.warning("single sign-on refused: %s", reason)
-        users.record_failed_sign_in("", f"{settings.provider_name}: {reason}", _addr(), g.request_id)
+        claims = sso.finish()
+    except (sso.Unreachable, sso.Untrusted) as error:
+        # A tampered or replayed state, a wrong nonce, a bad signature, an expired token, a
+        # refusal at the provider, or a provider that could not be reached: nobody is signed in.
+        current_app.logger.warning("single sign-on refused: %s", error)
+        users.record_failed_sign_in("", f"{settings.provider_name}: {error}", _addr(), g.request_id)
         db.session.commit()
-        return render_template(
-            "auth/sso_error.html",
-            message=f"The answer from {settings.provider_name} could not be trusted or was incomplete, so nobody was "
-            "signed in. Start again from the sign-in page; if it keeps happening, tell IT.",
-        ), 400
+        session.pop("sso_next", None)
+        if isinstance(error, sso.Unreachable):
+            message = f"{settings.provider_name} cannot be reached right now, so nobody was signed in. Try again in a minute."
+            return render_template("auth/sso_error.html", message=message), 502
+        if error.denied:
+            message = (
+                f"You did not finish signing in at {settings.provider_name}, so nobody was signed in. "
+                "Start again from the sign-in page."
+            )
+        else:
+            message = (
+                f"The answer from {settings.provider_name} could not be trusted or was incomplete, so nobody was "
+                "signed in. Start again from the sign-in page; if it keeps happening, tell IT."
+            )
+        return render_template("auth/sso_error.html", message=message), 400
     try:
         user = match_user(claims, settings, _addr(), g.request_id)
     except SSORefused as error:
