@@ -29,6 +29,10 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     RATELIMIT_STORAGE_URI = "memory://"
+    #: Rate-limit responses say when to come back (Retry-After).
+    RATELIMIT_HEADERS_ENABLED = True
+    #: Calls each API token may make (Flask-Limiter notation), counted per token.
+    API_RATE_LIMIT = "600 per minute"
     #: Rows per page on every long list.
     PER_PAGE = 25
     #: Days after which an account counts as not reviewed.
@@ -108,6 +112,8 @@ class Config:
             values["REMEMBER_COOKIE_SECURE"] = True
         if storage := _env("RATELIMIT_STORAGE_URI"):
             values["RATELIMIT_STORAGE_URI"] = storage
+        if api_limit := _env("API_RATE_LIMIT"):
+            values["API_RATE_LIMIT"] = api_limit
         if keys := _env("MASTER_KEYS"):
             values["MASTER_KEYS"] = keys
         if key_file := _env("MASTER_KEY_FILE"):

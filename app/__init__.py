@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from config import Config, ConfigError, config_for
 
@@ -28,7 +29,16 @@ BLUEPRINTS = (
     "offboarding",
     "account",
     "users",
+    "tokens",
+    "api",
 )
+
+
+class BoundedInt(IntegerConverter):
+    def __init__(
+        self, map: Any, fixed_digits: int = 0, min: int | None = None, max: int | None = 2**31 - 1, signed: bool = False
+    ):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def _instance_secret(app: Flask) -> str:
@@ -57,6 +67,9 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     if not values.get("SECRET_KEY"):
         raise ConfigError("HANDOVER_SECRET_KEY must be set.")
     app.config.from_mapping(values)
+    # Ids are 32-bit everywhere (SQLite and PostgreSQL integers): a longer number in a URL is
+    # answered 404 by the router instead of overflowing the database driver.
+    app.url_map.converters["int"] = BoundedInt
 
     _init_extensions(app)
     _init_keyring(app, config_cls.ENV_NAME)

@@ -22,6 +22,7 @@ keys_cli = AppGroup("keys", help="Master keys that encrypt credential notes.")
 platforms_cli = AppGroup("platforms", help="The platform catalogue.")
 findings_cli = AppGroup("findings", help="Findings: the risks the audit rules derive from the registry.")
 reviews_cli = AppGroup("reviews", help="Access review campaigns.")
+tokens_cli = AppGroup("tokens", help="API tokens for the JSON API, SCIM and HR events.")
 handover_cli = AppGroup("handover", help="Offboarding: the daily run that makes leavers departed.")
 
 
@@ -102,6 +103,70 @@ def users_list() -> None:
             f"{user.email:40} {user.role.value:9} {status:12} {'on' if user.two_factor_enabled else 'off':4} "
             f"{user.sign_in_method:17} {last}"
         )
+
+
+@tokens_cli.command("create")
+@click.option("--name", required=True, help="The system that will use it, e.g. 'Okta SCIM'.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["registry:read", "registry:write", "people:write", "offboarding:write", "scim"]),
+    help="A scope; repeat for several.",
+)
+@click.option("--days", default=365, show_default=True, type=click.IntRange(1, 730), help="How long it works.")
+def tokens_create(name: str, scopes: tuple[str, ...], days: int) -> None:
+    """Create an API token and print it (the only time it is shown)."""
+    from app.services import api_tokens
+
+    try:
+        row, token = api_tokens.create_token(Actor.system("flask tokens create"), name, list(scopes), days)
+    except ValidationFailed as error:
+        _fail(error)
+        return
+    db.session.commit()
+    click.echo(f"Created token “{row.name}” ({', '.join(row.scopes)}), valid until {row.expires_at:%Y-%m-%d}:")
+    click.echo(token)
+    click.echo("Keep it now: Handover stores only a digest and cannot show it again.")
+
+
+@tokens_cli.command("list")
+def tokens_list() -> None:
+    """Every API token: prefix, name, scopes, state, last use."""
+    import sqlalchemy as sa
+
+    from app.models.api_token import ApiToken
+
+    rows = db.session.scalars(sa.select(ApiToken).order_by(ApiToken.created_at)).all()
+    if not rows:
+        click.echo("No API tokens yet: `flask tokens create --name … --scope …`.")
+        return
+    for row in rows:
+        last = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+        click.echo(f"hov_{row.prefix}_…  {row.state:8} {row.name:30} {','.join(row.scopes):40} last used {last}")
+
+
+@tokens_cli.command("revoke")
+@click.argument("prefix")
+def tokens_revoke(prefix: str) -> None:
+    """Revoke the token whose prefix (the 8 characters after hov_) is PREFIX."""
+    import sqlalchemy as sa
+
+    from app.models.api_token import ApiToken
+    from app.services import api_tokens
+
+    prefix = prefix.removeprefix("hov_").split("_")[0]
+    row = db.session.scalar(sa.select(ApiToken).where(ApiToken.prefix == prefix))
+    if row is None:
+        raise click.ClickException(f"No token starts with hov_{prefix}_ (see `flask tokens list`).")
+    try:
+        api_tokens.revoke_token(Actor.system("flask tokens revoke"), row)
+    except ValidationFailed as error:
+        _fail(error)
+        return
+    db.session.commit()
+    click.echo(f"Revoked “{row.name}”.")
 
 
 @demo_cli.command("load")
@@ -401,5 +466,5 @@ def handover_remind(today: datetime | None) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for group in (users_cli, demo_cli, audit_cli, keys_cli, platforms_cli, reviews_cli, findings_cli, handover_cli):
+    for group in (users_cli, tokens_cli, demo_cli, audit_cli, keys_cli, platforms_cli, reviews_cli, findings_cli, handover_cli):
         app.cli.add_command(group)

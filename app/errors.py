@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from app.api.auth import TokenProblem
 from app.extensions import db
 from app.security import wants_json
 from app.services.errors import DomainError
@@ -20,6 +22,9 @@ TITLES = {
     404: "Page not found",
     405: "That action is not allowed here",
     409: "Someone else changed this first",
+    412: "The record changed since you read it",
+    422: "The request does not match the schema",
+    428: "Say which version you are changing",
     429: "Too many attempts",
     500: "Something went wrong on our side",
 }
@@ -32,11 +37,31 @@ HINTS = {
 }
 
 
-def _render(status: int, message: str | None = None) -> Any:
+#: RFC 7644 §3.12: SCIM errors carry this schema and the status as a string.
+SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+def _render(status: int, message: str | None = None, errors: list[Any] | None = None) -> Any:
     title = TITLES.get(status, "Error")
     detail = message or HINTS.get(status, "")
+    if request.path.startswith("/scim/"):
+        body = jsonify({"schemas": [SCIM_ERROR], "status": str(status), "detail": detail})
+        body.mimetype = "application/scim+json"
+        return body, status
     if wants_json():
-        return jsonify({"title": title, "status": status, "detail": detail}), status
+        # RFC 9457 problem details, with the request id to quote when asking for help.
+        problem: dict[str, Any] = {
+            "type": "about:blank",
+            "title": HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else title,
+            "status": status,
+            "detail": detail,
+            "request_id": g.get("request_id", ""),
+        }
+        if errors:
+            problem["errors"] = errors
+        body = jsonify(problem)
+        body.mimetype = "application/problem+json"
+        return body, status
     return render_template("errors/error.html", status=status, title=title, detail=detail), status
 
 
@@ -44,9 +69,20 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Any:
         db.session.rollback()
-        body, status = _render(error.status, error.message)
+        errors = getattr(error, "errors", None) or [
+            {"loc": [name], "msg": message}
+            for name, messages in getattr(error, "field_errors", {}).items()
+            for message in messages
+        ]
+        body, status = _render(error.status, error.message, errors)
         retry_after = getattr(error, "retry_after", None)
         return body, status, ({"Retry-After": str(retry_after)} if retry_after else {})
+
+    @app.errorhandler(TokenProblem)
+    def token_problem(error: TokenProblem) -> Any:
+        body, status = _render(error.status, error.detail)
+        # RFC 6750 §3: say which scheme is expected.
+        return body, status, ({"WWW-Authenticate": 'Bearer realm="handover"'} if status == 401 else {})
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Any:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_login import current_user
 
+from app.models.api_token import Scope
 from app.models.user import Role
 from app.services.context import Actor
 
@@ -42,6 +44,21 @@ def roles(*allowed: Role) -> Callable[[F], F]:
     return mark
 
 
+@dataclass(frozen=True)
+class TokenRule:
+    """A machine door (JSON API, SCIM, HR events): a bearer token with this scope, never a session."""
+
+    scope: Scope
+
+
+def token(scope: Scope) -> Callable[[F], F]:
+    def mark(view: F) -> F:
+        setattr(view, ACCESS_ATTR, TokenRule(scope))
+        return view
+
+    return mark
+
+
 def access_rule(endpoint: str) -> Any:
     view = current_app.view_functions.get(endpoint)
     if endpoint == "static":
@@ -61,11 +78,15 @@ def _check_access() -> Any:
     g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
     if request.endpoint is None:
         return None  # 404/405 are answered by the router
+    rule = access_rule(request.endpoint)
+    if isinstance(rule, TokenRule):
+        from app.api import auth
+
+        return auth.check(rule.scope)  # the session cookie is never read on these doors
     from app.auth import sessions
 
     if (detour := sessions.enforce()) is not None:
         return detour
-    rule = access_rule(request.endpoint)
     if rule == "public":
         return None
     if rule is None:

@@ -1,6 +1,7 @@
 """All models, imported so metadata is complete for Alembic and create_all."""
 
 from app.models.account import Account, AccountAdmin, AccountStatus, Connection, RecoveryContact, RecoveryKind
+from app.models.api_token import ApiToken, Scope
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion, MasterKeyCheck
@@ -23,6 +24,7 @@ __all__ = [
     "Account",
     "AccountAdmin",
     "AccountStatus",
+    "ApiToken",
     "AuditEvent",
     "AuthAttempt",
     "Base",
@@ -55,6 +57,7 @@ __all__ = [
     "ReviewTask",
     "ReviewTaskStatus",
     "Role",
+    "Scope",
     "SignInLink",
     "User",
     "utcnow",
