@@ -78,6 +78,8 @@ def _check_access() -> Any:
     g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
     if request.endpoint is None:
         return None  # 404/405 are answered by the router
+    if _carries_nul():
+        abort(400, "The request contains a NUL character, which no field can hold. Remove it and try again.")
     rule = access_rule(request.endpoint)
     if isinstance(rule, TokenRule):
         from app.api import auth
@@ -99,6 +101,14 @@ def _check_access() -> Any:
     if rule != "signed_in" and current_user.role not in rule:
         abort(403)
     return None
+
+
+def _carries_nul() -> bool:
+    """A NUL in a query or form value would reach the database, where PostgreSQL refuses it (a 500)."""
+    values = list(request.args.values())
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values += list(request.form.values())
+    return any("\x00" in value for value in values)
 
 
 def _security_headers(response: Any) -> Any:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import selectinload
 from app.api import schemas as s
 from app.api.auth import api_actor
 from app.extensions import csrf, db, limiter
-from app.models.account import Account, AccountStatus
+from app.models.account import Account, AccountStatus, RecoveryKind
 from app.models.api_token import Scope
 from app.models.offboarding import CaseStatus, ChecklistItem, ItemKind, ItemStatus, OffboardingCase
 from app.models.person import Department, Person, PersonStatus
@@ -500,6 +500,82 @@ def update_account(account_id: int) -> Any:
     accounts.update_account(actor, account, data, version)
     db.session.commit()
     return _with_etag(account_detail_out(account), "account", account)
+
+
+@bp.post("/people")
+@token(Scope.PEOPLE_WRITE)
+@api.validate(json=s.NewPerson, resp=_responses("HTTP_201", s.Person), tags=["people"])
+def create_person() -> Any:
+    """Add a person to the staff list (400 with errors for a taken email or HR id)."""
+    body: s.NewPerson = request.context.json
+    person = people.create_person(
+        api_actor(),
+        people.PersonData(
+            name=body.name,
+            work_email=str(body.work_email),
+            job_title=body.job_title,
+            hr_id=body.hr_id,
+            department_id=body.department_id,
+            manager_id=body.manager_id,
+        ),
+    )
+    db.session.commit()
+    return _with_etag(person_out(person), "person", person, 201)
+
+
+@bp.post("/accounts")
+@token(Scope.REGISTRY_WRITE)
+@api.validate(json=s.NewAccount, resp=_responses("HTTP_201", s.AccountDetail), tags=["registry"])
+def create_account() -> Any:
+    """Record an account (400 with errors for an unknown platform, profile or person)."""
+    body: s.NewAccount = request.context.json
+    fields = body.model_dump()
+    fields["status"] = AccountStatus(fields["status"])
+    account = accounts.create_account(api_actor(), accounts.AccountData(**fields))
+    db.session.commit()
+    return _with_etag(account_detail_out(account), "account", account, 201)
+
+
+def _account_part(account_id: int, add: Any) -> Any:
+    actor = api_actor()
+    account = accounts.get_account(actor, account_id)
+    add(actor, account)
+    db.session.commit()
+    return _with_etag(account_detail_out(account), "account", account, 201)
+
+
+@bp.post("/accounts/<int(min=1, max=2147483647):account_id>/admins")
+@token(Scope.REGISTRY_WRITE)
+@api.validate(json=s.NewAdmin, resp=_responses("HTTP_201", s.AccountDetail, 404), tags=["registry"])
+def add_admin(account_id: int) -> Any:
+    """Give a profile a role on the account; answers the account."""
+    body: s.NewAdmin = request.context.json
+    return _account_part(
+        account_id, lambda actor, account: accounts.add_admin(actor, account, body.profile_id, body.role_name, body.since)
+    )
+
+
+@bp.post("/accounts/<int(min=1, max=2147483647):account_id>/recovery-contacts")
+@token(Scope.REGISTRY_WRITE)
+@api.validate(json=s.NewRecoveryContact, resp=_responses("HTTP_201", s.AccountDetail, 404), tags=["registry"])
+def add_recovery_contact(account_id: int) -> Any:
+    """Add where the account's recovery would go; a person's own email or phone is tied to them."""
+    body: s.NewRecoveryContact = request.context.json
+    return _account_part(
+        account_id,
+        lambda actor, account: accounts.add_recovery_contact(actor, account, RecoveryKind(body.kind), body.value, body.person_id),
+    )
+
+
+@bp.post("/accounts/<int(min=1, max=2147483647):account_id>/connections")
+@token(Scope.REGISTRY_WRITE)
+@api.validate(json=s.NewConnection, resp=_responses("HTTP_201", s.AccountDetail, 404), tags=["registry"])
+def add_connection(account_id: int) -> Any:
+    """Record a third-party tool authorised through a profile's login."""
+    body: s.NewConnection = request.context.json
+    return _account_part(
+        account_id, lambda actor, account: accounts.add_connection(actor, account, body.tool_name, body.profile_id, body.purpose)
+    )
 
 
 # --- The document ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 T = TypeVar("T")
 
@@ -16,10 +16,28 @@ AccountStatusName = Literal["active", "dormant", "retired"]
 ProfileKindName = Literal["personal", "persona", "shared_login", "organisation"]
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class Strict(BaseModel):
-    """Request bodies refuse unknown fields: a typo must not be silently ignored."""
+    """Request input refuses unknown fields (a typo must not be silently ignored) and NUL
+    characters (no database text column can hold one)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("Text may not contain NUL (\\x00) characters.")
+        return data
 
 
 # --- Query strings ---------------------------------------------------------------------------
@@ -233,6 +251,46 @@ class NewCase(Strict):
     hr_id: str | None = Field(None, min_length=1, max_length=120)
     last_day: date
     reason: str = Field("", max_length=2000)
+
+
+class NewPerson(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    work_email: EmailStr
+    job_title: str = Field("", max_length=200)
+    hr_id: str | None = Field(None, min_length=1, max_length=120)
+    department_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    manager_id: int | None = Field(None, ge=1, le=2**31 - 1)
+
+
+class NewAccount(Strict):
+    platform_id: int = Field(ge=1, le=2**31 - 1)
+    name: str = Field(min_length=1, max_length=200)
+    handle: str = Field("", max_length=200)
+    url: str = Field("", max_length=500)
+    purpose: str = Field("", max_length=5000)
+    department_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    status: AccountStatusName = "active"
+    owner_profile_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    steward_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    has_own_login: bool = False
+
+
+class NewAdmin(Strict):
+    profile_id: int = Field(ge=1, le=2**31 - 1)
+    role_name: str = Field(min_length=1, max_length=60)
+    since: date | None = None
+
+
+class NewRecoveryContact(Strict):
+    kind: Literal["email", "phone", "backup_codes_holder", "trusted_contact"]
+    value: str = Field(min_length=1, max_length=254)
+    person_id: int | None = Field(None, ge=1, le=2**31 - 1)
+
+
+class NewConnection(Strict):
+    tool_name: str = Field(min_length=1, max_length=120)
+    profile_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    purpose: str = Field("", max_length=300)
 
 
 class PersonPatch(Strict):

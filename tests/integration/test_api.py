@@ -169,3 +169,75 @@ def test_the_document_and_its_page_are_served_locally(api: Any) -> None:
     assert page.status_code == 200
     assert "GET /api/v1/accounts" in page.text and "If-Match" in page.text
     assert "cdn" not in page.text.lower() and "swagger" not in page.text.lower()  # nothing fetched from elsewhere
+
+
+def test_a_script_records_an_account_with_admins_recovery_and_a_tool(api: Any, registry: dict[str, Any]) -> None:
+    headers = bearer("registry:write", "registry:read")
+    platform = factories.make_platform("Instagram", role_names=["admin", "editor"])
+    organisation = factories.make_profile(platform, kind=ProfileKind.ORGANISATION, name="Riverside Library")
+    db.session.commit()
+    created = api.post(
+        "/api/v1/accounts",
+        json={"platform_id": platform.id, "name": "Library Instagram", "handle": "@riversidelib", "owner_profile_id": organisation.id},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.json
+    url = f"/api/v1/accounts/{created.json['id']}"
+    assert api.post(f"{url}/admins", json={"profile_id": organisation.id, "role_name": "admin"}, headers=headers).status_code == 201
+    bad_role = api.post(f"{url}/admins", json={"profile_id": organisation.id, "role_name": "owner"}, headers=headers)
+    assert bad_role.status_code == 400
+    assert bad_role.json["errors"]
+    recovery = api.post(f"{url}/recovery-contacts", json={"kind": "email", "value": "web@riverside.example"}, headers=headers)
+    assert recovery.status_code == 201
+    tool = api.post(f"{url}/connections", json={"tool_name": "Buffer", "profile_id": organisation.id}, headers=headers)
+    account = tool.json
+    assert ([a["role_name"] for a in account["admins"]], [r["value"] for r in account["recovery_contacts"]]) == (
+        ["admin"],
+        ["web@riverside.example"],
+    )
+    assert [c["tool_name"] for c in account["connections"]] == ["Buffer"]
+    unknown = api.post("/api/v1/accounts", json={"platform_id": 999, "name": "Ghost"}, headers=headers)
+    assert unknown.status_code == 400
+
+
+def test_an_hr_system_adds_a_person_once(api: Any, registry: dict[str, Any]) -> None:
+    headers = bearer("people:write")
+    body = {"name": "Sam Ortiz", "work_email": "sam.ortiz@org.example", "hr_id": "HR-99"}
+    created = api.post("/api/v1/people", json=body, headers=headers)
+    assert created.status_code == 201
+    assert created.json["hr_id"] == "HR-99"
+    again = api.post("/api/v1/people", json=body, headers=headers)
+    assert again.status_code == 400
+    assert {e["loc"][0] for e in again.json["errors"]} >= {"work_email"}
+
+
+def test_each_token_has_its_own_rate_limit(sqlite_template: Any, tmp_path: Any) -> None:
+    import shutil
+
+    from app import create_app
+
+    path = tmp_path / "limited.sqlite3"
+    shutil.copy(sqlite_template, path)
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", RATELIMIT_ENABLED=True, API_RATE_LIMIT="3 per minute")
+    with app.app_context():
+        busy, quiet = bearer("registry:read"), bearer("registry:read")
+        client = app.test_client()
+        assert [client.get("/api/v1/departments", headers=busy).status_code for _ in range(3)] == [200, 200, 200]
+        limited = client.get("/api/v1/departments", headers=busy)
+        assert limited.status_code == 429
+        assert int(limited.headers["Retry-After"]) > 0
+        assert limited.mimetype == "application/problem+json"
+        assert client.get("/api/v1/departments", headers=quiet).status_code == 200
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_nul_character_is_refused_on_both_doors(api: Any, client: Any, login_as: Any) -> None:
+    """Found by schemathesis: PostgreSQL cannot hold NUL, so a search for one answered 500."""
+    assert api.get("/api/v1/profiles?q=a%00b", headers=bearer("registry:read")).status_code == 400
+    body = api.post("/api/v1/people", json={"name": "A\u0000B", "work_email": "a@org.example"}, headers=bearer("people:write"))
+    assert body.status_code == 422
+    login_as(Role.IT)
+    page = client.get("/accounts/?q=a%00b")
+    assert page.status_code == 400
+    assert "NUL character" in page.text
