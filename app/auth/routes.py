@@ -207,8 +207,9 @@ def accept_invitation(token: str) -> Any:
             apply_errors(form, error)
         else:
             db.session.commit()
+            signed_in = sessions.begin(user, "invitation", None)  # a new session: flash only after it starts
             flash("Welcome to Handover: your password is set.", "success")
-            return sessions.begin(user, "invitation", None)
+            return signed_in
     return render_template(
         "auth/invite.html", form=form, user=user, sso_name=sso_name, password_allowed=password_allowed(user)
     ), (400 if form.errors else 200)

@@ -27,7 +27,8 @@ PENDING_SECONDS = 300
 #: ``seen_at`` is rewritten at most this often, so not every response sets a new cookie.
 SEEN_GRANULARITY = 60
 #: Endpoints a signed-in user who must enrol a second factor may still reach.
-ENROLMENT_ALLOWED = frozenset({"account.two_factor_page", "auth.logout", "static", "main.healthz"})
+#: (Signing out everywhere can only narrow access, so it stays open too.)
+ENROLMENT_ALLOWED = frozenset({"account.two_factor_page", "account.sign_out_everywhere", "auth.logout", "static", "main.healthz"})
 
 
 def now() -> float:

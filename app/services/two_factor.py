@@ -87,7 +87,8 @@ def confirm_enrolment(actor: Actor, user: User, code: str) -> list[str]:
     """Turn two factors on with the pending secret if ``code`` matches; return the new recovery codes.
 
     Raises ValidationFailed for a wrong code (nothing changes) or when no enrolment was started.
-    Every other session of the user ends (their sign-in changed).
+    Other sessions are kept: ending them would let someone holding a stolen session lock the
+    owner out by enrolling first (resetting two factors, which needs a code, does end them).
     """
     secret = _open(user, "totp_pending")
     if secret is None:

@@ -72,7 +72,7 @@ def create_user(actor: Actor, email: str, password: str, role: Role, person_id: 
         errors["person_id"] = ["That person does not exist."]
     if errors:
         raise ValidationFailed("The sign-in was not created.", errors)
-    user = User(email=email, password_hash=hash_password(password), role=role, person_id=person_id)
+    user = User(email=email, password_hash=hash_password(password), role=role, person_id=person_id, password_changed_at=utcnow())
     db.session.add(user)
     db.session.flush()
     audit.record_event(
@@ -281,14 +281,17 @@ def open_link(token: str, purpose: LinkPurpose) -> SignInLink:
         secret = ""
     if link is None or link.purpose is not purpose or not hmac.compare_digest(link.digest, _digest(str(secret))):
         raise LinkInvalid(f"This link is not valid: it may have been copied incompletely or changed. {ask}")
+    # Before "cancelled": deactivating a sign-in also cancels its links, and asking for a new link would not help.
+    if not link.user.active:
+        if purpose is LinkPurpose.INVITE and link.user.invitation_pending:
+            raise LinkInvalid(f"This invitation was cancelled. {ask}")
+        raise LinkInvalid("This sign-in has been deactivated, so its links no longer work. If that is a mistake, ask an admin.")
     if link.used_at is not None:
         raise LinkInvalid(f"This link has already been used; each link works once. {ask}")
     if link.cancelled_at is not None:
         raise LinkInvalid(f"This link was replaced or cancelled. Use the newest email you received, or: {ask}")
     if link.expires_at <= utcnow():
         raise LinkInvalid(f"This link has expired. {ask}")
-    if not link.user.active:
-        raise LinkInvalid("This sign-in has been deactivated. If that is a mistake, ask an admin.")
     return link
 
 

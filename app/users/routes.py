@@ -105,29 +105,36 @@ def _flash_delivery(done: str) -> None:
 @bp.route("/<int:user_id>")
 @roles(Role.ADMIN)
 def detail(user_id: int) -> Any:
-    user = users.get_user(user_id)
-    role_form = RoleForm(role=user.role.value)
+    return _detail_page(users.get_user(user_id))
+
+
+def _detail_page(user: User, status: int = 200, role_form: RoleForm | None = None, reason_form: ReasonForm | None = None) -> Any:
     return render_template(
         "users/detail.html",
         user=user,
-        role_form=role_form,
-        reason_form=ReasonForm(),
+        role_form=role_form or RoleForm(role=user.role.value),
+        reason_form=reason_form or ReasonForm(),
         sign_ins=users.recent_sign_ins(user),
         history=audit.history("user", user.id),
         recovery_left=two_factor.unused_recovery_codes(user) if user.two_factor_enabled else 0,
         offboarding=offboarding_note(user),
         case=offboarding.open_case_of(user.person) if user.person else None,
         today=date.today(),
-    )
+    ), status
+
+
+def _refused(user: User, message: str, **forms: Any) -> Any:
+    """The user's page again with what went wrong (400); nothing was saved."""
+    db.session.rollback()
+    flash(message, "error")
+    return _detail_page(users.get_user(user.id), 400, **forms)
 
 
 def _act(user: User, action: Any, done: str) -> Any:
     try:
         action()
     except ValidationFailed as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("users.detail", user_id=user.id))
+        return _refused(user, error.message)
     db.session.commit()
     flash(done, "success")
     return redirect(url_for("users.detail", user_id=user.id))
@@ -139,8 +146,7 @@ def change_role(user_id: int) -> Any:
     user = users.get_user(user_id)
     form = RoleForm()
     if not form.validate_on_submit():
-        flash("Choose one of the roles.", "error")
-        return redirect(url_for("users.detail", user_id=user.id))
+        return _refused(user, "Choose one of the roles; the role was not changed.", role_form=form)
     role = Role(form.role.data)
     return _act(
         user,
@@ -155,12 +161,16 @@ def deactivate(user_id: int) -> Any:
     user = users.get_user(user_id)
     form = ReasonForm()
     if form.validate_on_submit():
-        return _act(
-            user,
-            lambda: users.deactivate_user(current_actor(), user, form.reason.data or ""),
-            f"{user.email} is deactivated and signed out everywhere.",
-        )
-    return render_template("users/deactivate.html", user=user, form=form), (400 if form.errors else 200)
+        try:
+            users.deactivate_user(current_actor(), user, form.reason.data or "")
+        except ValidationFailed as error:
+            db.session.rollback()
+            form.form_errors.append(error.message)
+        else:
+            db.session.commit()
+            flash(f"{user.email} is deactivated and signed out everywhere.", "success")
+            return redirect(url_for("users.detail", user_id=user.id))
+    return render_template("users/deactivate.html", user=user, form=form), (400 if form.errors or form.form_errors else 200)
 
 
 @bp.route("/<int:user_id>/reactivate", methods=["POST"])
@@ -169,8 +179,7 @@ def reactivate(user_id: int) -> Any:
     user = users.get_user(user_id)
     form = ReasonForm()
     if not form.validate_on_submit():
-        flash("Say why the sign-in is reactivated.", "error")
-        return redirect(url_for("users.detail", user_id=user.id))
+        return _refused(user, "Say why the sign-in is reactivated; it was not reactivated.", reason_form=form)
     return _act(
         user, lambda: users.reactivate_user(current_actor(), user, form.reason.data or ""), f"{user.email} can sign in again."
     )
@@ -183,9 +192,7 @@ def resend(user_id: int) -> Any:
     try:
         users.resend_invitation(current_actor(), user, _base_url(), current_app.config["INVITE_HOURS"])
     except ValidationFailed as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("users.detail", user_id=user.id))
+        return _refused(user, error.message)
     db.session.commit()
     _flash_delivery("A new invitation link was made; the earlier one no longer works.")
     return redirect(url_for("users.detail", user_id=user.id))
@@ -204,8 +211,9 @@ def reset_two_factor(user_id: int) -> Any:
     user = users.get_user(user_id)
     form = ReasonForm()
     if not form.validate_on_submit():
-        flash("Say why two factors are reset (for example: lost phone, identity checked in person).", "error")
-        return redirect(url_for("users.detail", user_id=user.id))
+        return _refused(
+            user, "Say why two factors are reset (for example: lost phone, identity checked in person).", reason_form=form
+        )
     if not user.two_factor_enabled:
         flash(f"{user.email} has no second factor to reset.", "info")
         return redirect(url_for("users.detail", user_id=user.id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pyotp
 from playwright.sync_api import Locator, Page, expect
 
 from tests.factories import PASSWORD
@@ -84,6 +85,37 @@ class LoginPage(BasePage):
         home = HomePage(self.page)
         home.expect_flash("Signed in as")
         return home
+
+    def submit(self, email: str, password: str) -> LoginPage:
+        """Type an email and password and press Sign in; the caller checks where it landed
+        (home, the two-factor step, two-factor set-up, or this page with a problem)."""
+        if "/login" not in self.page.url:
+            self.open()
+        self.main.get_by_label("Email", exact=True).fill(email)
+        self.main.get_by_label("Password", exact=True).fill(password)
+        with self.page.expect_navigation():
+            self.main.get_by_role("button", name="Sign in").click()
+        return self
+
+    def sign_in_with_code(self, email: str, password: str, code: str) -> HomePage:
+        """Password, then the code from the authenticator app at the two-factor step."""
+        self.submit(email, password)
+        return TwoFactorSignInPage(self.page).sign_in(code)
+
+    @property
+    def first_run_notice(self) -> Locator:
+        """The "Nobody can sign in yet" note of a new installation."""
+        return self.main.get_by_role("note")
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")
+
+    def forgot_password(self) -> ForgotPasswordPage:
+        self.main.get_by_role("link", name="Forgotten your password?").click()
+        forgot = ForgotPasswordPage(self.page)
+        expect(forgot.heading).to_have_text("Forgotten your password?")
+        return forgot
 
 
 class HomePage(BasePage):
@@ -896,3 +928,291 @@ class FindingsPage(BasePage):
     @property
     def table(self) -> Locator:
         return self.main.get_by_role("table", name="Findings, most severe first")
+
+
+# --- Sign-ins: the two-factor step, forgotten passwords, invitations, my account, users -----
+
+
+def totp_now(secret: str) -> str:
+    """The code an authenticator app holding ``secret`` shows now (what a person types)."""
+    return pyotp.TOTP(secret).now()
+
+
+class TwoFactorSignInPage(BasePage):
+    """/login/two-factor: after the password, a code from the app or a recovery code."""
+
+    @property
+    def code(self) -> Locator:
+        return self.main.get_by_label("Code", exact=True)
+
+    def submit(self, code: str) -> TwoFactorSignInPage:
+        """Type the code and press Sign in; the caller checks where it landed."""
+        self.code.fill(code)
+        with self.page.expect_navigation():
+            self.main.get_by_role("button", name="Sign in").click()
+        return self
+
+    def sign_in(self, code: str) -> HomePage:
+        self.submit(code)
+        home = HomePage(self.page)
+        home.expect_flash("Signed in as")
+        return home
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")
+
+
+class ForgotPasswordPage(BasePage):
+    """/login/forgot: the email to send a reset link to."""
+
+    def open(self) -> ForgotPasswordPage:
+        self.page.goto("/login/forgot")
+        expect(self.heading).to_have_text("Forgotten your password?")
+        return self
+
+    def request(self, email: str) -> CheckEmailPage:
+        """Ask for a link: the answer is "Check your email" whether or not the address has a sign-in."""
+        self.main.get_by_label("Email", exact=True).fill(email)
+        with self.page.expect_navigation():
+            self.main.get_by_role("button", name="Email me a link").click()
+        sent = CheckEmailPage(self.page)
+        expect(sent.heading).to_have_text("Check your email")
+        return sent
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")
+
+
+class CheckEmailPage(BasePage):
+    """What /login/forgot answers: a link is on its way (if the address has a sign-in)."""
+
+
+class NewPasswordPage(BasePage):
+    """The page a link in an email opens: /invite/<token> ("Welcome to Handover") or
+    /login/reset/<token> ("Choose a new password"). Both ask for a new password twice."""
+
+    def open(self, link: str) -> Any:
+        """Open the link (the whole URL from the email); returns the response."""
+        return self.page.goto(link)
+
+    @property
+    def lede(self) -> Locator:
+        return self.main.locator(".lede")
+
+    def fill(self, password: str, confirm: str | None = None) -> NewPasswordPage:
+        self.main.get_by_label("New password", exact=True).fill(password)
+        self.main.get_by_label("Type it again", exact=True).fill(password if confirm is None else confirm)
+        return self
+
+    def save(self, password: str, confirm: str | None = None) -> Any:
+        """Type the password twice and press the button; returns the response (the caller checks where it landed)."""
+        self.fill(password, confirm)
+        with self.page.expect_navigation() as navigation:
+            self.main.get_by_role("button", name=re.compile(r"^(Save the new password|Set my password and sign in)$")).click()
+        return navigation.value
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")
+
+
+class LinkInvalidPage(BasePage):
+    """A used, cancelled, expired or altered link: "This link cannot be used", and why."""
+
+    def expect_shown(self, why: str) -> LinkInvalidPage:
+        expect(self.heading).to_have_text("This link cannot be used")
+        expect(self.main).to_contain_text(why)
+        expect(self.main).to_contain_text("Nothing was changed.")
+        return self
+
+
+class MyAccountPage(BasePage):
+    """/account/: this sign-in, two factors, the password form, the last sign-ins."""
+
+    def open(self) -> MyAccountPage:
+        self.page.goto("/account/")
+        expect(self.heading).to_have_text("My account")
+        return self
+
+    @property
+    def this_sign_in(self) -> Locator:
+        return self.region("This sign-in")
+
+    @property
+    def two_factors(self) -> Locator:
+        return self.region("Two factors")
+
+    @property
+    def sign_ins(self) -> Locator:
+        return self.region("Your last sign-ins")
+
+    def sign_out_everywhere(self) -> LoginPage:
+        with self.page.expect_navigation():
+            self.this_sign_in.get_by_role("button", name="Sign out everywhere").click()
+        return LoginPage(self.page)
+
+
+class TwoFactorEnrolPage(BasePage):
+    """/account/two-factor before two factors are on: the QR code, the key to type, the code to confirm."""
+
+    def open(self) -> TwoFactorEnrolPage:
+        self.page.goto("/account/two-factor")
+        expect(self.heading).to_have_text("Set up two factors")
+        return self
+
+    @property
+    def qr_code(self) -> Locator:
+        """The QR code (an inline SVG titled "QR code") in its figure."""
+        return self.region("1. Add Handover").get_by_role("figure").locator("svg")
+
+    @property
+    def secret(self) -> str:
+        """The set-up key, as a person would copy it into the app."""
+        return self.page.locator("#totp-secret").inner_text().strip()
+
+    @property
+    def code(self) -> Locator:
+        return self.main.get_by_label("Code from the app", exact=True)
+
+    def submit(self, code: str) -> Any:
+        """Type ``code`` and press "Turn on two factors"; returns the response."""
+        self.code.fill(code)
+        with self.page.expect_navigation() as navigation:
+            self.main.get_by_role("button", name="Turn on two factors").click()
+        return navigation.value
+
+    def turn_on(self, code: str) -> RecoveryCodesPage:
+        self.submit(code)
+        codes = RecoveryCodesPage(self.page)
+        expect(codes.heading).to_have_text("Two factors are on")
+        return codes
+
+    def enrol(self) -> tuple[str, RecoveryCodesPage]:
+        """Read the key off the page, as an authenticator app would, and type the code it shows now."""
+        secret = self.secret
+        return secret, self.turn_on(totp_now(secret))
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")
+
+
+class RecoveryCodesPage(BasePage):
+    """The ten recovery codes, shown once (after enrolment, or when new ones are made)."""
+
+    @property
+    def codes(self) -> list[str]:
+        return [code.strip() for code in self.region("Recovery codes").get_by_role("listitem").all_inner_texts()]
+
+    def go_on(self) -> MyAccountPage:
+        self.main.get_by_role("link", name="I have kept them: go on").click()
+        account = MyAccountPage(self.page)
+        expect(account.heading).to_have_text("My account")
+        return account
+
+
+class UsersPage(BasePage):
+    """/users/ (admins): who can sign in, with which role and how."""
+
+    def open(self, query: str = "") -> UsersPage:
+        self.page.goto("/users/" + (f"?{query}" if query else ""))
+        expect(self.heading).to_have_text("Users")
+        return self
+
+    @property
+    def table(self) -> Locator:
+        return self.main.get_by_role("table", name="Users")
+
+    def row(self, email: str) -> Locator:
+        return self.table.get_by_role("row").filter(has=self.page.get_by_role("link", name=email, exact=True))
+
+    def cell(self, email: str, header: str) -> Locator:
+        return _column(self.table, self.row(email), header)
+
+    def invite(self) -> InviteUserPage:
+        self.main.get_by_role("link", name="Invite someone").first.click()
+        form = InviteUserPage(self.page)
+        expect(form.heading).to_have_text("Invite someone")
+        return form
+
+    def open_user(self, email: str) -> UserPage:
+        self.row(email).get_by_role("link", name=email, exact=True).click()
+        user = UserPage(self.page)
+        expect(user.heading).to_have_text(email)
+        return user
+
+
+class InviteUserPage(BasePage):
+    """/users/invite: the email, the role and (optionally) the person the sign-in belongs to."""
+
+    def open(self) -> InviteUserPage:
+        self.page.goto("/users/invite")
+        expect(self.heading).to_have_text("Invite someone")
+        return self
+
+    def fill(self, *, email: str | None = None, role: str | None = None, person: str | None = None) -> InviteUserPage:
+        if email is not None:
+            self.main.get_by_label("Email", exact=True).fill(email)
+        if role is not None:
+            choose(self.main.get_by_label("Role", exact=True), role)
+        if person is not None:
+            choose(self.main.get_by_label("Person", exact=True), person)
+        return self
+
+    def send(self) -> UserPage:
+        """Press "Send the invitation"; the caller checks where it landed (the user's page, or this form)."""
+        with self.page.expect_navigation():
+            self.main.get_by_role("button", name="Send the invitation").click()
+        return UserPage(self.page)
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")
+
+
+class UserPage(BasePage):
+    """/users/<id>: one sign-in, what can be changed about it, its last sign-ins and history."""
+
+    def open(self, user_id: int) -> UserPage:
+        self.page.goto(f"/users/{user_id}")
+        return self
+
+    @property
+    def user_id(self) -> int:
+        match = re.search(r"/users/(\d+)", self.page.url)
+        assert match, self.page.url
+        return int(match.group(1))
+
+    @property
+    def lede(self) -> Locator:
+        """Role · status · person."""
+        return self.main.locator(".lede").first
+
+    def fact(self, term: str) -> Locator:
+        return self.region("Sign-in").locator(f"dt:text-is('{term}') + dd")
+
+    def deactivate(self) -> DeactivateUserPage:
+        self.main.get_by_role("link", name="Deactivate…").click()
+        form = DeactivateUserPage(self.page)
+        expect(form.heading).to_contain_text("Deactivate ")
+        return form
+
+
+class DeactivateUserPage(BasePage):
+    """/users/<id>/deactivate: why, then the sign-in stops."""
+
+    def open(self, user_id: int) -> DeactivateUserPage:
+        self.page.goto(f"/users/{user_id}/deactivate")
+        return self
+
+    def submit(self, reason: str) -> Any:
+        self.main.get_by_label("Reason", exact=True).fill(reason)
+        with self.page.expect_navigation() as navigation:
+            self.main.get_by_role("button", name="Deactivate").click()
+        return navigation.value
+
+    @property
+    def problems(self) -> Locator:
+        return self.main.get_by_role("alert")

@@ -3,10 +3,11 @@
 One browser context per role (signed in once) visits every page that role may see, with the
 registry filled so the pages show their badges, notices, lists, history and pagination, an open
 review campaign, an offboarding case with open, awaiting-confirmation and done items, and a
-closed case with its handover report. The pages only read (the forms with errors save nothing)
-except the vault's reveal and generated rotation, which only add log rows and rotate a note of
-their own, so one server and one seeded database serve the whole module. Each violation is printed with its id, impact, help text and the nodes
-it was found on.
+closed case with its handover report, and sign-ins in every state (invited, leaving, with two
+factors). The pages only read (the forms with errors save nothing) except the vault's reveal and
+generated rotation, which only add log rows and rotate a note of their own, and the sign-in pages'
+own test, which uses sign-ins of its own, so one server and one seeded database serve the whole
+module. Each violation is printed with its id, impact, help text and the nodes it was found on.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from app.models.base import utcnow
 from app.models.credential import CredentialKind, CredentialReveal
 from app.models.offboarding import ItemKind, ItemStatus
 from app.services import accounts as account_service
-from app.services import checklist, offboarding, reviews
+from app.services import checklist, mail, offboarding, reviews, two_factor
 from app.services import credentials as vault
 from app.services import findings as findings_service
+from app.services import users as user_service
 from app.services.context import Actor
 from tests import factories
 from tests.browser.conftest import LiveServer, age_sign_in, new_context, start_live_server
@@ -39,8 +41,15 @@ from tests.browser.pages import (
     AccountForm,
     CredentialNoteForm,
     CredentialNotePage,
+    DeactivateUserPage,
+    InviteUserPage,
+    LinkInvalidPage,
     LoginPage,
+    NewPasswordPage,
     RotatePage,
+    TwoFactorEnrolPage,
+    TwoFactorSignInPage,
+    totp_now,
 )
 
 # No xdist group: with ``-n 2 --dist loadgroup`` the roles spread over both workers (each starts its own server).
@@ -132,7 +141,32 @@ def _registry() -> dict[str, Any]:
         account_service.update_account(actor, page, data, page.version)
     notes = _vault(actor, sam, domain=domain, tube=tube, persona=persona, old_page=old_page)
     work = _reviews_and_offboarding(sam, personal=personal, persona=persona, jo=jo, dana=dana, adult=adult)
-    return {"users": users, "account_id": page.id, "jo_id": jo.id, "sam_id": sam.id, **notes, **work}
+    sign_ins = _sign_ins(sam, dana)
+    return {"users": users, "account_id": page.id, "jo_id": jo.id, "sam_id": sam.id, **notes, **work, **sign_ins}
+
+
+#: The sign-ins the sign-in pages' own test uses (nobody else signs in with them).
+TWO_FACTOR_USER = "tess.two@org.example"
+ENROLLING_USER = "enid.enrol@org.example"
+
+
+def _sign_ins(sam: Any, dana: Any) -> dict[str, Any]:
+    """Sign-ins in each state the users pages show, and the links emails would carry (email is off here)."""
+    admin = Actor.system("Admin Istrator")
+    # Sam is leaving and invited (the users pages say when the sign-in stops); Dana's invitation is pending too.
+    invited, invite_link = user_service.invite_user(admin, "sam.work@org.example", Role.STAFF, sam.id, "", 72)
+    user_service.invite_user(admin, "dana.new@org.example", Role.HR, dana.id, "", 72)
+    # Two factors on (for the code step of signing in, and the users page's reset form).
+    tess = factories.make_user(Role.STAFF, email=TWO_FACTOR_USER, person=factories.make_person("Tess Two"))
+    enrolment = two_factor.start_enrolment(tess)
+    two_factor.confirm_enrolment(admin, tess, totp_now(enrolment.secret))
+    factories.make_user(Role.STAFF, email=ENROLLING_USER, person=factories.make_person("Enid Enrol"))
+    # A reset link, read from the email waiting for the commit.
+    user_service.request_password_reset(ENROLLING_USER, "")
+    [reset_mail] = [m for m in mail.pending() if m.to == ENROLLING_USER]
+    reset_link = next(word for word in reset_mail.body.split() if word.startswith("/login/reset/"))
+    assert invite_link.startswith("/invite/"), invite_link
+    return {"invited_id": invited.id, "two_factor_id": tess.id, "invite_link": invite_link, "reset_link": reset_link}
 
 
 def _reviews_and_offboarding(sam: Any, *, personal: Any, persona: Any, jo: Any, dana: Any, adult: Any) -> dict[str, Any]:
@@ -344,6 +378,48 @@ def vault_visits(live: LiveServer, data: dict[str, Any]) -> list[Visit]:
     ]
 
 
+def _problems_shown(page: Page) -> None:
+    expect(page.get_by_role("main").get_by_role("alert").first).to_be_visible()
+
+
+def _two_factor_set_up(page: Page) -> None:
+    """Setting up two factors: the QR code and the key to type (it only makes a pending key)."""
+    expect(TwoFactorEnrolPage(page).open().qr_code).to_be_visible()
+
+
+def _invite_form_with_errors(page: Page) -> None:
+    """Inviting an address that already has a sign-in: refused, nobody invited."""
+    form = InviteUserPage(page).open().fill(email="sam.work@org.example", role="HR")
+    form.send()
+    expect(form.problems).to_contain_text("already has a sign-in")
+
+
+def _deactivate_with_errors(user_id: int) -> Callable[[Page], None]:
+    def go(page: Page) -> None:
+        assert DeactivateUserPage(page).open(user_id).submit("").status == 400
+        _problems_shown(page)
+
+    return go
+
+
+def sign_in_visits(data: dict[str, Any]) -> list[Visit]:
+    """Everyone's own account and two-factor set-up; the users pages (admins)."""
+    admins = (Role.ADMIN,)
+    invited, with_two_factors = data["invited_id"], data["two_factor_id"]
+    return [
+        Visit("my account", _goto("/account/")),
+        Visit("two-factor set-up (QR code)", _two_factor_set_up),
+        Visit("users list", _goto("/users/"), admins),
+        Visit("users list, nobody matches", _goto("/users/?q=nobody&status=deactivated"), admins),
+        Visit("invite form", _goto("/users/invite"), admins),
+        Visit("invite form with errors", _invite_form_with_errors, admins),
+        Visit("user: invited, leaving", _goto(f"/users/{invited}"), admins),
+        Visit("user: two factors on", _goto(f"/users/{with_two_factors}"), admins),
+        Visit("deactivate form", _goto(f"/users/{invited}/deactivate"), admins),
+        Visit("deactivate form with errors", _deactivate_with_errors(with_two_factors), admins),
+    ]
+
+
 def _with_details(path: str) -> Callable[[Page], None]:
     def go(page: Page) -> None:
         _goto(path)(page)
@@ -454,16 +530,79 @@ def test_pages_have_no_serious_accessibility_violations(
         problems: list[str] = []
         login = LoginPage(page).open()
         if role is None:
+            expect(login.main.get_by_role("link", name="Forgotten your password?")).to_be_visible()
             problems += audit(page, "anonymous: sign-in page")
             page.get_by_role("button", name="Sign in").click()
             expect(login.main.get_by_role("alert")).to_contain_text("Enter your email address.")
             problems += audit(page, "anonymous: sign-in page with errors")
         else:
             login.sign_in(data["users"][role])
-            for visit in [*visits(data), *work_visits(data), *vault_visits(live, data)]:
+            for visit in [*visits(data), *work_visits(data), *sign_in_visits(data), *vault_visits(live, data)]:
                 if role in visit.roles:
                     visit.go(page)
                     problems += audit(page, f"{role.value}: {visit.name}")
+        assert not problems, "axe found serious or critical violations:\n" + "\n".join(problems)
+    finally:
+        context.close()
+
+
+def test_sign_in_pages_have_no_serious_accessibility_violations(
+    browser: Any, registry: tuple[LiveServer, dict[str, Any]]
+) -> None:
+    """The pages on the way in: a forgotten password, the links emails carry, the two-factor step,
+    setting up two factors and the recovery codes shown once (with their error states)."""
+    live, data = registry
+    context = new_context(browser, live)
+    try:
+        page = context.new_page()
+        problems: list[str] = []
+
+        # A forgotten password: the form, the form with errors, the answer.
+        forgot = LoginPage(page).open().forgot_password()
+        problems += audit(page, "forgotten password form")
+        with page.expect_navigation():
+            forgot.main.get_by_role("button", name="Email me a link").click()
+        expect(forgot.problems).to_contain_text("Enter the email you sign in with.")
+        problems += audit(page, "forgotten password form with errors")
+        forgot.request("someone@org.example")
+        problems += audit(page, "check your email")
+
+        # The links emails carry: a new password (and its errors), an invitation, a link that cannot be used.
+        chooser = NewPasswordPage(page)
+        assert chooser.open(data["reset_link"]).status == 200
+        expect(chooser.heading).to_have_text("Choose a new password")
+        problems += audit(page, "reset link: choose a new password")
+        assert chooser.save("one long passphrase", confirm="another long passphrase").status == 400
+        expect(chooser.problems).to_contain_text("The two passwords differ.")
+        problems += audit(page, "reset link with errors")
+        assert chooser.open(data["invite_link"]).status == 200
+        expect(chooser.heading).to_have_text("Welcome to Handover")
+        problems += audit(page, "invitation")
+        assert chooser.open("/login/reset/not-a-real-token").status == 400
+        LinkInvalidPage(page).expect_shown("This link is not valid")
+        problems += audit(page, "link that cannot be used")
+
+        # The two-factor step of signing in, and a wrong code.
+        LoginPage(page).open().submit(TWO_FACTOR_USER, factories.PASSWORD)
+        step = TwoFactorSignInPage(page)
+        expect(step.heading).to_have_text("Confirm it is you")
+        problems += audit(page, "two-factor step")
+        step.submit("000000")
+        expect(step.problems).to_contain_text("That code is not right")
+        problems += audit(page, "two-factor step with errors")
+
+        # Setting up two factors (a wrong code first), the recovery codes, two factors on.
+        LoginPage(page).open().sign_in(ENROLLING_USER)
+        enrol = TwoFactorEnrolPage(page).open()
+        assert enrol.submit("000000").status == 400
+        expect(enrol.problems).to_contain_text("That code does not match")
+        problems += audit(page, "two-factor set-up with errors")
+        _, shown = enrol.enrol()
+        assert len(shown.codes) == 10
+        problems += audit(page, "recovery codes")
+        _goto("/account/two-factor")(page)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Two factors")
+        problems += audit(page, "two factors on")
         assert not problems, "axe found serious or critical violations:\n" + "\n".join(problems)
     finally:
         context.close()

@@ -11,6 +11,7 @@ that sign-in; every mismatch is reported at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,7 +23,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import CredentialKind, ItemKind, ItemStatus, Person, ProfileKind, Role, User
-from app.services import checklist, credentials, offboarding, offboarding_template, reviews
+from app.services import api_tokens, checklist, credentials, mail, offboarding, offboarding_template, reviews, users
 from app.services.context import Actor
 from tests import factories
 from tests.conftest import Client
@@ -43,7 +44,8 @@ STAFF = frozenset({"staff"})
 
 @dataclass(frozen=True)
 class Redirect:
-    """An expected 3xx to a path (the query string is not compared)."""
+    """An expected 3xx to a path (the query string is not compared). ``{name}`` in the path is
+    filled from the row's URL values, e.g. ``/users/{user_id}``."""
 
     path: str
 
@@ -53,6 +55,8 @@ class Redirect:
 
 SIGN_IN = Redirect("/login")
 HOME = Redirect("/")
+#: Where the World's emailed links point (email is off in tests: the messages are only queued).
+LINK_BASE = "http://localhost"
 Outcome = int | Redirect
 
 
@@ -102,6 +106,16 @@ class World:
         checklist.close_case(keeper, self.closed_case)
         # Made after the cases, so their checklists are as before.
         self.template_item = offboarding_template.create_template_item(keeper, "Collect building keys", "", -1, "hr")
+        # Sign-ins for the users pages: a colleague, a deactivated one, one invited (resent, cancelled),
+        # and the links an invitation and a password reset email carry.
+        self.colleague = factories.make_user(Role.STAFF)
+        self.stopped = factories.make_user(Role.STAFF, active=False)
+        self.invitee, _ = users.invite_user(keeper, f"invitee-{self.me.id}@org.example", Role.STAFF, None, LINK_BASE)
+        _, invitation = users.invite_user(keeper, f"newcomer-{self.me.id}@org.example", Role.HR, None, LINK_BASE)
+        self.invitation = invitation.rsplit("/", 1)[1]
+        users.request_password_reset(self.colleague.email, LINK_BASE)
+        self.reset = re.search(r"/login/reset/(\S+)", mail.pending()[-1].body).group(1)  # type: ignore[union-attr]
+        self.api_token, _ = api_tokens.create_token(keeper, f"Matrix token {self.me.id}", ["registry:read"], 30)
         db.session.commit()
 
     def _case_of_a_leaver(self, keeper: Actor) -> Any:
@@ -170,6 +184,16 @@ def finding(w: World) -> dict[str, Any]:
     return {"rule_id": "recovery-missing", "subject_type": "account", "subject_id": w.account.id}
 
 
+def user_of(attr: str) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {"user_id": getattr(w, attr).id}
+
+
+ADMIN = frozenset({"admin"})
+NOBODY: frozenset[str] = frozenset()
+SESSION_ONLY = "a session cookie, no token"
+USER_PAGE = Redirect("/users/{user_id}")
+NO_SECOND_FACTOR = "they have no second factor"
+NO_SSO = "single sign-on is not set up"
 MINE = "an account they steward"
 ASSIGNED = "an item assigned to them"
 RECEIVING = "a transfer they receive"
@@ -180,6 +204,39 @@ MATRIX: tuple[Row, ...] = (
     Row("static", ALL, lambda w: {"filename": "css/handover.css"}, anonymous=200),
     Row("auth.login", ALL, ok=HOME, anonymous=200),
     Row("auth.logout", ALL, method="POST", ok=SIGN_IN, signs_out=True),
+    # Public sign-in pages answer everyone; the code step without a password typed first starts over.
+    Row("auth.two_factor", ALL, ok=SIGN_IN, case="no password typed first"),
+    Row("auth.forgot_password", ALL, anonymous=200),
+    Row("auth.forgot_password", ALL, method="POST", ok=400, anonymous=400, case="an empty form"),
+    Row("auth.reset_password", ALL, lambda w: {"token": w.reset}, anonymous=200),
+    Row("auth.reset_password", ALL, lambda w: {"token": w.reset[:-1]}, ok=400, anonymous=400, case="an altered link"),
+    Row("auth.reset_password", ALL, lambda w: {"token": w.reset}, method="POST", ok=400, anonymous=400, case="an empty form"),
+    Row("auth.accept_invitation", ALL, lambda w: {"token": w.invitation}, anonymous=200),
+    Row("auth.accept_invitation", ALL, lambda w: {"token": "x" + w.invitation}, ok=400, anonymous=400, case="an altered link"),
+    Row("auth.sso_start", ALL, method="POST", ok=404, anonymous=404, case=NO_SSO),
+    Row("auth.sso_callback", ALL, ok=404, anonymous=404, case=NO_SSO),
+    # My account: everyone's own password, sessions and second factor.
+    Row("account.index", ALL),
+    Row("account.change_password", ALL, method="POST", ok=400),
+    Row("account.sign_out_everywhere", ALL, method="POST", ok=SIGN_IN, signs_out=True),
+    Row("account.two_factor_page", ALL),
+    Row("account.two_factor_reset", ALL, method="POST", ok=Redirect("/account/two-factor"), case=NO_SECOND_FACTOR),
+    Row("account.recovery_codes", ALL, method="POST", ok=Redirect("/account/two-factor"), case=NO_SECOND_FACTOR),
+    # Users: admins only.
+    Row("users.index", ADMIN),
+    Row("users.index", ADMIN, lambda w: {"q": "org", "role": "staff", "status": "invited"}, case="filtered"),
+    Row("users.invite", ADMIN),
+    Row("users.invite", ADMIN, method="POST", ok=400, case="an empty form"),
+    Row("users.detail", ADMIN, user_of("colleague")),
+    Row("users.detail", ADMIN, user_of("invitee"), case="an invited sign-in"),
+    Row("users.change_role", ADMIN, user_of("colleague"), method="POST", ok=400),
+    Row("users.deactivate", ADMIN, user_of("colleague")),
+    Row("users.deactivate", ADMIN, user_of("colleague"), method="POST", ok=400, case="an empty form"),
+    Row("users.reactivate", ADMIN, user_of("stopped"), method="POST", ok=400),
+    Row("users.reset_two_factor", ADMIN, user_of("colleague"), method="POST", ok=400),
+    Row("users.end_sessions", ADMIN, user_of("colleague"), method="POST", ok=USER_PAGE),
+    Row("users.resend", ADMIN, user_of("invitee"), method="POST", ok=USER_PAGE),
+    Row("users.cancel", ADMIN, user_of("invitee"), method="POST", ok=USER_PAGE),
     Row("main.healthz", ALL, anonymous=200),
     Row("main.home", ALL),
     Row("main.search", ALL, lambda w: {"q": "account"}),
@@ -286,6 +343,39 @@ MATRIX: tuple[Row, ...] = (
         method="POST",
         ok=Redirect("/offboarding/template"),
     ),
+    # API tokens: admins only.
+    Row("tokens.index", ADMIN),
+    Row("tokens.create", ADMIN),
+    Row("tokens.create", ADMIN, method="POST", ok=400, case="an empty form"),
+    Row("tokens.revoke", ADMIN, lambda w: {"token_id": w.api_token.id}),
+    # The JSON API answers bearer tokens only: a signed-in browser session gets 401 like nobody at all.
+    Row("api.openapi", ALL, anonymous=200),
+    Row("api.docs", ALL, anonymous=200),
+    *(
+        Row(endpoint, NOBODY, values, method=method, denied=401, anonymous=401, case=SESSION_ONLY)
+        for endpoint, method, values in (
+            ("api.list_people", "GET", lambda w: {}),
+            ("api.get_person", "GET", lambda w: {"person_id": w.person.id}),
+            ("api.get_person_by_hr_id", "GET", lambda w: {"hr_id": "HR-1"}),
+            ("api.list_departments", "GET", lambda w: {}),
+            ("api.list_profiles", "GET", lambda w: {}),
+            ("api.get_profile", "GET", lambda w: {"profile_id": w.profile.id}),
+            ("api.list_accounts", "GET", lambda w: {}),
+            ("api.get_account", "GET", account),
+            ("api.list_findings", "GET", lambda w: {}),
+            ("api.list_cases", "GET", lambda w: {}),
+            ("api.get_case", "GET", case_of("case")),
+            ("api.start_case", "POST", lambda w: {}),
+            ("api.complete_item", "POST", item_of("case_item")),
+            ("api.update_person", "PATCH", lambda w: {"person_id": w.person.id}),
+            ("api.update_account", "PATCH", account),
+            ("api.create_person", "POST", lambda w: {}),
+            ("api.create_account", "POST", lambda w: {}),
+            ("api.add_admin", "POST", account),
+            ("api.add_recovery_contact", "POST", account),
+            ("api.add_connection", "POST", account),
+        )
+    ),
 )
 
 
@@ -326,10 +416,19 @@ def check_role(app: Flask, client: Any, who: str, user: User | None) -> list[str
         client.login(user)
     token = client.token()  # stored in the session, so every copy of it can post
     mismatches = []
+    signed_out = False
     for row in sorted(MATRIX, key=lambda r: r.signs_out):
+        if row.signs_out and signed_out and user is not None:
+            # The previous row ended every session: sign in again, so this row is tried signed in.
+            client.login(user)
+            token = client.token()
+        signed_out = signed_out or row.signs_out
         url = build_url(app, row, world)
         got = request_row(sharing_session(client), row, url, token)
-        if got != (expected := row.expected(who)):
+        expected = row.expected(who)
+        if isinstance(expected, Redirect):
+            expected = Redirect(expected.path.format(**row.values(world)))
+        if got != expected:
             mismatches.append(f"  as {who}: {row.method} {url} — {row.label()}: expected {expected}, got {got}")
     return mismatches
 

@@ -178,12 +178,19 @@ def test_a_script_records_an_account_with_admins_recovery_and_a_tool(api: Any, r
     db.session.commit()
     created = api.post(
         "/api/v1/accounts",
-        json={"platform_id": platform.id, "name": "Library Instagram", "handle": "@riversidelib", "owner_profile_id": organisation.id},
+        json={
+            "platform_id": platform.id,
+            "name": "Library Instagram",
+            "handle": "@riversidelib",
+            "owner_profile_id": organisation.id,
+        },
         headers=headers,
     )
     assert created.status_code == 201, created.json
     url = f"/api/v1/accounts/{created.json['id']}"
-    assert api.post(f"{url}/admins", json={"profile_id": organisation.id, "role_name": "admin"}, headers=headers).status_code == 201
+    assert (
+        api.post(f"{url}/admins", json={"profile_id": organisation.id, "role_name": "admin"}, headers=headers).status_code == 201
+    )
     bad_role = api.post(f"{url}/admins", json={"profile_id": organisation.id, "role_name": "owner"}, headers=headers)
     assert bad_role.status_code == 400
     assert bad_role.json["errors"]
@@ -218,7 +225,9 @@ def test_each_token_has_its_own_rate_limit(sqlite_template: Any, tmp_path: Any) 
 
     path = tmp_path / "limited.sqlite3"
     shutil.copy(sqlite_template, path)
-    app = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", RATELIMIT_ENABLED=True, API_RATE_LIMIT="3 per minute")
+    app = create_app(
+        "testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", RATELIMIT_ENABLED=True, API_RATE_LIMIT="3 per minute"
+    )
     with app.app_context():
         busy, quiet = bearer("registry:read"), bearer("registry:read")
         client = app.test_client()
