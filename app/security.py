@@ -78,13 +78,15 @@ def _check_access() -> Any:
     g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
     if request.endpoint is None:
         return None  # 404/405 are answered by the router
-    if _carries_nul():
-        abort(400, "The request contains a NUL character, which no field can hold. Remove it and try again.")
     rule = access_rule(request.endpoint)
     if isinstance(rule, TokenRule):
         from app.api import auth
 
-        return auth.check(rule.scope)  # the session cookie is never read on these doors
+        auth.check(rule.scope)  # the session cookie is never read on these doors
+    if _carries_nul():
+        abort(400, "The request contains a NUL character, which no field can hold. Remove it and try again.")
+    if isinstance(rule, TokenRule):
+        return None
     from app.auth import sessions
 
     if (detour := sessions.enforce()) is not None:

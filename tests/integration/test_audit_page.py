@@ -62,15 +62,20 @@ def test_links_reach_every_kind_of_record_page(client, login_as):
     }
     for object_type, (record, _) in records.items():
         audit.record_event(ALICE, f"{object_type}.create", object_type, record.id, f"Made a {object_type}")
-    audit.record_event(ALICE, "user.create", "user", 1, "Created a sign-in")
+    admin = login_as(Role.ADMIN)
+    audit.record_event(ALICE, "user.role_change", "user", admin.id, "Changed a sign-in's role")
     db.session.commit()
-    login_as(Role.ADMIN)
 
     page = client.get("/audit/").text
     for record, prefix in records.values():
         assert f'href="{prefix}{record.id}"' in page
         assert client.get(f"{prefix}{record.id}").status_code == 200
-    assert "user #1" in page and 'href="/users/1"' not in page
+    # Sign-ins have a page for admins only: a director sees the event without the link.
+    assert f'href="/users/{admin.id}"' in page
+    assert client.get(f"/users/{admin.id}").status_code == 200
+    client.submit("/logout")
+    login_as(Role.DIRECTOR)
+    assert f'href="/users/{admin.id}"' not in client.get("/audit/").text
 
 
 def test_filters_by_object_type_action_and_actor(client, login_as):
