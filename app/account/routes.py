@@ -132,28 +132,36 @@ def _identity_confirmed(form: ConfirmIdentityForm) -> bool:
     return ok
 
 
-@bp.route("/two-factor/reset", methods=["POST"])
-@signed_in
-def two_factor_reset() -> Any:
+def _confirmed_change() -> tuple[Any, Any]:
+    """The user and, when their password and a current code do not both check out, the page to
+    answer instead (400, or 429 once wrong codes are throttled); (user, None) when confirmed."""
     user = current_user._get_current_object()
     form = ConfirmIdentityForm()
-    if not user.two_factor_enabled:
-        return redirect(url_for("account.two_factor_page"))
+
+    def page(status: int, headers: dict[str, str] | None = None) -> Any:
+        left = two_factor.unused_recovery_codes(user) if status != 429 else 0
+        return render_template("account/two_factor_on.html", user=user, form=form, recovery_left=left), status, headers or {}
+
     try:
         confirmed = form.validate_on_submit() and _identity_confirmed(form)
     except throttle.Throttled as error:
         db.session.rollback()
         form.code.errors = [error.message]
-        return (
-            render_template("account/two_factor_on.html", user=user, form=form, recovery_left=0),
-            429,
-            {"Retry-After": str(error.retry_after)},
-        )
+        return user, page(429, {"Retry-After": str(error.retry_after)})
     if not confirmed:
         db.session.commit()  # keep the count of wrong codes
-        return render_template(
-            "account/two_factor_on.html", user=user, form=form, recovery_left=two_factor.unused_recovery_codes(user)
-        ), 400
+        return user, page(400)
+    return user, None
+
+
+@bp.route("/two-factor/reset", methods=["POST"])
+@signed_in
+def two_factor_reset() -> Any:
+    if not current_user.two_factor_enabled:
+        return redirect(url_for("account.two_factor_page"))
+    user, refused = _confirmed_change()
+    if refused is not None:
+        return refused
     two_factor.reset(current_actor(), user, "reset by its holder")
     db.session.commit()
     sessions.renew(user)
@@ -164,25 +172,11 @@ def two_factor_reset() -> Any:
 @bp.route("/two-factor/recovery-codes", methods=["POST"])
 @signed_in
 def recovery_codes() -> Any:
-    user = current_user._get_current_object()
-    form = ConfirmIdentityForm()
-    if not user.two_factor_enabled:
+    if not current_user.two_factor_enabled:
         return redirect(url_for("account.two_factor_page"))
-    try:
-        confirmed = form.validate_on_submit() and _identity_confirmed(form)
-    except throttle.Throttled as error:
-        db.session.rollback()
-        form.code.errors = [error.message]
-        return (
-            render_template("account/two_factor_on.html", user=user, form=form, recovery_left=0),
-            429,
-            {"Retry-After": str(error.retry_after)},
-        )
-    if not confirmed:
-        db.session.commit()
-        return render_template(
-            "account/two_factor_on.html", user=user, form=form, recovery_left=two_factor.unused_recovery_codes(user)
-        ), 400
+    user, refused = _confirmed_change()
+    if refused is not None:
+        return refused
     codes = two_factor.regenerate_recovery_codes(current_actor(), user)
     db.session.commit()
     return render_template("account/recovery_codes.html", codes=codes, first=False), 200, NO_STORE
