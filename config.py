@@ -61,6 +61,11 @@ class Config:
     ERASE_PERSONAL_AFTER_DAYS = 90
     #: The address people open Handover at (e.g. https://handover.example.org), for links in emails.
     BASE_URL = ""
+    #: CSV import limits (HANDOVER_IMPORT_MAX_BYTES, HANDOVER_IMPORT_MAX_ROWS), and how long a
+    #: preview can be confirmed (HANDOVER_IMPORT_PREVIEW_MINUTES) before the file must be uploaded again.
+    IMPORT_MAX_BYTES = 5 * 1024 * 1024
+    IMPORT_MAX_ROWS = 50_000
+    IMPORT_PREVIEW_MINUTES = 60
 
     # --- Sign-ins ---------------------------------------------------------------------------
     #: Roles that must use a second factor (TOTP), from HANDOVER_MFA_REQUIRED_ROLES
@@ -96,6 +101,9 @@ class Config:
     OIDC_ROLE_MAP: tuple[tuple[str, str], ...] = ()
     #: Seconds of clock difference allowed when checking an ID token's times.
     OIDC_CLOCK_SKEW = 60
+    #: The secret the HR system signs its events with (HMAC-SHA256, POST /api/v1/hr/events); never
+    #: logged nor shown. Two comma-separated secrets during a rotation. Empty: HR events are refused (503).
+    HR_EVENTS_SECRET = ""
 
     @classmethod
     def load(cls) -> dict[str, Any]:
@@ -146,6 +154,9 @@ class Config:
             "THROTTLE_PER_ACCOUNT",
             "THROTTLE_PER_ADDRESS",
             "OIDC_CLOCK_SKEW",
+            "IMPORT_MAX_BYTES",
+            "IMPORT_MAX_ROWS",
+            "IMPORT_PREVIEW_MINUTES",
         ):
             if (number := _env(name)) is not None:
                 values[name] = _positive_int(name, number)
@@ -162,6 +173,8 @@ class Config:
             values["OIDC_AUTO_CREATE_ROLE"] = _role_name("HANDOVER_OIDC_AUTO_CREATE_ROLE", auto_role.strip())
         if role_map := _env("OIDC_ROLE_MAP"):
             values["OIDC_ROLE_MAP"] = _role_map(role_map)
+        if hr_secret := _env("HR_EVENTS_SECRET"):
+            values["HR_EVENTS_SECRET"] = _hr_events_secret(hr_secret)
         return values
 
     @classmethod
@@ -211,6 +224,18 @@ def _role_map(text: str) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"HANDOVER_OIDC_ROLE_MAP: {part.strip()!r} is not group=role (e.g. handover-it=it).")
         pairs.append((group.strip(), _role_name("HANDOVER_OIDC_ROLE_MAP", role.strip())))
     return tuple(pairs)
+
+
+def _hr_events_secret(text: str) -> str:
+    """HANDOVER_HR_EVENTS_SECRET: one secret, or two comma-separated during a rotation, each at
+    least 32 characters (a short shared secret could be guessed offline from one signed event)."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or any(len(part) < 32 for part in parts):
+        raise ConfigError(
+            "HANDOVER_HR_EVENTS_SECRET must be a random value of at least 32 characters "
+            "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
+        )
+    return ",".join(parts)
 
 
 def _positive_int(name: str, text: str) -> int:

@@ -31,6 +31,9 @@ BLUEPRINTS = (
     "users",
     "tokens",
     "api",
+    "scim",
+    "hr",
+    "imports",
 )
 
 

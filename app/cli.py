@@ -24,6 +24,7 @@ findings_cli = AppGroup("findings", help="Findings: the risks the audit rules de
 reviews_cli = AppGroup("reviews", help="Access review campaigns.")
 tokens_cli = AppGroup("tokens", help="API tokens for the JSON API, SCIM and HR events.")
 handover_cli = AppGroup("handover", help="Offboarding: the daily run that makes leavers departed.")
+import_cli = AppGroup("import", help="CSV import of people and of accounts (the format of the upload pages and exports).")
 
 
 def _fail(error: DomainError) -> None:
@@ -465,6 +466,77 @@ def handover_remind(today: datetime | None) -> None:
         )
 
 
+def _import_file(kind: str, path: str, dry_run: bool) -> None:
+    """Check (and unless ``dry_run``, import) a CSV file, as the upload page does, with a progress bar."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from app.services import csv_io
+
+    limits = csv_io.Limits(max_bytes=current_app.config["IMPORT_MAX_BYTES"], max_rows=current_app.config["IMPORT_MAX_ROWS"])
+    file = Path(path)
+    with file.open("rb") as handle:
+        data = handle.read(limits.max_bytes + 1)  # one byte over is enough to be refused
+    actor = Actor.system(f"flask import {kind}")
+    try:
+        table = csv_io.read_table(kind, data, limits, name=file.name)
+        label = f"{'Checking' if dry_run else 'Importing'} {len(table.rows)} rows of {file.name}"
+        with click.progressbar(length=max(1, csv_io.progress_steps(table, not dry_run)), label=label) as bar:
+            report = csv_io.run_import(actor, table, apply=not dry_run, progress=bar.update)
+    except ValidationFailed as error:
+        _fail(error)
+        return
+    for problem in report.problems:
+        where = f"column {problem.column} ({problem.letter})" if problem.letter else (problem.column or "the whole row")
+        click.echo(f"line {problem.line}, {where}: {problem.message}", err=True)
+    if not report.ok:
+        db.session.rollback()
+        count = len(report.problems)
+        raise click.ClickException(
+            f"{count} problem{'s' if count != 1 else ''} in {file.name}: nothing was imported. Fix the file and run this again."
+        )
+    if dry_run:
+        db.session.rollback()
+        for row in report.rows:
+            if row.fate is not csv_io.Fate.UNCHANGED:
+                changes = "; ".join(f"{c.column}: {c.before or '(empty)'} → {c.after or '(empty)'}" for c in row.changes)
+                click.echo(
+                    f"line {row.line}: {row.fate.label.lower()} {row.key} {row.label}" + (f" ({changes})" if changes else "")
+                )
+        click.echo(f"Dry run of {file.name}: {report.summary()}. Nothing was written.")
+        return
+    db.session.commit()
+    click.echo(f"Imported {file.name}: {report.summary()}.")
+
+
+@import_cli.command("people")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check the file and show what would change; write nothing.")
+def import_people(file: str, dry_run: bool) -> None:
+    """Add and update people from a CSV FILE (the format of /imports/people); all or nothing."""
+    _import_file("people", file, dry_run)
+
+
+@import_cli.command("accounts")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check the file and show what would change; write nothing.")
+def import_accounts(file: str, dry_run: bool) -> None:
+    """Add and update accounts, their admins and recovery contacts, from a CSV FILE; all or nothing."""
+    _import_file("accounts", file, dry_run)
+
+
 def register_cli(app: Flask) -> None:
-    for group in (users_cli, tokens_cli, demo_cli, audit_cli, keys_cli, platforms_cli, reviews_cli, findings_cli, handover_cli):
+    for group in (
+        users_cli,
+        tokens_cli,
+        demo_cli,
+        audit_cli,
+        keys_cli,
+        platforms_cli,
+        reviews_cli,
+        findings_cli,
+        handover_cli,
+        import_cli,
+    ):
         app.cli.add_command(group)

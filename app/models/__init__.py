@@ -6,6 +6,7 @@ from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion, MasterKeyCheck
 from app.models.finding import FindingAcceptance, FindingSnapshot
+from app.models.hr_event import HrEventReceipt
 from app.models.offboarding import (
     CaseStatus,
     ChecklistItem,
@@ -18,6 +19,7 @@ from app.models.person import Department, Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
 from app.models.review import ReviewCampaign, ReviewTask, ReviewTaskStatus
+from app.models.scim import ScimIdentity
 from app.models.user import AuthAttempt, LinkPurpose, RecoveryCode, Role, SignInLink, User
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "Department",
     "FindingAcceptance",
     "FindingSnapshot",
+    "HrEventReceipt",
     "ItemKind",
     "ItemStatus",
     "LinkPurpose",
@@ -57,6 +60,7 @@ __all__ = [
     "ReviewTask",
     "ReviewTaskStatus",
     "Role",
+    "ScimIdentity",
     "Scope",
     "SignInLink",
     "User",

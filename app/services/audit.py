@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -95,6 +95,54 @@ def record_event(
     session.add(event)
     session.flush()
     return event
+
+
+@dataclass(frozen=True)
+class EventData:
+    """One event of a batch for :func:`record_events` (the arguments of :func:`record_event`)."""
+
+    action: str
+    object_type: str
+    object_id: int | None
+    summary: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+def record_events(actor: Actor, events: Sequence[EventData]) -> list[AuditEvent]:
+    """Append several events to the chain in order, flushed with the caller's change.
+
+    The same events and hashes as calling :func:`record_event` for each, with one read of the
+    chain's head and one flush: a bulk import records thousands of changes without re-reading
+    the head for every one.
+    """
+    if not events:
+        return []
+    session = db.session
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))
+    prev = session.execute(sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar() or GENESIS
+    recorded = []
+    for data in events:
+        event = AuditEvent(
+            occurred_at=utcnow(),
+            actor_id=actor.user_id,
+            actor_name=actor.name,
+            action=data.action,
+            object_type=data.object_type,
+            object_id=data.object_id,
+            summary=data.summary,
+            before=data.before,
+            after=data.after,
+            request_id=actor.request_id,
+            remote_addr=actor.remote_addr,
+            prev_hash=prev,
+        )
+        event.hash = prev = _content_digest(prev, event)
+        recorded.append(event)
+    session.add_all(recorded)
+    session.flush()
+    return recorded
 
 
 def history(object_type: str, object_id: int, limit: int = 50) -> list[AuditEvent]:

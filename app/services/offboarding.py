@@ -256,6 +256,61 @@ def cancel_case(actor: Actor, case: OffboardingCase, reason: str) -> Offboarding
     return case
 
 
+def change_last_day(actor: Actor, case: OffboardingCase, last_day: date, reason: str = "", *, today: date | None = None) -> bool:
+    """Move an open case's last day (HR changed it). Returns False when it already is that day
+    (nothing changes, nothing is recorded).
+
+    Guarantees: every unfinished item's due date moves by the same number of days (never before
+    today), so each keeps its place relative to the last day; a *leaving* person's last day moves
+    too (a departed person stays departed); one ``offboarding.last_day`` audit event.
+    Raises PermissionDenied (HR and admins only), CaseNotOpen, or ValidationFailed (no date).
+    """
+    if not actor.has_role(*CASE_KEEPERS):
+        raise PermissionDenied("Only HR and admins change an offboarding case's last day.")
+    if case.status is not CaseStatus.OPEN:
+        raise CaseNotOpen(case)
+    if not isinstance(last_day, date):
+        raise ValidationFailed("Give the last working day as a date; nothing was saved.", {"last_day": ["Give a date."]})
+    if last_day == case.last_day:
+        return False
+    today = today or date.today()
+    before = _case_snapshot(case)
+    shift = last_day - case.last_day
+    case.last_day = last_day
+    moved = 0
+    for item in case.items:
+        if not item.status.is_finished:
+            item.due_on = max(item.due_on + shift, today)
+            moved += 1
+    db.session.flush()
+    reason = (reason or "").strip()
+    audit.record_event(
+        actor,
+        "offboarding.last_day",
+        "offboarding_case",
+        case.id,
+        f"Moved {case.person.name}'s last day from {before['last_day']} to {last_day:%d %b %Y}"
+        f" ({moved} open item{'s' if moved != 1 else ''} rescheduled)" + (f": {reason}" if reason else ""),
+        before,
+        _case_snapshot(case) | ({"reason_for_change": reason} if reason else {}),
+    )
+    person = case.person
+    if person.status is PersonStatus.LEAVING and person.last_day != last_day:
+        person_before = _person_snapshot(person)
+        person.last_day = last_day
+        db.session.flush()
+        audit.record_event(
+            actor,
+            "person.update",
+            "person",
+            person.id,
+            f"Moved {person.name}'s last day to {last_day:%d %b %Y}",
+            person_before,
+            _person_snapshot(person),
+        )
+    return True
+
+
 # --- Generating the checklist -------------------------------------------------------------
 
 

@@ -121,14 +121,29 @@ def list_people(actor: Actor, filters: PeopleFilters, page: int = 1, per_page: i
     return paginate(stmt, page, per_page)
 
 
-def _validate(data: PersonData, person: Person | None = None) -> None:
+def field_errors(data: PersonData) -> dict[str, list[str]]:
+    """The rules one person's own fields must meet, checked without looking anyone up.
+
+    Shared by the form (through ``_validate``) and the CSV import, which checks uniqueness and
+    references for a whole file at once.
+    """
     errors: dict[str, list[str]] = {}
     if not data.name.strip():
         errors["name"] = ["Give the person's name."]
     email = data.work_email.strip().lower()
     if not email or "@" not in email:
         errors["work_email"] = ["Give a work email address."]
-    else:
+    if data.status is PersonStatus.LEAVING and data.last_day is None:
+        errors["last_day"] = ["Give the last working day of someone who is leaving."]
+    if data.status is PersonStatus.DEPARTED and data.left_on is None:
+        errors["left_on"] = ["Give the day they left."]
+    return errors
+
+
+def _validate(data: PersonData, person: Person | None = None) -> None:
+    errors = field_errors(data)
+    email = data.work_email.strip().lower()
+    if "work_email" not in errors:
         clash = sa.select(Person.id).where(sa.func.lower(Person.work_email) == email)
         if person is not None:
             clash = clash.where(Person.id != person.id)
@@ -147,26 +162,32 @@ def _validate(data: PersonData, person: Person | None = None) -> None:
             errors["manager_id"] = ["A person cannot be their own manager."]
         elif db.session.get(Person, data.manager_id) is None:
             errors["manager_id"] = ["That person no longer exists."]
-    if data.status is PersonStatus.LEAVING and data.last_day is None:
-        errors["last_day"] = ["Give the last working day of someone who is leaving."]
-    if data.status is PersonStatus.DEPARTED and data.left_on is None:
-        errors["left_on"] = ["Give the day they left."]
     if errors:
         raise ValidationFailed("Some fields need attention; nothing was saved.", errors)
 
 
-def _apply(person: Person, data: PersonData) -> None:
+def normalise(data: PersonData) -> PersonData:
+    """The data as it is stored: text trimmed, empty optional text as None, the work email in lower
+    case, and the dates the status does not use cleared. Saving a person's stored values again
+    changes nothing (the CSV import compares rows with people this way)."""
+    values: dict[str, Any] = {}
     for f in fields(PersonData):
         value = getattr(data, f.name)
         if isinstance(value, str):
             value = value.strip() or (None if f.name in ("hr_id", "personal_email", "personal_phone") else "")
-        setattr(person, f.name, value)
-    person.work_email = person.work_email.lower()
-    if person.status is PersonStatus.ACTIVE:
-        person.last_day = None
-        person.left_on = None
-    elif person.status is PersonStatus.LEAVING:
-        person.left_on = None
+        values[f.name] = value
+    values["work_email"] = values["work_email"].lower()
+    if values["status"] is PersonStatus.ACTIVE:
+        values["last_day"] = values["left_on"] = None
+    elif values["status"] is PersonStatus.LEAVING:
+        values["left_on"] = None
+    return PersonData(**values)
+
+
+def _apply(person: Person, data: PersonData) -> None:
+    stored = normalise(data)
+    for f in fields(PersonData):
+        setattr(person, f.name, getattr(stored, f.name))
 
 
 def create_person(actor: Actor, data: PersonData) -> Person:
@@ -181,6 +202,56 @@ def create_person(actor: Actor, data: PersonData) -> Person:
         actor, "person.create", "person", person.id, f"Added {person.name} to the staff list", None, _snapshot(person)
     )
     return person
+
+
+def create_people(actor: Actor, batch: list[PersonData]) -> list[Person]:
+    """Add many people at once (the CSV import): what ``create_person`` does for each, with the
+    uniqueness and reference checks made for the whole batch in a few queries, one insert and one
+    batch of the same audit events. Managers must already exist (create a batch per level).
+
+    Raises PermissionDenied, or ValidationFailed keyed ``"<index>.<field>"`` (the index in
+    ``batch``); adds nobody on error.
+    """
+    permissions.require(permissions.can_edit_people(actor), "Only HR and admins keep the staff list.")
+    stored = [normalise(data) for data in batch]
+    taken_emails = set(db.session.scalars(sa.select(sa.func.lower(Person.work_email))))
+    taken_hr_ids = set(db.session.scalars(sa.select(Person.hr_id).where(Person.hr_id.is_not(None))))
+    wanted_departments = {d.department_id for d in stored if d.department_id is not None}
+    wanted_managers = {d.manager_id for d in stored if d.manager_id is not None}
+    departments = set(db.session.scalars(sa.select(Department.id).where(Department.id.in_(wanted_departments))))
+    managers = set(db.session.scalars(sa.select(Person.id).where(Person.id.in_(wanted_managers))))
+    errors: dict[str, list[str]] = {}
+    for index, data in enumerate(stored):
+        found = field_errors(data)
+        if "work_email" not in found and data.work_email in taken_emails:
+            found["work_email"] = [f"{data.work_email} already belongs to someone on the staff list."]
+        if data.hr_id and data.hr_id in taken_hr_ids:
+            found["hr_id"] = ["Another person already has this HR id."]
+        if data.department_id is not None and data.department_id not in departments:
+            found["department_id"] = ["That department no longer exists."]
+        if data.manager_id is not None and data.manager_id not in managers:
+            found["manager_id"] = ["That person no longer exists."]
+        errors.update({f"{index}.{name}": messages for name, messages in found.items()})
+        taken_emails.add(data.work_email)
+        if data.hr_id:
+            taken_hr_ids.add(data.hr_id)
+    if errors:
+        raise ValidationFailed("Some people need attention; nobody was added.", errors)
+    created = []
+    for data in stored:
+        person = Person()
+        _apply(person, data)
+        created.append(person)
+    db.session.add_all(created)
+    db.session.flush()
+    audit.record_events(
+        actor,
+        [
+            audit.EventData("person.create", "person", p.id, f"Added {p.name} to the staff list", None, _snapshot(p))
+            for p in created
+        ],
+    )
+    return created
 
 
 def update_person(actor: Actor, person: Person, data: PersonData, expected_version: int) -> Person:

@@ -35,6 +35,7 @@ from app.services import findings as findings_service
 from app.services import users as user_service
 from app.services.context import Actor
 from tests import factories
+from tests.browser import test_csv_import as csv_pages
 from tests.browser.conftest import LiveServer, age_sign_in, new_context, start_live_server
 from tests.browser.pages import (
     AccountDetail,
@@ -483,6 +484,10 @@ def visits(data: dict[str, Any]) -> list[Visit]:
         Visit("own person page", _goto(f"/people/{data['jo_id']}"), (Role.STAFF,)),
         Visit("search results", _goto("/search?q=riverside")),
         Visit("404 page", _goto("/accounts/999999", 404)),
+        Visit("people import page", _goto("/imports/people"), (Role.ADMIN, Role.HR)),
+        Visit("people import preview", csv_pages.people_preview, (Role.ADMIN, Role.HR)),
+        Visit("accounts import page", _goto("/imports/accounts"), editors),
+        Visit("accounts import preview with problems", csv_pages.accounts_preview_with_problems, editors),
     ]
 
 

@@ -376,6 +376,34 @@ MATRIX: tuple[Row, ...] = (
             ("api.add_connection", "POST", account),
         )
     ),
+    # SCIM answers a token with the scim scope only; HR events a valid signature only.
+    *(
+        Row(endpoint, NOBODY, values, method=method, denied=401, anonymous=401, case=SESSION_ONLY)
+        for endpoint, method, values in (
+            ("scim.service_provider_config", "GET", lambda w: {}),
+            ("scim.resource_types", "GET", lambda w: {}),
+            ("scim.resource_type", "GET", lambda w: {"type_id": "User"}),
+            ("scim.schema_list", "GET", lambda w: {}),
+            ("scim.schema", "GET", lambda w: {"schema_id": "urn:ietf:params:scim:schemas:core:2.0:User"}),
+            ("scim.users", "GET", lambda w: {}),
+            ("scim.search", "POST", lambda w: {}),
+            ("scim.create_user", "POST", lambda w: {}),
+            ("scim.user", "GET", lambda w: {"user_id": w.person.id}),
+            ("scim.replace_user", "PUT", lambda w: {"user_id": w.person.id}),
+            ("scim.patch_user", "PATCH", lambda w: {"user_id": w.person.id}),
+            ("scim.delete_user", "DELETE", lambda w: {"user_id": w.person.id}),
+        )
+    ),
+    Row("hr.events", NOBODY, method="POST", denied=401, anonymous=401, case="no signature"),
+    # CSV import and export: people by HR and admins; accounts by IT and admins, exported by every registry reader.
+    Row("imports.people", STAFF_LIST),
+    Row("imports.people", STAFF_LIST, method="POST", ok=400, case="an empty form"),
+    Row("imports.confirm_people", STAFF_LIST, method="POST", ok=400),
+    Row("imports.export_people", STAFF_LIST),
+    Row("imports.accounts", INVENTORY),
+    Row("imports.accounts", INVENTORY, method="POST", ok=400, case="an empty form"),
+    Row("imports.confirm_accounts", INVENTORY, method="POST", ok=400),
+    Row("imports.export_accounts", READERS),
 )
 
 

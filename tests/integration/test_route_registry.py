@@ -31,6 +31,10 @@ PUBLIC = {
     # The API's generated description (no data in it).
     "api.openapi",
     "api.docs",
+    # HR events are webhooks: the HMAC-SHA256 signature with the shared HANDOVER_HR_EVENTS_SECRET
+    # is their authentication (checked before anything is read; stale timestamps and replayed ids
+    # refused), and no cookie is read. Unsigned requests get 401.
+    "hr.events",
 }
 
 
