@@ -39,8 +39,9 @@ lint: install
 	$(BIN)/python -m ruff check app tests config.py wsgi.py
 	$(BIN)/python -m ruff format --check app tests config.py wsgi.py
 
+# BENCH_SCALES=S,M,L adds the 20,000-people scale (minutes); BENCH_DB=postgres BENCH_DATABASE_URL=... for PostgreSQL.
 bench: install
-	$(BIN)/python -m tests.benchmarks.run
+	$(BIN)/python -m tests.benchmarks.scale
 	$(BIN)/python -m tests.benchmarks.keys
 	$(BIN)/python -m tests.benchmarks.offboarding
 

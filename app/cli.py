@@ -190,6 +190,41 @@ def demo_load(if_empty: bool) -> None:
     click.echo(summary)
 
 
+@demo_cli.command("generate")
+@click.option("--people", type=click.IntRange(min=10), default=None, help="How many people (default: the scale's).")
+@click.option("--accounts", type=click.IntRange(min=1), default=None, help="How many accounts (default: the scale's).")
+@click.option("--scale", type=click.Choice(["S", "M", "L"], case_sensitive=False), default="S", show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="The same seed gives the same organisation.")
+def demo_generate(people: int | None, accounts: int | None, scale: str, seed: int) -> None:
+    """Fill an empty database with a large, varied organisation (for benchmarks and load tests)."""
+    from app.services import crypto, generate
+
+    default_people, default_accounts = generate.scale_sizes(scale)
+    people, accounts = people or default_people, accounts or default_accounts
+    if not generate.registry_is_empty():
+        raise click.ClickException("The registry already has people. Generate data only into an empty database.")
+    with click.progressbar(length=people + accounts, label=f"Generating {people:,} people, {accounts:,} accounts") as bar:
+
+        def checkpoint(advance: int) -> None:
+            db.session.commit()
+            bar.update(advance)
+
+        try:
+            summary = generate.generate_organisation(
+                Actor.system("flask demo generate"),
+                crypto.current_keyring(),
+                people=people,
+                accounts=accounts,
+                seed=seed,
+                checkpoint=checkpoint,
+            )
+        except DomainError as error:
+            _fail(error)
+            return
+        db.session.commit()
+    click.echo(summary)
+
+
 @audit_cli.command("verify")
 def audit_verify() -> None:
     """Recompute the audit hash chain; exits 1 at the first broken event."""

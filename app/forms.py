@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from wtforms import HiddenField, SelectField
+from markupsafe import Markup
+from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import StopValidation
+from wtforms.widgets import html_params
 
 from app.extensions import db
-from app.models.person import Department, Person, PersonStatus
+from app.models.person import Department, Person
 from app.models.platform import Platform
 from app.models.profile import Profile
+from app.services import lookup
 
 
 def optional_int(value: Any) -> int | None:
@@ -44,6 +48,176 @@ class VersionField(HiddenField):
         self.data = optional_int(valuelist[0]) if valuelist else None
 
 
+class PickerWidget:
+    """A text box, and (after an ambiguous search) radio buttons naming the candidates.
+
+    The radios post under the field's own name with an id as value, so choosing one and sending
+    the form again names that record whatever the text box says. No script needed.
+    """
+
+    def __call__(self, field: PickerField, **kwargs: Any) -> Markup:
+        kwargs.setdefault("id", field.id)
+        kwargs.setdefault("type", "text")
+        kwargs.setdefault("autocomplete", "off")
+        kwargs.setdefault("placeholder", field.placeholder)
+        # html_params escapes every value (as WTForms' own widgets rely on).
+        html = [Markup("<input %s>") % Markup(html_params(name=field.name, value=field._value(), **kwargs))]  # noqa: S704
+        if field.candidates:
+            html.append(Markup('<fieldset class="picker__choices"><legend>%s</legend>') % field.choose_prompt())
+            for n, record in enumerate(field.candidates):
+                radio_id = f"{field.id}-choice-{n}"
+                html.append(
+                    Markup('<div class="field--check"><input %s> <label for="%s">%s</label></div>')
+                    % (
+                        Markup(html_params(type="radio", name=field.name, value=record.id, id=radio_id)),  # noqa: S704
+                        radio_id,
+                        field.token(record),
+                    )
+                )
+            html.append(Markup("</fieldset>"))
+        return Markup("").join(html)
+
+
+class PickerField(StringField):
+    """Names one record by typing instead of choosing from a list of them all (issue "Scale", part 4).
+
+    Its data is an int id or None, like the OptionalSelectField it replaces, and it accepts a posted
+    id as before. Anything else typed is resolved when the form validates, with bounded queries
+    (app.services.lookup): a unique match becomes the id; several matches come back as a field
+    error with at most lookup.LIMIT candidates to choose from; no match is a field error.
+    Routes narrow what may be chosen through ``where`` (SQL clauses) before validating.
+    """
+
+    widget = PickerWidget()
+    noun, plural = "record", "records"
+
+    def __init__(self, label: Any = None, validators: Any = None, blank: str = "— none —", **kwargs: Any) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.blank = blank
+        self.where: list[Any] = []
+        self.candidates: list[Any] = []
+        self.typed: str | None = None
+        self._record: Any = None
+
+    # What a subclass supplies.
+    def resolve(self, text: str) -> lookup.Match:
+        raise NotImplementedError
+
+    def token(self, record: Any) -> str:
+        raise NotImplementedError
+
+    def load(self, record_id: int) -> Any:
+        raise NotImplementedError
+
+    @property
+    def placeholder(self) -> str:
+        empty = self.blank.strip("— ").strip()
+        return f"Type a name or email{f' (empty: {empty})' if empty else ''}"
+
+    def choose_prompt(self) -> str:
+        return f"Choose one of the {self.plural} matching “{self.typed}”"
+
+    def process_data(self, value: Any) -> None:
+        self.data = getattr(value, "id", value) if value not in ("", None) else None
+        self.data = optional_int(self.data)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist:
+            return  # not posted: keep the record's current value
+        values = [str(v).strip() for v in valuelist if str(v).strip()]
+        chosen = [v for v in values if v.isdigit()]
+        # A chosen candidate (radio, an id) wins over what is still in the text box.
+        self.typed = chosen[-1] if chosen else (values[0] if values else "")
+        self.data = None
+
+    def _value(self) -> str:
+        if self.typed is not None and self.data is None:
+            return self.typed
+        record = self.record
+        return self.token(record) if record is not None else ""
+
+    @property
+    def record(self) -> Any:
+        """The chosen record (None when nothing is chosen)."""
+        if self.data is None:
+            return None
+        if self._record is None or self._record.id != self.data:
+            self._record = self.load(self.data)
+        return self._record
+
+    def pre_validate(self, form: Any) -> None:
+        if self.typed is None or not self.typed:
+            return
+        current = self.load(self.object_data) if self.object_data is not None else None
+        if current is not None and self.typed in (str(current.id), self.token(current)):
+            # The value the record already has stays valid even if it is out of scope now (e.g. a departed steward).
+            self.data, self._record = current.id, current
+            return
+        match = self.resolve(self.typed)
+        if match.found is not None:
+            self.data, self._record = match.found.id, match.found
+            return
+        self.candidates = match.candidates
+        if not match.candidates:
+            if self.typed.isdigit():
+                raise StopValidation(f"That {self.noun} cannot be chosen here.")
+            raise StopValidation(f"No {self.noun} here matches “{self.typed}”. Type part of the name, or the email.")
+        more = f" (the first {len(match.candidates)} are shown)" if match.more else ""
+        raise StopValidation(f"Several {self.plural} match “{self.typed}”{more}: choose one below, or type more of the name.")
+
+
+class PersonPickerField(PickerField):
+    """Names one person: by name, work email or id. Departed people only with ``include_departed``."""
+
+    noun, plural = "person", "people"
+
+    def __init__(self, *args: Any, include_departed: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.include_departed = include_departed
+        self.exclude: list[int] = []
+
+    def resolve(self, text: str) -> lookup.Match:
+        return lookup.find_person(text, include_departed=self.include_departed, exclude=self.exclude, where=self.where)
+
+    def token(self, record: Any) -> str:
+        return lookup.person_token(record)
+
+    def load(self, record_id: int) -> Any:
+        return db.session.get(Person, record_id)
+
+
+class ProfilePickerField(PickerField):
+    """Names one profile: by name, handle, sign-up email, holder's name or id."""
+
+    noun, plural = "profile", "profiles"
+
+    @property
+    def placeholder(self) -> str:
+        empty = self.blank.strip("— ").strip()
+        return f"Type a profile name, handle or holder{f' (empty: {empty})' if empty else ''}"
+
+    def resolve(self, text: str) -> lookup.Match:
+        return lookup.find_profile(text, where=self.where)
+
+    def token(self, record: Any) -> str:
+        return lookup.profile_token(record)
+
+    def load(self, record_id: int) -> Any:
+        return db.session.get(Profile, record_id)
+
+
+def resolve_filter(text: str | None, **scope: Any) -> tuple[int | None, lookup.Match]:
+    """A list page's person filter (``?steward=…``): the id to filter by, and the match for the page.
+
+    Empty means no filter; a value that names nobody, or several people, filters to nothing (-1)
+    and the page offers the candidates as links.
+    """
+    if not text or not text.strip():
+        return None, lookup.Match()
+    match = lookup.find_person(text, include_departed=True, **scope)
+    return (match.found.id if match.found is not None else -1), match
+
+
 def choices(pairs: list[tuple[Any, str]]) -> list[SelectChoice]:
     """Options for a select field or a filter list, from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]
@@ -55,28 +229,6 @@ def platform_choices() -> list[SelectChoice]:
 
 def department_choices(blank: str = "— none —") -> list[SelectChoice]:
     return choices([("", blank)] + [(d.id, d.name) for d in db.session.scalars(sa.select(Department).order_by(Department.name))])
-
-
-def person_choices(blank: str = "— nobody —", include_departed: bool = False) -> list[SelectChoice]:
-    stmt = sa.select(Person).order_by(Person.name)
-    if not include_departed:
-        stmt = stmt.where(Person.status != PersonStatus.DEPARTED)
-    return choices(
-        [("", blank)] + [(p.id, p.name if p.is_active else f"{p.name} ({p.status.value})") for p in db.session.scalars(stmt)]
-    )
-
-
-def profile_choices(platform_id: int | None = None, blank: str = "— not recorded —") -> list[SelectChoice]:
-    stmt = sa.select(Profile).join(Profile.platform).order_by(Platform.name, Profile.name)
-    if platform_id:
-        stmt = stmt.where(Profile.platform_id == platform_id)
-    return choices(
-        [("", blank)]
-        + [
-            (p.id, f"{p.label} — {p.kind.label.lower()}" + ("" if platform_id else f" ({p.platform.name})"))
-            for p in db.session.scalars(stmt)
-        ]
-    )
 
 
 def apply_errors(form: Any, error: Any) -> None:

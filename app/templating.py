@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from app.models.user import Role
 from app.security import access_rule
+from app.services.lookup import person_token
 
 
 def fmt_datetime(value: datetime | None) -> str:
@@ -51,6 +52,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = fmt_datetime
     app.jinja_env.filters["date"] = fmt_date
     app.jinja_env.filters["timestamp"] = fmt_timestamp
+    app.jinja_env.filters["person_token"] = person_token
     app.jinja_env.globals.update(url_with=url_with, can_visit=can_visit, Role=Role)
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.trim_blocks = True

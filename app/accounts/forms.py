@@ -7,9 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField, URLField
 from wtforms.validators import URL, DataRequired, Length, Optional
 
-from app.forms import OptionalSelectField, VersionField, choices, optional_int
+from app.forms import OptionalSelectField, PersonPickerField, ProfilePickerField, VersionField, choices, optional_int
 from app.models.account import AccountStatus, RecoveryKind
-from app.models.person import Person
 
 STATUS_CHOICES = choices([(s.value, s.value.capitalize()) for s in AccountStatus])
 RECOVERY_CHOICES = choices([(k.value, k.label) for k in RecoveryKind])
@@ -24,16 +23,6 @@ def enum_value(value: Any) -> str:
     return value.value if isinstance(value, Enum) else str(value)
 
 
-def keeping(options: list[Any], person: Person | None) -> list[Any]:
-    """Person options that still offer the record's current person, even one who has departed.
-
-    Lists leave departed people out; without this, saving the form would silently drop them.
-    """
-    if person is not None and all(option.value != person.id for option in options):
-        options += choices([(person.id, f"{person.name} ({person.status.value})")])
-    return options
-
-
 class AccountForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(message="Give the account a name."), Length(max=200)])
     platform_id = SelectField("Platform", coerce=optional_int, validators=[DataRequired(message="Choose a platform.")])
@@ -44,14 +33,14 @@ class AccountForm(FlaskForm):
     purpose = TextAreaField("Purpose", validators=[Optional(), Length(max=2000)])
     department_id = OptionalSelectField("Department")
     status = SelectField("Status", choices=STATUS_CHOICES, default="active", coerce=enum_value)
-    owner_profile_id = OptionalSelectField("Owner profile")
-    steward_id = OptionalSelectField("Steward")
+    owner_profile_id = ProfilePickerField("Owner profile", blank="— not recorded —")
+    steward_id = PersonPickerField("Steward", blank="— nobody —")
     has_own_login = BooleanField("Has its own login (a username and password of its own)")
     version = VersionField()
 
 
 class AdminForm(FlaskForm):
-    profile_id = OptionalSelectField("Profile", validators=[DataRequired(message="Choose a profile.")])
+    profile_id = ProfilePickerField("Profile", blank="", validators=[DataRequired(message="Choose a profile.")])
     role_name = SelectField("Role", validate_choice=False)
     since = DateField("Since", validators=[Optional()])
 
@@ -61,13 +50,13 @@ class RecoveryForm(FlaskForm):
     value = StringField(
         "Address, number or name", validators=[DataRequired(message="Give the address, number or name."), Length(max=254)]
     )
-    person_id = OptionalSelectField("Tied to person", blank="— institutional (nobody in particular) —")
+    person_id = PersonPickerField("Tied to person", blank="— institutional (nobody in particular) —", include_departed=True)
     last_verified_at = DateField("Last verified", validators=[Optional()])
 
 
 class ConnectionForm(FlaskForm):
     tool_name = StringField("Tool", validators=[DataRequired(message="Name the tool (e.g. Hootsuite)."), Length(max=120)])
-    profile_id = OptionalSelectField("Authorised through profile")
+    profile_id = ProfilePickerField("Authorised through profile", blank="— not recorded —")
     purpose = StringField("What it does", validators=[Optional(), Length(max=300)])
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from app.accounts.forms import AccountForm, AdminForm, ConnectionForm, RecoveryForm, RetireForm, keeping
+from app.accounts.forms import AccountForm, AdminForm, ConnectionForm, RecoveryForm, RetireForm
 from app.extensions import db
-from app.forms import apply_errors, choices, department_choices, optional_int, person_choices, platform_choices, profile_choices
+from app.forms import apply_errors, choices, department_choices, optional_int, platform_choices, resolve_filter
 from app.models.account import AccountStatus, RecoveryKind
-from app.models.profile import ProfileKind
+from app.models.profile import Profile, ProfileKind
 from app.models.user import Role
 from app.security import current_actor, roles, signed_in
 from app.services import accounts as service
@@ -29,13 +29,14 @@ def _enum_arg(enum_cls: Any, name: str) -> Any:
 
 
 def _filters() -> service.AccountFilters:
+    steward_id, _ = resolve_filter(request.args.get("steward"))
     return service.AccountFilters(
         q=request.args.get("q", "")[:200],
         platform_id=optional_int(request.args.get("platform")),
         department_id=optional_int(request.args.get("department")),
         status=_enum_arg(AccountStatus, "status"),
         owner_kind=_enum_arg(ProfileKind, "owner_kind"),
-        steward_id=optional_int(request.args.get("steward")),
+        steward_id=steward_id,
         sort=request.args.get("sort", "name"),
         descending=request.args.get("dir") == "desc",
     )
@@ -54,7 +55,8 @@ def index() -> Any:
         filters=filters,
         platforms=platform_choices(),
         departments=department_choices("All departments"),
-        stewards=person_choices("Any steward", include_departed=True),
+        steward=request.args.get("steward", "")[:200],
+        steward_match=resolve_filter(request.args.get("steward"))[1],
         statuses=list(AccountStatus),
         owner_kinds=list(ProfileKind),
         can_create=permissions.can_edit_inventory(current_actor()),
@@ -64,8 +66,8 @@ def index() -> Any:
 def _fill_choices(form: AccountForm, account: Any = None) -> None:
     form.platform_id.choices = choices([("", "— choose —")]) + platform_choices()
     form.department_id.choices = department_choices()
-    form.owner_profile_id.choices = profile_choices(account.platform_id if account else None)
-    form.steward_id.choices = keeping(person_choices(), account.steward if account else None)
+    if account is not None:
+        form.owner_profile_id.where = [Profile.platform_id == account.platform_id]
 
 
 def _data(form: AccountForm) -> service.AccountData:
@@ -131,12 +133,11 @@ def _render_detail(account: Any, can_edit: bool, **forms: Any) -> str:
 
 def _sub_forms(account: Any, **given: Any) -> dict[str, Any]:
     admin_form = given.get("admin_form") or AdminForm(prefix="admin")
-    admin_form.profile_id.choices = profile_choices(account.platform_id, blank="— choose a profile —")
+    admin_form.profile_id.where = [Profile.platform_id == account.platform_id]
     admin_form.role_name.choices = choices([(r, r) for r in account.platform.role_names] or [("admin", "admin")])
     recovery_form = given.get("recovery_form") or RecoveryForm(prefix="recovery")
-    recovery_form.person_id.choices = person_choices("— institutional (nobody in particular) —", include_departed=True)
     connection_form = given.get("connection_form") or ConnectionForm(prefix="connection")
-    connection_form.profile_id.choices = profile_choices(account.platform_id)
+    connection_form.profile_id.where = [Profile.platform_id == account.platform_id]
     return {"admin_form": admin_form, "recovery_form": recovery_form, "connection_form": connection_form}
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from app.departments.forms import DepartmentForm
 from app.extensions import db
-from app.forms import apply_errors, optional_int, person_choices
+from app.forms import apply_errors, optional_int
 from app.models.person import Department
 from app.models.user import Role
 from app.security import current_actor, roles
@@ -50,11 +50,6 @@ def _initial(department: Department) -> dict[str, Any]:
     }
 
 
-def _fill_choices(form: DepartmentForm) -> None:
-    # Departed people stay listed so a department whose head has left can still be edited.
-    form.head_id.choices = person_choices("— nobody yet —", include_departed=True)
-
-
 def _data(form: DepartmentForm) -> service.DepartmentData:
     return service.DepartmentData(name=form.name.data or "", description=form.description.data or "", head_id=form.head_id.data)
 
@@ -63,7 +58,6 @@ def _data(form: DepartmentForm) -> service.DepartmentData:
 @roles(Role.ADMIN, Role.HR)
 def create() -> Any:
     form = DepartmentForm()
-    _fill_choices(form)
     if form.validate_on_submit():
         try:
             department = service.create_department(current_actor(), _data(form))
@@ -83,7 +77,6 @@ def edit(department_id: int) -> Any:
     actor = current_actor()
     department = service.get_department(actor, department_id)
     form = DepartmentForm(data=_initial(department) if request.method == "GET" else None)
-    _fill_choices(form)
     if form.validate_on_submit():
         try:
             service.update_department(actor, department, _data(form), form.version.data or 0)
@@ -91,7 +84,6 @@ def edit(department_id: int) -> Any:
             db.session.rollback()
             department = service.get_department(actor, department_id)
             form = DepartmentForm(formdata=None, data=_initial(department))
-            _fill_choices(form)
             form.form_errors.append(stale.message)
             return render_template("departments/form.html", form=form, department=department, changes=stale.changes), 409
         except ValidationFailed as error:

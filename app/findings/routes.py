@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, flash, jsonify, redirect, re
 
 from app.extensions import db
 from app.findings.forms import AcceptForm
-from app.forms import apply_errors, choices, department_choices, optional_int, person_choices, platform_choices
+from app.forms import apply_errors, choices, department_choices, optional_int, platform_choices, resolve_filter
 from app.models.user import Role
 from app.security import current_actor, roles, safe_next
 from app.services import exports, reports
@@ -44,7 +44,7 @@ def _filters() -> FindingFilters:
         severity=severity,
         department_id=optional_int(request.args.get("department")),
         platform_id=optional_int(request.args.get("platform")),
-        steward_id=optional_int(request.args.get("steward")),
+        steward_id=resolve_filter(request.args.get("steward"))[0],
         show=show if show in SHOW else "open",
     )
 
@@ -156,7 +156,8 @@ def index() -> Any:
         rules=sorted(service.RULES.values(), key=lambda r: (r.severity.rank, r.title)),
         departments=department_choices("All departments"),
         platforms=platform_choices(),
-        stewards=person_choices("Any steward", include_departed=True) if is_reader else [],
+        steward=request.args.get("steward", "")[:200],
+        steward_match=resolve_filter(request.args.get("steward"))[1] if is_reader else None,
         shows=choices([("open", "Open"), ("accepted", "Accepted"), ("all", "Open and accepted")]),
         is_reader=is_reader,
         can_accept=actor.has_role(*ACCEPTORS),

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from app.accounts.forms import RECOVERY_CHOICES
 from app.credentials.forms import MAX_SECRET, SECRET_INPUT
-from app.forms import OptionalSelectField, VersionField
+from app.forms import OptionalSelectField, PersonPickerField, ProfilePickerField, VersionField
 
 STALE_HINT = "The page was out of date; reload it and try again."
 
@@ -32,8 +32,8 @@ class ItemVersionField(VersionField):
 
 
 class StartForm(FlaskForm):
-    person_id = OptionalSelectField(
-        "Person leaving", blank="— choose —", validators=[DataRequired(message="Choose who is leaving.")]
+    person_id = PersonPickerField(
+        "Person leaving", blank="", include_departed=True, validators=[DataRequired(message="Choose who is leaving.")]
     )
     last_day = DateField("Last working day", validators=[DataRequired(message="Give the last working day.")])
     reason = TextAreaField("Reason (optional)", validators=[Optional(), Length(max=2000)], render_kw={"rows": 2})
@@ -46,12 +46,12 @@ class VersionOnlyForm(FlaskForm):
 
 
 class TransferForm(FlaskForm):
-    new_owner_profile_id = OptionalSelectField("Profile that takes ownership", blank="— choose a profile —")
+    new_owner_profile_id = ProfilePickerField("Profile that takes ownership", blank="")
     version = ItemVersionField()
 
 
 class AddAdminForm(FlaskForm):
-    profile_id = OptionalSelectField("Profile to add as admin", blank="— choose a profile —")
+    profile_id = ProfilePickerField("Profile to add as admin", blank="")
     role_name = SelectField("Role", validate_choice=False)
     version = ItemVersionField()
 
@@ -59,7 +59,7 @@ class AddAdminForm(FlaskForm):
 class RecoveryForm(FlaskForm):
     kind = SelectField("Kind", choices=RECOVERY_CHOICES)
     value = StringField("New address, number or name", validators=[Optional(), Length(max=254)])
-    person_id = OptionalSelectField("Tied to person", blank="— institutional (nobody in particular) —")
+    person_id = PersonPickerField("Tied to person", blank="— institutional (nobody in particular) —")
     version = ItemVersionField()
 
 
@@ -71,12 +71,12 @@ class RotateForm(FlaskForm):
 
 
 class PersonForm(FlaskForm):
-    new_person_id = OptionalSelectField("New person", blank="— choose someone staying —")
+    new_person_id = PersonPickerField("New person", blank="")
     version = ItemVersionField()
 
 
 class ConnectionForm(FlaskForm):
-    profile_id = OptionalSelectField("Re-authorised through profile", blank="— choose an organisation or persona profile —")
+    profile_id = ProfilePickerField("Re-authorised through profile", blank="")
     version = ItemVersionField()
 
 

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from sqlalchemy.orm import selectinload
 
 from app.extensions import db
-from app.forms import apply_errors, choices, department_choices, optional_int, person_choices, platform_choices
+from app.forms import apply_errors, choices, department_choices, optional_int, platform_choices
 from app.models.offboarding import CaseStatus, ChecklistItem, ItemKind, ItemStatus, OffboardingCase, OffboardingTemplateItem
 from app.models.person import Person, PersonStatus
 from app.models.profile import Profile, ProfileKind
@@ -180,21 +180,12 @@ def my_tasks() -> Any:
 # --- Start --------------------------------------------------------------------------------
 
 
-def _leaver_choices() -> list[Any]:
-    """Active and leaving people, and departed ones (who left without a case: a late case)."""
-    people = db.session.scalars(sa.select(Person).order_by(Person.name))
-    return choices(
-        [("", "— choose —")]
-        + [(p.id, p.name if p.status is PersonStatus.ACTIVE else f"{p.name} ({p.status.value})") for p in people]
-    )
-
-
 @bp.route("/new", methods=["GET", "POST"])
 @roles(*offboarding.CASE_KEEPERS)
 def start() -> Any:
     preset = optional_int(request.args.get("person"))
     form = StartForm(data={"person_id": preset} if request.method == "GET" and preset else None)
-    form.person_id.choices = _leaver_choices()
+    # Anyone may be chosen: active and leaving people, and departed ones (who left without a case: a late case).
     if form.validate_on_submit():
         person = db.session.get(Person, form.person_id.data or 0)
         if person is None:
@@ -225,26 +216,23 @@ def start() -> Any:
 
 
 def _platform_profiles(item: ChecklistItem, kinds: tuple[ProfileKind, ...] | None = None) -> list[Any]:
-    """Profiles of the item's account's platform: organisation and persona profiles first (preferred)."""
-    account = item.account
-    stmt = sa.select(Profile).options(selectinload(Profile.holder)).order_by(Profile.name)
-    if account is not None:
-        stmt = stmt.where(Profile.platform_id == account.platform_id)
-    leaver_id = item.case.person_id
-    preferred, others = [], []
-    for profile in db.session.scalars(stmt):
-        if kinds is not None and profile.kind not in kinds:
-            continue
-        if profile.kind is ProfileKind.PERSONAL:
-            holder = profile.holder
-            if holder is None or holder.id == leaver_id or holder.has_left:
-                continue
-            others.append((profile.id, f"{profile.label} — personal profile of {holder.name}"))
-        elif profile.kind in checklist.PREFERRED_RECEIVERS:
-            preferred.append((profile.id, f"{profile.label} — {profile.kind.label.lower()} (preferred)"))
-        else:
-            others.append((profile.id, f"{profile.label} — {profile.kind.label.lower()}"))
-    return choices([("", "— choose a profile —")] + preferred + others)
+    """Which profiles may receive what the leaver held (SQL clauses for a profile picker).
+
+    Profiles of the item's account's platform; a personal profile only if its holder is someone
+    else who is staying (the picker's query joins the holder as Person).
+    """
+    clauses: list[Any] = []
+    if item.account is not None:
+        clauses.append(Profile.platform_id == item.account.platform_id)
+    if kinds is not None:
+        clauses.append(Profile.kind.in_(kinds))
+    clauses.append(
+        sa.or_(
+            Profile.kind != ProfileKind.PERSONAL,
+            sa.and_(Person.id.is_not(None), Person.id != item.case.person_id, Person.status == PersonStatus.ACTIVE),
+        )
+    )
+    return clauses
 
 
 def _blank_form(item: ChecklistItem, formdata: Any = None) -> Any:
@@ -257,10 +245,10 @@ def _blank_form(item: ChecklistItem, formdata: Any = None) -> Any:
     kind = item.kind
     if kind is ItemKind.TRANSFER_OWNERSHIP:
         form: Any = TransferForm(**kw)
-        form.new_owner_profile_id.choices = _platform_profiles(item)
+        form.new_owner_profile_id.where = _platform_profiles(item)
     elif kind is ItemKind.ADD_ADMIN:
         form = AddAdminForm(**kw)
-        form.profile_id.choices = _platform_profiles(item)
+        form.profile_id.where = _platform_profiles(item)
         names = item.account.platform.role_names if item.account is not None else []
         form.role_name.choices = choices([(r, r) for r in names] or [("admin", "admin")])
         if formdata is None and "admin" in names:
@@ -269,15 +257,14 @@ def _blank_form(item: ChecklistItem, formdata: Any = None) -> Any:
         form = VersionOnlyForm(**kw)
     elif kind is ItemKind.REPLACE_RECOVERY:
         form = RecoveryForm(**kw)
-        form.person_id.choices = person_choices("— institutional (nobody in particular) —")
     elif kind is ItemKind.ROTATE_CREDENTIAL:
         form = RotateForm(**kw)
     elif kind in (ItemKind.REASSIGN_STEWARD, ItemKind.REASSIGN_CUSTODIAN):
         form = PersonForm(**kw)
-        form.new_person_id.choices = [c for c in person_choices("— choose someone staying —") if c.value != item.case.person_id]
+        form.new_person_id.exclude = [item.case.person_id]
     elif kind is ItemKind.REAUTHORISE_CONNECTION:
         form = ConnectionForm(**kw)
-        form.profile_id.choices = _platform_profiles(item, checklist.CONNECTION_PROFILES)
+        form.profile_id.where = _platform_profiles(item, checklist.CONNECTION_PROFILES)
     elif kind is ItemKind.EXIT_DECLARATION:
         return None
     else:

@@ -5,7 +5,7 @@ from wtforms import DateField, EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.accounts.forms import enum_value
-from app.forms import OptionalSelectField, VersionField, choices
+from app.forms import OptionalSelectField, PersonPickerField, VersionField, choices
 from app.models.person import PersonStatus
 
 STATUS_CHOICES = choices([(s.value, s.value.capitalize()) for s in PersonStatus])
@@ -23,7 +23,7 @@ class PersonForm(FlaskForm):
     )
     job_title = StringField("Job title", validators=[Optional(), Length(max=200)])
     department_id = OptionalSelectField("Department")
-    manager_id = OptionalSelectField("Manager")
+    manager_id = PersonPickerField("Manager", blank="— nobody —")
     hr_id = StringField("HR id", validators=[Optional(), Length(max=120)])
     personal_email = EmailField(
         "Personal email", validators=[Optional(), Email(message="That is not an email address."), Length(max=254)]

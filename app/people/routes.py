@@ -6,9 +6,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from app.accounts.forms import keeping
 from app.extensions import db
-from app.forms import apply_errors, department_choices, optional_int, person_choices
+from app.forms import apply_errors, department_choices, optional_int
 from app.models.person import PersonStatus
 from app.models.user import Role
 from app.people.forms import PersonForm
@@ -69,7 +68,6 @@ def detail(person_id: int) -> Any:
 
 def _fill_choices(form: PersonForm, person: Any = None) -> None:
     form.department_id.choices = department_choices()
-    form.manager_id.choices = keeping(person_choices(), person.manager if person else None)
 
 
 def _data(form: PersonForm) -> service.PersonData:

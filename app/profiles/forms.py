@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from app.forms import OptionalSelectField, VersionField, choices, optional_int
+from app.forms import PersonPickerField, VersionField, choices, optional_int
 from app.models.profile import ProfileKind
 
 KIND_CHOICES = choices([(k.value, k.label) for k in ProfileKind])
@@ -17,7 +17,7 @@ class ProfileForm(FlaskForm):
     platform_id = SelectField("Platform", coerce=optional_int, validators=[DataRequired(message="Choose a platform.")])
     kind = SelectField("Kind", choices=KIND_CHOICES, default=ProfileKind.PERSONAL.value)
     handle = StringField("Handle or sign-in name", validators=[Optional(), Length(max=200)])
-    holder_id = OptionalSelectField("Holder", blank="— nobody (not a personal profile) —")
+    holder_id = PersonPickerField("Holder", blank="— nobody (not a personal profile) —", include_departed=True)
     signup_email = EmailField(
         "Sign-up email", validators=[Optional(), Email(message="That is not an email address."), Length(max=254)]
     )
@@ -27,4 +27,4 @@ class ProfileForm(FlaskForm):
 
 
 class CustodianForm(FlaskForm):
-    person_id = OptionalSelectField("Person", blank="— choose a person —", validators=[DataRequired(message="Choose a person.")])
+    person_id = PersonPickerField("Person", blank="", validators=[DataRequired(message="Choose a person.")])

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from app.extensions import db
-from app.forms import apply_errors, choices, optional_int, person_choices, platform_choices
+from app.forms import apply_errors, choices, optional_int, platform_choices, resolve_filter
 from app.models.profile import Profile, ProfileKind
 from app.models.user import Role
 from app.profiles.forms import CustodianForm, ProfileForm
@@ -28,7 +28,7 @@ def _filters() -> service.ProfileFilters:
         q=request.args.get("q", "")[:200],
         platform_id=optional_int(request.args.get("platform")),
         kind=kind,
-        holder_id=optional_int(request.args.get("holder")),
+        holder_id=resolve_filter(request.args.get("holder"))[0],
     )
 
 
@@ -45,16 +45,15 @@ def index() -> Any:
         counts=service.usage_counts([p.id for p in page.items]),
         platforms=platform_choices(),
         kinds=list(ProfileKind),
-        holders=person_choices("Any holder", include_departed=True),
+        holder=request.args.get("holder", "")[:200],
+        holder_match=resolve_filter(request.args.get("holder"))[1],
         can_create=permissions.can_edit_inventory(actor),
     )
 
 
 def _custodian_form(form: CustodianForm | None = None) -> CustodianForm:
-    form = form or CustodianForm(prefix="custodian")
-    # Present custodians stay in the list so choosing one again gets the service's clear refusal.
-    form.person_id.choices = person_choices("— choose a person —")
-    return form
+    # Present custodians stay choosable so choosing one again gets the service's clear refusal.
+    return form or CustodianForm(prefix="custodian")
 
 
 def _render_detail(profile: Profile, custodian_form: CustodianForm | None = None) -> str:
@@ -97,8 +96,7 @@ def _initial(profile: Profile) -> dict[str, Any]:
 
 def _fill_choices(form: ProfileForm) -> None:
     form.platform_id.choices = choices([("", "— choose —")]) + platform_choices()
-    # Departed holders stay selectable: a leaver's personal profile is exactly what must be recorded.
-    form.holder_id.choices = person_choices("— nobody (not a personal profile) —", include_departed=True)
+    # Departed holders stay choosable (the field includes them): a leaver's personal profile is exactly what must be recorded.
 
 
 def _data(form: ProfileForm) -> service.ProfileData:

@@ -2,7 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from app.forms import OptionalSelectField, choices
+from app.forms import PersonPickerField, choices
 from app.models.user import Role
 
 ROLE_CHOICES = choices([(r.value, r.label) for r in Role])
@@ -11,7 +11,7 @@ ROLE_CHOICES = choices([(r.value, r.label) for r in Role])
 class InviteForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(message="Give the email the invitation goes to."), Length(max=254)])
     role = SelectField("Role", choices=ROLE_CHOICES, default=Role.STAFF.value)
-    person_id = OptionalSelectField("Person", blank="— match by work email —")
+    person_id = PersonPickerField("Person", blank="— match by work email —")
 
 
 class RoleForm(FlaskForm):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from app.extensions import db
-from app.forms import apply_errors, optional_int, person_choices
+from app.forms import apply_errors, optional_int
 from app.models.person import Person, PersonStatus
 from app.models.user import Role, User
 from app.security import current_actor, roles
@@ -63,7 +63,6 @@ def index() -> Any:
 @roles(Role.ADMIN)
 def invite() -> Any:
     form = InviteForm()
-    form.person_id.choices = person_choices("— match by work email —")
     if form.validate_on_submit():
         email = (form.email.data or "").strip().lower()
         person_id = form.person_id.data

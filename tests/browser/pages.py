@@ -22,7 +22,14 @@ def _starts_with(text: str) -> re.Pattern[str]:
 
 def choose(select: Locator, text: str) -> None:
     """Pick the option of ``select`` whose label is ``text``, or starts with it (e.g. a profile label
-    followed by " — persona")."""
+    followed by " — persona").
+
+    A person or profile picker is a text box, not a select (issue "Scale"): type ``text`` into it and
+    the server resolves it when the form is sent.
+    """
+    if select.evaluate("element => element.tagName") == "INPUT":
+        select.fill(text)
+        return
     labels: list[str] = select.locator("option").all_text_contents()
     matches = [label for label in labels if label.strip() == text] or [
         label for label in labels if label.strip().startswith(text)

@@ -7,6 +7,7 @@ select and its submit button are all reachable and work from the keyboard, in a 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -90,12 +91,13 @@ def test_find_and_edit_an_account_with_the_keyboard_only(live_server: Any, page:
     form = AccountForm(page)
     expect(form.heading).to_have_text(f"Edit {ACCOUNT}")
 
-    # Tab to the steward select and change it with the arrow keys (Alex Moreno → Bea Sandoval).
+    # Tab to the steward box and type the new steward over the current one (Alex Moreno → Bea Sandoval).
     steward = form.field("Steward")
-    expect(steward).to_have_value(str(_option_value(steward, "Alex Moreno")))
+    expect(steward).to_have_value(re.compile(r"^Alex Moreno <"))
     tab_to(page, steward)
-    page.keyboard.press("ArrowDown")
-    expect(steward).to_have_value(str(_option_value(steward, "Bea Sandoval")))
+    page.keyboard.press("ControlOrMeta+A")
+    page.keyboard.type("Bea Sandoval")
+    expect(steward).to_have_value("Bea Sandoval")
 
     # Tab on to the submit button, Enter saves.
     tab_to(page, form.main.get_by_role("button", name="Save changes"), max_tabs=5)
@@ -103,7 +105,3 @@ def test_find_and_edit_an_account_with_the_keyboard_only(live_server: Any, page:
     page.wait_for_url(f"**/accounts/{data['account_id']}")
     detail.expect_flash(f"Saved your changes to {ACCOUNT}.")
     expect(detail.fact("Steward")).to_have_text("Bea Sandoval")
-
-
-def _option_value(select: Locator, label: str) -> str:
-    return select.locator("option", has_text=label).get_attribute("value") or ""

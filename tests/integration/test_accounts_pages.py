@@ -244,7 +244,8 @@ def test_add_and_remove_an_admin_role_through_the_detail_page(client, login_as, 
     profile = factories.make_profile(facebook, ProfileKind.PERSONA, name="Melvilla Dewey")
     db.session.commit()
     detail = client.get(f"/accounts/{account.id}").text
-    assert 'name="admin-profile_id"' in detail and "Melvilla Dewey" in detail
+    # A text box naming the profile (issue "Scale": the page does not list every profile).
+    assert 'name="admin-profile_id"' in detail and 'type="text"' in detail and "Melvilla Dewey" not in detail
 
     added = client.submit(f"/accounts/{account.id}/admins", {"admin-profile_id": profile.id, "admin-role_name": "editor"})
     assert added.status_code == 302

@@ -1,0 +1,329 @@
+"""`make bench`: the key pages at scales S, M and L, written to bench-results.json with a printed table.
+
+For each scale (``BENCH_SCALES``, default ``S,M``; add ``L`` for the 20,000 people / 200,000
+accounts organisation) it generates the registry with ``app.services.generate`` into a fresh
+database (a temporary SQLite file, or the PostgreSQL database in ``BENCH_DATABASE_URL`` with
+``BENCH_DB=postgres``: its tables are dropped and recreated), then requests each key page through
+the WSGI app as an admin: warm-up requests first, then ``BENCH_REPEATS`` timed ones, reporting p50,
+p95 and the SQL statements per request.
+
+The floor is a route added to the benchmark's own app only (production has no such route): it
+signs in like any page and renders a 50-row table from memory through the base layout, with no
+query of its own. Each page's p50 is also given as a multiple of the floor's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as platform_module
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from flask import Flask, render_template_string  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import (  # noqa: E402
+    Account,
+    AccountAdmin,
+    CaseStatus,
+    ChecklistItem,
+    OffboardingCase,
+    Profile,
+    Role,
+    User,
+)
+from app.security import signed_in  # noqa: E402
+from app.services import api_tokens, crypto, findings, generate  # noqa: E402
+from app.services.context import Actor  # noqa: E402
+from app.services.users import hash_password  # noqa: E402
+
+PASSWORD = "benchmark-password-long"  # noqa: S105 (a throwaway benchmark sign-in)
+WARMUP = 3
+FLOOR_ROWS = [{"n": n, "name": f"Row {n}", "platform": "Facebook", "status": "active"} for n in range(50)]
+FLOOR_TEMPLATE = """{% extends "base.html" %}{% block content %}
+<table class="table"><thead><tr><th>#</th><th>Name</th><th>Platform</th><th>Status</th></tr></thead><tbody>
+{% for row in rows %}<tr><td>{{ row.n }}</td><td><a href="#{{ row.n }}">{{ row.name }}</a></td>
+<td>{{ row.platform }}</td><td>{{ row.status }}</td></tr>{% endfor %}
+</tbody></table>{% endblock %}"""
+
+
+def add_floor_route(app: Flask) -> None:
+    """The floor: the app's fixed cost per page (sign-in check, layout), without any registry query."""
+
+    @signed_in
+    def floor() -> str:
+        return render_template_string(FLOOR_TEMPLATE, rows=FLOOR_ROWS)
+
+    app.add_url_rule("/_bench/floor", "bench_floor", floor)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        memory_kb = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        memory_kb = 0
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "system": platform_module.platform(),
+        "python": platform_module.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": sa.__version__,
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+class PageFailed(RuntimeError):
+    pass
+
+
+@contextmanager
+def counting(engine: sa.Engine):
+    counter = {"n": 0}
+
+    def count(*_: Any) -> None:
+        counter["n"] += 1
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield counter
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def measure(client: Any, engine: sa.Engine, url: str, repeats: int, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    for _ in range(WARMUP):
+        response = client.get(url, headers=headers)
+        if response.status_code != 200:
+            raise PageFailed(f"{url} answered {response.status_code}")
+    times, statements = [], []
+    for _ in range(repeats):
+        with counting(engine) as counter:
+            start = time.perf_counter()
+            response = client.get(url, headers=headers)
+            times.append(time.perf_counter() - start)
+        if response.status_code != 200:
+            raise PageFailed(f"{url} answered {response.status_code}")
+        statements.append(counter["n"])
+    return {
+        "url": url,
+        "p50_ms": round(statistics.median(times) * 1000, 2),
+        "p95_ms": round(percentile(times, 95) * 1000, 2),
+        "statements": max(statements),
+        "statements_vary": min(statements) != max(statements),
+        "bytes": len(response.data),
+    }
+
+
+def pick_targets() -> dict[str, int]:
+    """The records the pages are measured on: the busiest ones, so a page's worst case is seen."""
+    per_person = (
+        sa.select(Profile.holder_id, sa.func.count(AccountAdmin.id).label("n"))
+        .join(AccountAdmin, AccountAdmin.profile_id == Profile.id)
+        .where(Profile.holder_id.is_not(None))
+        .group_by(Profile.holder_id)
+        .order_by(sa.desc("n"), Profile.holder_id)
+        .limit(1)
+    )
+    person_id, roles = db.session.execute(per_person).one()
+    busiest_account = db.session.scalar(
+        sa.select(AccountAdmin.account_id)
+        .group_by(AccountAdmin.account_id)
+        .order_by(sa.func.count().desc(), AccountAdmin.account_id)
+        .limit(1)
+    )
+    case_id = db.session.scalar(
+        sa.select(OffboardingCase.id)
+        .join(ChecklistItem, ChecklistItem.case_id == OffboardingCase.id)
+        .where(OffboardingCase.status == CaseStatus.OPEN)
+        .group_by(OffboardingCase.id)
+        .order_by(sa.func.count().desc(), OffboardingCase.id)
+        .limit(1)
+    )
+    accounts = db.session.scalar(sa.select(sa.func.count()).select_from(Account))
+    return {
+        "person_id": person_id,
+        "person_roles": roles,
+        "account_id": busiest_account,
+        "case_id": case_id,
+        "accounts": accounts,
+    }
+
+
+def pages(targets: dict[str, int], per_page: int) -> dict[str, str]:
+    late = max(1, int(targets["accounts"] * 0.9) // per_page)
+    return {
+        "floor": "/_bench/floor",
+        "dashboard": "/",
+        "accounts_list": "/accounts/",
+        "accounts_filter": "/accounts/?status=dormant&owner_kind=personal",
+        "accounts_search": "/accounts/?q=harbour",
+        "accounts_late_page": f"/accounts/?page={late}",
+        "account_detail": f"/accounts/{targets['account_id']}",
+        "person_footprint": f"/people/{targets['person_id']}",
+        "findings": "/findings/",
+        "rotation_queue": "/credentials/queue",
+        "case_page": f"/offboarding/{targets['case_id']}",
+        "api_accounts": "/api/v1/accounts",
+    }
+
+
+def run_scale(name: str, url: str | None, repeats: int) -> dict[str, Any]:
+    people, accounts = generate.SCALES[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        database = url or f"sqlite:///{tmp}/bench-{name}.sqlite3"
+        app = create_app("testing", SQLALCHEMY_DATABASE_URI=database, WTF_CSRF_ENABLED=False)
+        add_floor_route(app)
+        with app.app_context():
+            db.drop_all()
+            db.create_all()
+            start = time.perf_counter()
+            sizes = generate.generate_organisation(
+                Actor.system("make bench"),
+                crypto.current_keyring(),
+                people=people,
+                accounts=accounts,
+                seed=1,
+                checkpoint=lambda _n: db.session.commit(),
+            )
+            db.session.commit()
+            generation_s = time.perf_counter() - start
+            click.echo(f"  {name}: generated in {generation_s:.1f} s — {sizes}")
+            db.session.add(User(email="bench@org.example", password_hash=hash_password(PASSWORD), role=Role.ADMIN))
+            db.session.commit()
+            admin = db.session.scalar(sa.select(User).where(User.email == "bench@org.example"))
+            _, token = api_tokens.create_token(Actor.for_user(admin), "bench", ["registry:read"], 30)
+            db.session.commit()
+            targets = pick_targets()
+            start = time.perf_counter()
+            found = findings.evaluate()
+            findings_s = time.perf_counter() - start
+            engine = db.engine
+            per_page = app.config["PER_PAGE"]
+        client = app.test_client()
+        signed = client.post("/login", data={"email": "bench@org.example", "password": PASSWORD})
+        assert signed.status_code == 302, signed.status_code
+        results = {}
+        # No app context is held here: each request must push its own, so its session (and
+        # identity map) ends with the request, as under a real server.
+        for page, path in pages(targets, per_page).items():
+            headers = {"Authorization": f"Bearer {token}"} if path.startswith("/api/") else None
+            api_client = app.test_client() if headers else client
+            try:
+                results[page] = measure(api_client, engine, path, repeats, headers)
+                click.echo(f"    {page:20} p50 {results[page]['p50_ms']:>9.1f} ms  {results[page]['statements']:>4} statements")
+            except PageFailed as error:  # report it and go on: one broken page must not hide the others
+                click.echo(f"  {page}: {error}", err=True)
+                results[page] = {"url": path, "error": str(error)}
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    floor = results["floor"]["p50_ms"]
+    for figures in results.values():
+        if "p50_ms" in figures:
+            figures["x_floor"] = round(figures["p50_ms"] / floor, 2)
+    return {
+        "people": people,
+        "accounts": accounts,
+        "sizes": sizes.counts,
+        "generation_s": round(generation_s, 2),
+        "findings_recompute_s": round(findings_s, 3),
+        "findings": len(found),
+        "targets": targets,
+        "pages": results,
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    scales = list(results["scales"])
+    header = f"{'page':20}" + "".join(f" {s + ' p50':>9} {s + ' p95':>9} {s + ' SQL':>6} {s + ' ×fl':>7}" for s in scales)
+    lines = [header, "-" * len(header)]
+    for page in next(iter(results["scales"].values()))["pages"]:
+        row = f"{page:20}"
+        for s in scales:
+            f = results["scales"][s]["pages"][page]
+            if "error" in f:
+                row += f" {'failed':>34}"
+                continue
+            row += f" {f['p50_ms']:>9.1f} {f['p95_ms']:>9.1f} {f['statements']:>6} {f['x_floor']:>7.1f}"
+        lines.append(row)
+    lines.append("")
+    for s in scales:
+        r = results["scales"][s]
+        lines.append(
+            f"{s}: {r['people']:,} people / {r['accounts']:,} accounts generated in {r['generation_s']} s; "
+            f"findings recompute {r['findings_recompute_s']} s ({r['findings']:,} findings)"
+        )
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--scales", default=lambda: os.environ.get("BENCH_SCALES", "S,M"), show_default="BENCH_SCALES or S,M")
+@click.option("--repeats", type=int, default=lambda: int(os.environ.get("BENCH_REPEATS", "20")), show_default="20")
+@click.option("--output", default=str(ROOT / "bench-results.json"), show_default=True)
+def main(scales: str, repeats: int, output: str) -> None:
+    backend = os.environ.get("BENCH_DB", "sqlite")
+    url = None
+    if backend == "postgres":
+        url = os.environ.get("BENCH_DATABASE_URL")
+        if not url:
+            raise click.ClickException("BENCH_DB=postgres needs BENCH_DATABASE_URL (an empty database: its tables are dropped).")
+    names = [s.strip().upper() for s in scales.split(",") if s.strip()]
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "database": backend,
+        "machine": machine(),
+        "repeats": repeats,
+        "warmup": WARMUP,
+        "scales": {},
+    }
+    for name in names:
+        click.echo(f"Scale {name} ({backend})")
+        results["scales"][name] = run_scale(name, url, repeats)
+    first = results["scales"][names[0]]["pages"]
+    results["statements_identical_across_scales"] = {
+        page: len({results["scales"][n]["pages"][page].get("statements") for n in names}) == 1 for page in first
+    }
+    if len(names) > 1:
+        last = results["scales"][names[-1]]["pages"]
+        results[f"p50_ratio_{names[-1]}_over_{names[0]}"] = {
+            page: round(last[page]["p50_ms"] / max(first[page]["p50_ms"], 0.01), 2)
+            for page in first
+            if "p50_ms" in first[page] and "p50_ms" in last[page]
+        }
+    previous = json.loads(Path(output).read_text()) if Path(output).exists() else {}
+    previous.update(results)
+    Path(output).write_text(json.dumps(previous, indent=2) + "\n")
+    click.echo(table(results))
+    click.echo(f"Wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
