@@ -17,17 +17,13 @@ from app.security import public, safe_next, signed_in
 from app.services import throttle, users
 from app.services.errors import ValidationFailed
 from app.services.sso import SSORefused, match_user
+from app.templating import site_root
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
 
 def _addr() -> str:
     return request.remote_addr or ""
-
-
-def _base_url() -> str:
-    """Where links in emails point: HANDOVER_BASE_URL, or the address this request came to."""
-    return current_app.config.get("BASE_URL") or request.host_url.rstrip("/")
 
 
 def passwords_for_everyone() -> bool:
@@ -133,21 +129,16 @@ def forgot_password() -> Any:
     if not form.validate_on_submit():
         return render_template("auth/forgot.html", form=form), (400 if form.errors else 200)
     email = (form.email.data or "").strip().lower()
-    keys = [f"reset:account:{email[:254]}"] + sessions.address_keys()
+    limits = sessions.reset_limits(email)
     try:
-        throttle.check(
-            [
-                throttle.Limit(keys[0], 3, sessions.sign_in_limits(email)[0].window),
-                throttle.Limit(keys[1], current_app.config["THROTTLE_PER_ADDRESS"], sessions.sign_in_limits(email)[0].window),
-            ]
-        )
+        throttle.check(limits)
     except throttle.Throttled as error:
         form.form_errors.append(error.message)
         return _throttled("auth/forgot.html", error, form=form)
-    throttle.record(keys)
+    throttle.record([limit.key for limit in limits])
     user = db.session.scalar(sa.select(User).where(User.email == email))
     if user is not None and password_allowed(user):
-        users.request_password_reset(email, _base_url(), current_app.config["RESET_MINUTES"], _addr())
+        users.request_password_reset(email, site_root(), current_app.config["RESET_MINUTES"], _addr())
     db.session.commit()  # the email goes out only now, after the link is stored
     # The same answer whether or not the address has a sign-in (OWASP Forgot Password Cheat Sheet).
     return render_template("auth/forgot_sent.html", email=email, minutes=current_app.config["RESET_MINUTES"])
@@ -168,9 +159,7 @@ def reset_password(token: str) -> Any:
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
-            users.reset_password(token, form.password.data or "", _addr())
-        except users.LinkInvalid as error:
-            return _link_refused(error)
+            users.reset_password(link, form.password.data or "", _addr())
         except ValidationFailed as error:
             db.session.rollback()
             apply_errors(form, error)
@@ -199,9 +188,7 @@ def accept_invitation(token: str) -> Any:
     form = NewPasswordForm()
     if password_allowed(user) and form.validate_on_submit():
         try:
-            user = users.accept_invitation(token, form.password.data or "", _addr())
-        except users.LinkInvalid as error:
-            return _link_refused(error)
+            user = users.accept_invitation(link, form.password.data or "", _addr())
         except ValidationFailed as error:
             db.session.rollback()
             apply_errors(form, error)
@@ -226,11 +213,7 @@ def sso_start() -> Any:
     if not sso.enabled():
         return render_template("auth/sso_error.html", message="Single sign-on is not set up here."), 404
     session["sso_next"] = safe_next(request.args.get("next"))
-    redirect_uri = (
-        current_app.config["BASE_URL"] + url_for("auth.sso_callback")
-        if current_app.config.get("BASE_URL")
-        else url_for("auth.sso_callback", _external=True)
-    )
+    redirect_uri = site_root() + url_for("auth.sso_callback")
     try:
         return sso.start(redirect_uri)
     except sso.Unreachable as error:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models.base import utcnow
-from app.models.user import LinkPurpose, Role, SignInLink, User
+from app.models.user import Role, User
 from app.services import audit, users
 from app.services.context import Actor
 from app.services.errors import DomainError, ValidationFailed
@@ -114,13 +114,7 @@ def match_user(claims: dict, settings: SSOSettings, remote_addr: str = "", reque
             actor, "user.sso_link", "user", user.id, f"{user.email} signed in with {settings.provider_name} for the first time"
         )
     if user.invitation_pending:
-        user.accepted_at = utcnow()
-        for link in db.session.scalars(
-            sa.select(SignInLink).where(
-                SignInLink.user_id == user.id, SignInLink.purpose == LinkPurpose.INVITE, SignInLink.used_at.is_(None)
-            )
-        ):
-            link.used_at = utcnow()
+        users.use_up_invitation(user)
         audit.record_event(
             actor,
             "user.invite_accept",

@@ -87,17 +87,23 @@ def create_user(actor: Actor, email: str, password: str, role: Role, person_id: 
     return user
 
 
-def authenticate(email: str, password: str) -> User | None:
-    """The active user with this email and password, or None. Rehashes outdated argon2 parameters."""
-    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+def _password_matches(user: User | None, password: str) -> bool:
+    """One argon2 verification whatever the outcome (against a dummy hash when there is no user or
+    no password), so a wrong email costs as long as a wrong password."""
     stored = user.password_hash if user is not None and user.password_hash else None
     try:
         _hasher.verify(stored or _DUMMY_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return stored is not None
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, or None. Rehashes outdated argon2 parameters."""
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if not _password_matches(user, password) or user is None or not user.active:
         return None
-    if user is None or stored is None or not user.active:
-        return None
-    if _hasher.check_needs_rehash(stored):
+    if _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
     return user
 
@@ -108,12 +114,7 @@ def confirm_password(user_id: int, password: str) -> bool:
     Costs one argon2 verification whatever the outcome, like ``authenticate``; changes nothing.
     """
     user = db.session.get(User, user_id)
-    stored = user.password_hash if user is not None and user.password_hash else None
-    try:
-        _hasher.verify(stored or _DUMMY_HASH, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-    return user is not None and stored is not None and user.active
+    return _password_matches(user, password) and user is not None and user.active
 
 
 # --- Ending sessions, roles, deactivation ---------------------------------------------------
@@ -383,14 +384,20 @@ def cancel_invitation(actor: Actor, user: User) -> None:
     )
 
 
-def accept_invitation(token: str, password: str, remote_addr: str = "") -> User:
-    """Use an invitation link: set the password, use the link up. Raises LinkInvalid or ValidationFailed."""
-    link = open_link(token, LinkPurpose.INVITE)
+def use_up_invitation(user: User) -> None:
+    """Mark the invitation accepted and its links used (a password set, or a first single sign-on)."""
+    user.accepted_at = user.accepted_at or utcnow()
+    for link in _open_links(user, LinkPurpose.INVITE):
+        link.used_at = utcnow()
+    db.session.flush()
+
+
+def accept_invitation(link: SignInLink, password: str, remote_addr: str = "") -> User:
+    """Use an invitation link (from :func:`open_link`): set the password, use the link up.
+    Raises ValidationFailed for a weak password (nothing changes then)."""
     user = link.user
     _set_password(user, password)
-    link.used_at = utcnow()
-    user.accepted_at = user.accepted_at or utcnow()
-    db.session.flush()
+    use_up_invitation(user)
     audit.record_event(
         Actor.for_user(user, remote_addr=remote_addr),
         "user.invite_accept",
@@ -428,10 +435,9 @@ def request_password_reset(email: str, base_url: str, minutes: int = 30, remote_
     )
 
 
-def reset_password(token: str, password: str, remote_addr: str = "") -> User:
-    """Use a reset link: set the new password, end every session, use the link up (and any other
-    reset link of the user). Raises LinkInvalid or ValidationFailed (nothing changes then)."""
-    link = open_link(token, LinkPurpose.RESET)
+def reset_password(link: SignInLink, password: str, remote_addr: str = "") -> User:
+    """Use a reset link (from :func:`open_link`): set the new password, end every session, use the
+    link up (and any other reset link of the user). Raises ValidationFailed (nothing changes then)."""
     user = link.user
     _set_password(user, password)
     link.used_at = utcnow()
