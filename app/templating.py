@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_login import current_user
 
 from app.models.user import Role
@@ -36,6 +36,12 @@ def url_with(**changes: Any) -> str:
         else:
             args[key] = value
     return f"{request.path}?{urlencode(args)}" if args else request.path
+
+
+def site_root() -> str:
+    """Where links that leave this request point (emails, SSO redirects, SCIM locations):
+    HANDOVER_BASE_URL when set (behind a proxy), else the address this request came to."""
+    return current_app.config.get("BASE_URL") or request.host_url.rstrip("/")
 
 
 def can_visit(endpoint: str) -> bool:

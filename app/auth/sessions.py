@@ -51,22 +51,30 @@ def address_keys() -> list[str]:
     return [f"sign-in:address:{request.remote_addr or ''}"]
 
 
-def sign_in_limits(email: str) -> list[throttle.Limit]:
+#: Reset links asked for one account per window (each is an email sent on someone's behalf).
+RESETS_PER_ACCOUNT = 3
+
+
+def _limits(account_key: str, per_account: int | None = None) -> list[throttle.Limit]:
+    """``account_key`` and this request's address, each within the configured window."""
     config = current_app.config
     window = timedelta(minutes=config["THROTTLE_WINDOW_MINUTES"])
     return [
-        throttle.Limit(account_keys(email)[0], config["THROTTLE_PER_ACCOUNT"], window),
+        throttle.Limit(account_key, per_account or config["THROTTLE_PER_ACCOUNT"], window),
         throttle.Limit(address_keys()[0], config["THROTTLE_PER_ADDRESS"], window),
     ]
+
+
+def sign_in_limits(email: str) -> list[throttle.Limit]:
+    return _limits(account_keys(email)[0])
 
 
 def code_limits(user: User) -> list[throttle.Limit]:
-    config = current_app.config
-    window = timedelta(minutes=config["THROTTLE_WINDOW_MINUTES"])
-    return [
-        throttle.Limit(f"two-factor:user:{user.id}", config["THROTTLE_PER_ACCOUNT"], window),
-        throttle.Limit(address_keys()[0], config["THROTTLE_PER_ADDRESS"], window),
-    ]
+    return _limits(f"two-factor:user:{user.id}")
+
+
+def reset_limits(email: str) -> list[throttle.Limit]:
+    return _limits(f"reset:account:{email.strip().lower()[:254]}", RESETS_PER_ACCOUNT)
 
 
 def begin(user: User, method: str, next_url: str | None) -> Any:

@@ -35,6 +35,7 @@ from app.scim import schemas
 from app.security import token
 from app.services import scim
 from app.services.errors import DomainError, ValidationFailed
+from app.templating import site_root
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 csrf.exempt(bp)  # bearer tokens, never cookies: a browser cannot be tricked into sending one
@@ -46,8 +47,7 @@ MEDIA_TYPE = "application/scim+json"
 
 def base_url() -> str:
     """The service's absolute URL, for meta.location (BASE_URL when set: behind a proxy)."""
-    root = current_app.config.get("BASE_URL") or request.host_url.rstrip("/")
-    return f"{root}{bp.url_prefix}"
+    return f"{site_root()}{bp.url_prefix}"
 
 
 def _call() -> scim.ScimCall:
@@ -101,10 +101,10 @@ def _committed(work: Any) -> Any:
 # --- Errors ----------------------------------------------------------------------------------
 
 
-def _error(status: int, detail: str, scim_type: str | None = None) -> Response:
+def _error(status: int, detail: str, scim_type: str | None = None, headers: dict[str, str] | None = None) -> Response:
     db.session.rollback()
     error = Error(status=status, scim_type=scim_type, detail=detail)
-    return _scim(error.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE), status)
+    return _scim(error.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE), status, headers)
 
 
 @bp.errorhandler(SCIMException)
@@ -126,7 +126,8 @@ def domain_error(error: DomainError) -> Response:
         taken = any("already" in " ".join(texts) for texts in error.field_errors.values())
         kind = UniquenessException if taken else InvalidValueException
         return _error(kind.status, " ".join(messages), kind.scim_type)
-    return _error(error.status, error.message)
+    challenge = getattr(error, "challenge", None)  # a 401 from the token check says which scheme
+    return _error(error.status, error.message, headers={"WWW-Authenticate": challenge} if challenge else None)
 
 
 # --- Discovery (RFC 7644 §4) -----------------------------------------------------------------

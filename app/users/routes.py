@@ -15,15 +15,12 @@ from app.models.user import Role, User
 from app.security import current_actor, roles
 from app.services import audit, mail, offboarding, two_factor, users
 from app.services.errors import ValidationFailed
+from app.templating import site_root
 from app.users.forms import InviteForm, ReasonForm, RoleForm
 
 bp = Blueprint("users", __name__, url_prefix="/users", template_folder="templates")
 
 STATUSES = (("active", "Active"), ("invited", "Invited"), ("deactivated", "Deactivated"))
-
-
-def _base_url() -> str:
-    return current_app.config.get("BASE_URL") or request.host_url.rstrip("/")
 
 
 def offboarding_note(user: User) -> str | None:
@@ -73,7 +70,7 @@ def invite() -> Any:
             )
         try:
             user, _link = users.invite_user(
-                current_actor(), email, Role(form.role.data), person_id, _base_url(), current_app.config["INVITE_HOURS"]
+                current_actor(), email, Role(form.role.data), person_id, site_root(), current_app.config["INVITE_HOURS"]
             )
         except ValidationFailed as error:
             db.session.rollback()
@@ -189,7 +186,7 @@ def reactivate(user_id: int) -> Any:
 def resend(user_id: int) -> Any:
     user = users.get_user(user_id)
     try:
-        users.resend_invitation(current_actor(), user, _base_url(), current_app.config["INVITE_HOURS"])
+        users.resend_invitation(current_actor(), user, site_root(), current_app.config["INVITE_HOURS"])
     except ValidationFailed as error:
         return _refused(user, error.message)
     db.session.commit()
