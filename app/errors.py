@@ -10,7 +10,6 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from app.api.auth import TokenProblem
 from app.extensions import db
 from app.security import wants_json
 from app.services.errors import DomainError
@@ -75,14 +74,12 @@ def init_app(app: Flask) -> None:
             for message in messages
         ]
         body, status = _render(error.status, error.message, errors)
-        retry_after = getattr(error, "retry_after", None)
-        return body, status, ({"Retry-After": str(retry_after)} if retry_after else {})
-
-    @app.errorhandler(TokenProblem)
-    def token_problem(error: TokenProblem) -> Any:
-        body, status = _render(error.status, error.detail)
-        # RFC 6750 §3: say which scheme is expected.
-        return body, status, ({"WWW-Authenticate": 'Bearer realm="handover"'} if status == 401 else {})
+        headers = {}
+        if retry_after := getattr(error, "retry_after", None):
+            headers["Retry-After"] = str(retry_after)
+        if challenge := getattr(error, "challenge", None):
+            headers["WWW-Authenticate"] = challenge  # RFC 9110 §11.6.1: say how to authenticate
+        return body, status, headers
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Any:

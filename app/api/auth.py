@@ -15,15 +15,17 @@ from app.extensions import db
 from app.models.api_token import ApiToken, Scope
 from app.services import api_tokens
 from app.services.context import Actor
+from app.services.errors import DomainError
 
 
-class TokenProblem(Exception):
-    """401 or 403 for a missing, bad or under-scoped token; rendered by the door's error handler."""
+class TokenProblem(DomainError):
+    """400, 401 or 403 for a token in the URL, a missing or bad token, or a missing scope."""
 
     def __init__(self, status: int, detail: str):
         super().__init__(detail)
         self.status = status
-        self.detail = detail
+        #: RFC 6750 §3: a 401 says which scheme is expected.
+        self.challenge = 'Bearer realm="handover"' if status == 401 else None
 
 
 def presented_token() -> str | None:

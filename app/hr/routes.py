@@ -1,6 +1,6 @@
 """POST /api/v1/hr/events: the HR system's signed terminations and changes of last day.
 
-The view is ``@public`` because the HMAC signature is its authentication (a webhook holds a
+Errors are problem details from app/errors.py, like the rest of /api/v1. The view is ``@public`` because the HMAC signature is its authentication (a webhook holds a
 shared secret, not a Handover sign-in or token); ``hr_events.verify`` refuses anything unsigned
 before the body is even read as JSON. The route registry lists it in PUBLIC with that reason.
 """
@@ -20,36 +20,12 @@ from app.models.base import utcnow
 from app.security import public
 from app.services import hr_events
 from app.services.context import Actor
-from app.services.errors import DomainError, ValidationFailed
 
 bp = Blueprint("hr", __name__, url_prefix="/api/v1/hr")
 csrf.exempt(bp)  # no cookie is read here: the signature is the only credential
 
 #: Name audit events carry for what the HR system did.
 ACTOR_NAME = "HR system (signed event)"
-
-
-@bp.errorhandler(DomainError)
-def problem(error: DomainError) -> Any:
-    """RFC 9457 problem details, with the fields at fault for an invalid event."""
-    db.session.rollback()
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": {401: "Signature refused", 409: "Already received", 503: "HR events are not set up"}.get(
-            error.status, "The event was not accepted"
-        ),
-        "status": error.status,
-        "detail": error.message,
-        "request_id": g.get("request_id", ""),
-    }
-    if isinstance(error, ValidationFailed) and error.field_errors:
-        body["errors"] = [{"loc": [name], "msg": " ".join(texts)} for name, texts in error.field_errors.items()]
-    response = jsonify(body)
-    response.mimetype = "application/problem+json"
-    response.status_code = error.status
-    if error.status == 401:
-        response.headers["WWW-Authenticate"] = f'{hr_events.SIGNATURE_HEADER} realm="handover"'
-    return response
 
 
 @bp.post("/events")

@@ -57,6 +57,8 @@ class HrEventsOff(DomainError):
 
 class BadSignature(DomainError):
     status = 401
+    #: The WWW-Authenticate answer: the signature header is how to authenticate here.
+    challenge = f'{SIGNATURE_HEADER} realm="handover"'
 
 
 class Replayed(DomainError):
