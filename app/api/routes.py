@@ -13,6 +13,7 @@ validates responses as well as requests, so the document cannot drift from what 
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +24,7 @@ from spectree.models import SecureType
 from sqlalchemy.orm import selectinload
 
 from app.api import schemas as s
-from app.api.auth import api_actor
+from app.api.auth import api_actor, rate_limit_key
 from app.extensions import csrf, db, limiter
 from app.models.account import Account, AccountStatus, RecoveryKind
 from app.models.api_token import Scope
@@ -98,13 +99,7 @@ def _responses(ok: str, model: Any, *extra: int) -> Responses:
     return Responses(**codes)
 
 
-def limit_key() -> str:
-    from app.api.auth import rate_limit_key
-
-    return rate_limit_key()
-
-
-limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=limit_key)(bp)
+limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=rate_limit_key)(bp)
 
 
 # --- Serialisers -----------------------------------------------------------------------------
@@ -581,9 +576,11 @@ def add_connection(account_id: int) -> Any:
 # --- The document ----------------------------------------------------------------------------
 
 
+@functools.cache
 def document() -> dict[str, Any]:
     """The OpenAPI 3 document spectree generates from the views and schemas above, with errors
-    described as what they are: ``application/problem+json`` (RFC 9457)."""
+    described as what they are: ``application/problem+json`` (RFC 9457). Built once per process:
+    the views do not change while it runs."""
     spec = copy.deepcopy(api.spec)
     for operations in spec["paths"].values():
         for operation in operations.values():
