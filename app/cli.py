@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 import click
@@ -456,17 +456,20 @@ def findings_snapshot() -> None:
 @handover_cli.command("tick")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Run as of this day (YYYY-MM-DD).")
 def handover_tick(today: datetime | None) -> None:
-    """Make people whose last day has passed departed, deactivate their sign-ins, and erase the
-    personal details of people whose case closed long enough ago (run daily from cron)."""
+    """Make people whose last day has passed departed, deactivate their sign-ins, erase the
+    personal details of people whose case closed long enough ago, and forget counted sign-in
+    attempts older than a day (run daily from cron)."""
     from flask import current_app
 
-    from app.services import offboarding
+    from app.services import offboarding, throttle
 
     summary = offboarding.tick(
         today.date() if today else None,
         Actor.system("flask handover tick"),
         erase_after_days=current_app.config["ERASE_PERSONAL_AFTER_DAYS"],
     )
+    # Counted sign-in attempts matter only within their window (minutes): a day keeps every one.
+    throttle.prune(timedelta(days=1))
     db.session.commit()
     for line in summary.lines():
         click.echo(line)
