@@ -655,6 +655,22 @@ class _Import:
             {"file": self.table.name, **counts},
         )
 
+    def _load_departments(self) -> None:
+        """Departments by name, without case: both kinds of file name them."""
+        self.departments = {d.name.strip().casefold(): d for d in db.session.scalars(sa.select(Department))}
+
+    def _department(self, row: Row) -> int | None:
+        value = row.cells.get("department", "")
+        if not value:
+            return None
+        department = self.departments.get(value.casefold())
+        if department is None:
+            self.rows.problem(
+                row.line, "department", f"There is no department called {_q(value)}. Add it on the Departments page first."
+            )
+            return None
+        return department.id
+
     def service_problem(self, line: int, error: ValidationFailed, columns: dict[str, str], prefix: str = "") -> None:
         """A service's refusal as problems of the row; not repeated on a column whose problem was found first."""
         if not error.field_errors:
@@ -706,7 +722,7 @@ class _PeopleImport(_Import):
         self.by_id = {p.id: p for p in everyone}
         self.by_hr = {p.hr_id: p for p in everyone if p.hr_id}
         self.by_email = {p.work_email.strip().lower(): p for p in everyone}
-        self.departments = {d.name.strip().casefold(): d for d in db.session.scalars(sa.select(Department))}
+        self._load_departments()
         self.department_names = {d.id: d.name for d in self.departments.values()}
         self.plans: list[_PersonPlan] = []
         for row in self.table.rows:
@@ -778,18 +794,6 @@ class _PeopleImport(_Import):
         elif target is not None and target.manager_id is not None:
             plan.manager = ("person", target.manager_id)
         return plan
-
-    def _department(self, row: Row) -> int | None:
-        value = row.cells.get("department", "")
-        if not value:
-            return None
-        department = self.departments.get(value.casefold())
-        if department is None:
-            self.rows.problem(
-                row.line, "department", f"There is no department called {_q(value)}. Add it on the Departments page first."
-            )
-            return None
-        return department.id
 
     def _check_unique(self) -> None:
         """No two people share a work email or hr_id, in the file or with the staff list; no person twice."""
@@ -995,7 +999,7 @@ class _AccountImport(_Import):
         for platform in platforms:
             self.platforms[platform.name.strip().casefold()] = platform
         self.platform_names = ", ".join(p.name for p in platforms)
-        self.departments = {d.name.strip().casefold(): d for d in db.session.scalars(sa.select(Department))}
+        self._load_departments()
         self.people = {p.work_email.strip().lower(): p for p in db.session.scalars(sa.select(Person))}
         self.emails = {p.id: p.work_email for p in self.people.values()}
         self.department_names = {d.id: d.name for d in self.departments.values()}
@@ -1105,18 +1109,6 @@ class _AccountImport(_Import):
             )
             return None
         return found[0] if found else None
-
-    def _department(self, row: Row) -> int | None:
-        value = row.cells.get("department", "")
-        if not value:
-            return None
-        department = self.departments.get(value.casefold())
-        if department is None:
-            self.rows.problem(
-                row.line, "department", f"There is no department called {_q(value)}. Add it on the Departments page first."
-            )
-            return None
-        return department.id
 
     def _steward(self, row: Row) -> int | None:
         value = row.cells.get("steward_email", "").lower()
