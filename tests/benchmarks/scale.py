@@ -195,6 +195,17 @@ def pages(targets: dict[str, int], per_page: int) -> dict[str, str]:
     }
 
 
+def prepare_visitor() -> tuple[str, dict[str, int]]:
+    """In an app context over a generated registry: an admin sign-in (PASSWORD) and a
+    registry:read API token for the measured requests, and the busiest records to request."""
+    admin = User(email="bench@org.example", password_hash=hash_password(PASSWORD), role=Role.ADMIN)
+    db.session.add(admin)
+    db.session.flush()
+    _, token = api_tokens.create_token(Actor.for_user(admin), "bench", ["registry:read"], 30)
+    db.session.commit()
+    return token, pick_targets()
+
+
 def run_scale(name: str, url: str | None, repeats: int) -> dict[str, Any]:
     people, accounts = generate.SCALES[name]
     with tempfile.TemporaryDirectory() as tmp:
@@ -216,12 +227,7 @@ def run_scale(name: str, url: str | None, repeats: int) -> dict[str, Any]:
             db.session.commit()
             generation_s = time.perf_counter() - start
             click.echo(f"  {name}: generated in {generation_s:.1f} s — {sizes}")
-            db.session.add(User(email="bench@org.example", password_hash=hash_password(PASSWORD), role=Role.ADMIN))
-            db.session.commit()
-            admin = db.session.scalar(sa.select(User).where(User.email == "bench@org.example"))
-            _, token = api_tokens.create_token(Actor.for_user(admin), "bench", ["registry:read"], 30)
-            db.session.commit()
-            targets = pick_targets()
+            token, targets = prepare_visitor()
             start = time.perf_counter()
             found = findings.evaluate()
             findings_s = time.perf_counter() - start

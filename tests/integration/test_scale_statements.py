@@ -10,15 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from app import create_app
 from app.extensions import db
-from app.models import Role, User
-from app.services import api_tokens, crypto, generate
+from app.services import crypto, generate
 from app.services.context import Actor
-from app.services.users import hash_password
-from tests.benchmarks.scale import PASSWORD, add_floor_route, counting, pages, pick_targets
+from tests.benchmarks.scale import PASSWORD, add_floor_route, counting, pages, prepare_visitor
 
 SMALL = (40, 150)
 LARGE = (240, 900)
@@ -34,12 +31,7 @@ def _statements(tmp_path: Path, people: int, accounts: int) -> dict[str, int]:
     with app.app_context():
         db.create_all()
         generate.generate_organisation(Actor.system("test"), crypto.current_keyring(), people=people, accounts=accounts, seed=5)
-        db.session.add(User(email="bench@org.example", password_hash=hash_password(PASSWORD), role=Role.ADMIN))
-        db.session.commit()
-        admin = db.session.scalar(sa.select(User).where(User.email == "bench@org.example"))
-        _, token = api_tokens.create_token(Actor.for_user(admin), "bench", ["registry:read"], 30)
-        db.session.commit()
-        targets = pick_targets()
+        token, targets = prepare_visitor()
         engine = db.engine
         per_page = app.config["PER_PAGE"]
     client = app.test_client()
