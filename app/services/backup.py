@@ -1,0 +1,899 @@
+"""Backups you can trust (`flask backup create|verify|restore`).
+
+A backup is ONE file: an ordinary tar archive holding ``manifest.json`` and a consistent copy of
+the database (SQLite: a database file written with the online backup API, safe while the server
+runs; PostgreSQL: a ``pg_dump`` custom-format dump taken in the same snapshot the manifest
+describes), followed by a one-line trailer with the SHA-256 of every byte before it. Any change
+to the file, one byte anywhere, fails verification before anything is restored.
+
+The manifest records what a restore must reproduce: row counts per table, the Alembic revision,
+the audit chain's head and the ids of the master keys that sealed the credentials. Verification
+restores into a scratch place (a temporary SQLite file, or a scratch PostgreSQL database created
+and dropped) and checks integrity, counts, revision, the chain, and that every credential note,
+kept version and two-factor seed opens with the configured keys (in memory; never shown).
+
+Secrets stay encrypted in the backup exactly as they are in the database. The master keys are
+NOT in the backup: they must be backed up separately, or the credentials in it cannot be read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from glob import glob
+from io import BytesIO
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from sqlalchemy.pool import NullPool
+
+from app.extensions import db
+from app.models.audit import AuditEvent
+from app.models.user import User
+from app.services import audit, crypto, keys
+from app.services.errors import DomainError
+
+FORMAT = "handover-backup"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DUMP_NAMES = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
+KIND_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+#: The file ends with this, the SHA-256 (hex) of every byte before it, and a newline.
+TRAILER_PREFIX = b"\nHANDOVER-BACKUP-SHA256 "
+TRAILER_LENGTH = len(TRAILER_PREFIX) + 64 + 1
+SECRETS_NOTE = (
+    "Credential notes, kept versions and two-factor seeds are in this backup encrypted, exactly as in the database. "
+    "The master keys are NOT in this backup: back them up separately (key ids in credential_key_ids); "
+    "without them these secrets cannot be read."
+)
+#: Tables a freshly migrated database already fills (the seeded platform catalogue, the revision,
+#: the check values a server records for its keys): rows there do not make a database "hold data".
+SCHEMA_ONLY_TABLES = {"alembic_version", "platforms", "master_key_checks"}
+#: The sealed columns of users (two-factor seeds), with the associated data they are bound to.
+USER_SEALED = ("totp_secret", "totp_pending")
+CHUNK = 1024 * 1024
+
+
+class BackupError(DomainError):
+    """The backup cannot be made, read or restored; the message says why and what to do."""
+
+
+# --- Progress ---------------------------------------------------------------------------------
+
+
+class Progress(Protocol):
+    """``progress(label, total)`` opens a step; the context gives ``advance(n)``."""
+
+    def __call__(self, label: str, total: int) -> AbstractContextManager[Callable[[int], None]]: ...
+
+
+@contextmanager
+def no_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    yield lambda _n: None
+
+
+# --- The manifest ------------------------------------------------------------------------------
+
+
+@dataclass
+class Manifest:
+    created_at: str
+    database: str
+    server_version: str
+    dump_name: str
+    dump_bytes: int
+    dump_sha256: str
+    alembic_revision: str | None
+    row_counts: dict[str, int]
+    audit_chain_head: dict[str, Any] | None
+    credential_key_ids: list[str]
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.row_counts.values())
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "format_version": self.format_version,
+                "created_at": self.created_at,
+                "database": self.database,
+                "server_version": self.server_version,
+                "dump": {"name": self.dump_name, "bytes": self.dump_bytes, "sha256": self.dump_sha256},
+                "alembic_revision": self.alembic_revision,
+                "row_counts": self.row_counts,
+                "audit_chain_head": self.audit_chain_head,
+                "credential_key_ids": self.credential_key_ids,
+                "secrets": SECRETS_NOTE,
+            },
+            indent=2,
+            sort_keys=True,
+        ).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, name: str) -> Manifest:
+        try:
+            raw = json.loads(data)
+            if raw.get("format") != FORMAT:
+                raise ValueError("not a Handover manifest")
+            version = int(raw["format_version"])
+            if version > FORMAT_VERSION:
+                raise BackupError(
+                    f"{name} was written by a newer Handover (backup format {version}; this one reads up to "
+                    f"{FORMAT_VERSION}): verify and restore it with that version."
+                )
+            return cls(
+                created_at=str(raw["created_at"]),
+                database=str(raw["database"]),
+                server_version=str(raw.get("server_version", "")),
+                dump_name=str(raw["dump"]["name"]),
+                dump_bytes=int(raw["dump"]["bytes"]),
+                dump_sha256=str(raw["dump"]["sha256"]),
+                alembic_revision=raw["alembic_revision"],
+                row_counts={str(k): int(v) for k, v in raw["row_counts"].items()},
+                audit_chain_head=raw["audit_chain_head"],
+                credential_key_ids=[str(k) for k in raw["credential_key_ids"]],
+                format_version=version,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise BackupError(f"{name} has no readable Handover manifest ({error}).") from None
+
+    @property
+    def head_label(self) -> str:
+        return _head_label(self.audit_chain_head)
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.database, self.database)
+
+
+def _head_label(head: dict[str, Any] | None) -> str:
+    if not head:
+        return "no audit events"
+    return f"event {head.get('id')} ({str(head.get('hash', ''))[:12]}…)"
+
+
+# --- What a database holds --------------------------------------------------------------------
+
+
+def _chain_head() -> dict[str, Any] | None:
+    """The audit chain's last link, which a restored chain must end at (None: no events)."""
+    row = db.session.execute(sa.select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
+    return None if row is None else {"id": row.id, "hash": row.hash}
+
+
+def _tables() -> list[str]:
+    names = sa.inspect(db.session.connection()).get_table_names()
+    return sorted(name for name in names if not name.startswith("sqlite_"))
+
+
+def _row_counts() -> dict[str, int]:
+    return {name: db.session.scalar(sa.select(sa.func.count()).select_from(sa.table(name))) or 0 for name in _tables()}
+
+
+def _revision(tables: list[str] | dict[str, int]) -> str | None:
+    if "alembic_version" not in tables:
+        return None
+    found = sorted(db.session.scalars(sa.select(sa.column("version_num")).select_from(sa.table("alembic_version"))))
+    return ",".join(found) or None
+
+
+def _seed_envelopes() -> Iterator[tuple[int, str, str]]:
+    """(user id, column, envelope) of every two-factor seed."""
+    for column in USER_SEALED:
+        col = getattr(User, column)
+        for user_id, envelope in db.session.execute(sa.select(User.id, col).where(col.is_not(None)).order_by(User.id)):
+            yield user_id, column, envelope
+
+
+def _key_ids() -> list[str]:
+    """Ids of the master keys the stored secrets need (notes and versions, and two-factor seeds)."""
+    needed = set(keys.usage())
+    for _, _, envelope in _seed_envelopes():
+        try:
+            needed.add(crypto.key_id_of(envelope))
+        except crypto.UndecryptableSecret:
+            continue  # a damaged envelope names no key; verification reports it
+    return sorted(needed)
+
+
+def _facts() -> dict[str, Any]:
+    counts = _row_counts()
+    return {
+        "row_counts": counts,
+        "alembic_revision": _revision(counts),
+        "audit_chain_head": _chain_head(),
+        "credential_key_ids": _key_ids(),
+    }
+
+
+def code_revision() -> str | None:
+    """The migration head this code expects (None without Flask-Migrate)."""
+    migrate = current_app.extensions.get("migrate")
+    if migrate is None:
+        return None
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory.from_config(migrate.migrate.get_config()).get_heads()
+    return ",".join(sorted(heads)) or None
+
+
+def stored_data() -> dict[str, int]:
+    """Tables of the configured database that hold rows (beyond what a fresh migration writes)."""
+    counts = _row_counts()
+    db.session.rollback()
+    return {name: n for name, n in counts.items() if n and name not in SCHEMA_ONLY_TABLES}
+
+
+@contextmanager
+def _bound_to(url: str | sa.URL) -> Iterator[None]:
+    """An app context whose ``db.session`` reads the database at ``url``, with this app's settings
+    and master keys (a restored copy is checked with exactly the keys the server would use)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    scratch = Flask(app.import_name, root_path=app.root_path)
+    scratch.config.update(app.config)
+    scratch.config["SQLALCHEMY_DATABASE_URI"] = url
+    scratch.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"poolclass": NullPool}
+    scratch.config.pop("SQLALCHEMY_BINDS", None)
+    for name, extension in app.extensions.items():
+        if name != "sqlalchemy":
+            scratch.extensions[name] = extension
+    db.init_app(scratch)
+    with scratch.app_context():
+        try:
+            yield
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+# --- PostgreSQL tools -------------------------------------------------------------------------
+
+
+def _pg_tool(name: str) -> str:
+    """The newest installed PostgreSQL client program ``name`` (e.g. pg_dump), or one on PATH."""
+
+    def version(path: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in re.findall(r"\d+", Path(path).parent.parent.name))
+
+    installed = sorted(glob(f"/usr/lib/postgresql/*/bin/{name}"), key=version)
+    found = installed[-1] if installed else shutil.which(name)
+    if not found:
+        raise BackupError(
+            f"{name} was not found (looked in /usr/lib/postgresql/*/bin and on PATH). Install the PostgreSQL "
+            f"client programs of your server's version (e.g. apt-get install postgresql-client) and try again."
+        )
+    return found
+
+
+def _libpq(url: sa.URL) -> tuple[str, dict[str, str]]:
+    """A libpq connection URI for the PostgreSQL tools (no password: that goes in PGPASSWORD)."""
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    return url.set(drivername="postgresql", password=None).render_as_string(hide_password=False), env
+
+
+def _run(args: list[str], env: dict[str, str], what: str, **kw: Any) -> None:
+    result = subprocess.run(args, env=env, capture_output=True, text=True, check=False, **kw)  # noqa: S603  (fixed programs, no shell)
+    if result.returncode != 0:
+        raise BackupError(f"{what} failed: {_tail(result.stderr)}")
+
+
+def _tail(text: str, lines: int = 6) -> str:
+    kept = [line for line in (text or "").strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) or "no message"
+
+
+# --- Create -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Created:
+    path: Path
+    manifest: Manifest
+    file_bytes: int
+
+
+def create_backup(path: Path, progress: Progress = no_progress) -> Created:
+    """Write a backup of the configured database to ``path`` (a new file, written atomically).
+
+    Raises BackupError if ``path`` exists, its folder is missing, the database is not a file, or
+    pg_dump is missing or fails.
+    """
+    path = Path(path)
+    if path.exists():
+        raise BackupError(f"{path} already exists: give the backup a new name (e.g. one with the date).")
+    if not path.parent.is_dir():
+        raise BackupError(f"The folder {path.parent} does not exist: create it first.")
+    kind = db.engine.dialect.name
+    if kind not in DUMP_NAMES:
+        raise BackupError(f"Backups support SQLite and PostgreSQL, not {kind}.")
+    with tempfile.TemporaryDirectory(prefix="handover-backup-") as work:
+        dump = Path(work) / DUMP_NAMES[kind]
+        if kind == "sqlite":
+            facts, server_version = _dump_sqlite(dump, progress)
+        else:
+            facts, server_version = _dump_postgresql(dump, progress)
+        digest, size = _sha256_file(dump, progress, "Checking the copy")
+        manifest = Manifest(
+            created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            database=kind,
+            server_version=server_version,
+            dump_name=dump.name,
+            dump_bytes=size,
+            dump_sha256=digest,
+            **facts,
+        )
+        file_bytes = _write_archive(path, manifest, dump, progress)
+    return Created(path, manifest, file_bytes)
+
+
+def _sqlite_file() -> Path:
+    name = db.engine.url.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        raise BackupError("The configured SQLite database is not a plain file (HANDOVER_DATABASE_URL): nothing to back up.")
+    path = Path(name).resolve()
+    if not path.exists():
+        raise BackupError(f"The database file {path} does not exist.")
+    return path
+
+
+def _dump_sqlite(dump: Path, progress: Progress) -> tuple[dict[str, Any], str]:
+    """A consistent copy with SQLite's online backup API: one step under a read transaction, so a
+    running server's writes (WAL mode) neither block it nor restart it."""
+    source = sqlite3.connect(_sqlite_file(), timeout=30)
+    target = sqlite3.connect(dump)
+    try:
+        with progress("Copying the database", 1) as advance:
+            source.backup(target)
+            advance(1)
+        # A self-contained file: no -wal beside it when it is opened again.
+        target.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.Error as error:
+        raise BackupError(f"Could not copy the SQLite database: {error}.") from None
+    finally:
+        target.close()
+        source.close()
+    with _bound_to(f"sqlite:///{dump}"):
+        facts = _facts()
+    return facts, sqlite3.sqlite_version
+
+
+def _dump_postgresql(dump: Path, progress: Progress) -> tuple[dict[str, Any], str]:
+    """pg_dump (custom format) of the very snapshot the manifest's counts are read from: a
+    REPEATABLE READ transaction exports its snapshot and pg_dump joins it."""
+    pg_dump = _pg_tool("pg_dump")
+    db.session.rollback()
+    conn = db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    try:
+        server_version = str(conn.scalar(sa.text("SHOW server_version")))
+        snapshot = conn.scalar(sa.text("SELECT pg_export_snapshot()"))
+        facts = _facts()
+        uri, env = _libpq(db.engine.url)
+        with progress("Dumping the database (pg_dump)", 1) as advance:
+            _run(
+                [pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={dump}", f"--dbname={uri}"],
+                env,
+                "pg_dump",
+            )
+            advance(1)
+    finally:
+        db.session.rollback()
+    return facts, server_version
+
+
+def _sha256_file(path: Path, progress: Progress, label: str, limit: int | None = None) -> tuple[str, int]:
+    total = path.stat().st_size if limit is None else limit
+    digest = hashlib.sha256()
+    done = 0
+    with open(path, "rb") as handle, progress(label, total) as advance:
+        while done < total:
+            chunk = handle.read(min(CHUNK, total - done))
+            if not chunk:
+                break
+            digest.update(chunk)
+            done += len(chunk)
+            advance(len(chunk))
+    return digest.hexdigest(), done
+
+
+class _HashingWriter:
+    """A write-only file that hashes what passes through it."""
+
+    def __init__(self, raw: IO[bytes]):
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+
+class _CountingReader:
+    def __init__(self, raw: IO[bytes], advance: Callable[[int], None]):
+        self.raw = raw
+        self.advance = advance
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.advance(len(data))
+        return data
+
+
+def _write_archive(path: Path, manifest: Manifest, dump: Path, progress: Progress) -> int:
+    """manifest.json and the dump in a tar, then the trailer; written beside ``path`` and renamed
+    into place only when complete and on disk, so a failed run never leaves a half backup."""
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise BackupError(f"Cannot write in {path.parent}: {error.strerror}.") from None
+    mtime = int(datetime.now(UTC).timestamp())
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            writer = _HashingWriter(raw)
+            with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+                data = manifest.to_json()
+                info = tarfile.TarInfo(MANIFEST)
+                info.size, info.mtime, info.mode = len(data), mtime, 0o600
+                tar.addfile(info, BytesIO(data))
+                info = tarfile.TarInfo(manifest.dump_name)
+                info.size, info.mtime, info.mode = manifest.dump_bytes, mtime, 0o600
+                with open(dump, "rb") as source, progress("Writing the backup", manifest.dump_bytes) as advance:
+                    tar.addfile(info, _CountingReader(source, advance))  # type: ignore[arg-type]
+            raw.write(TRAILER_PREFIX + writer.digest.hexdigest().encode() + b"\n")
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path.stat().st_size
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- Read -------------------------------------------------------------------------------------
+
+
+def _damaged(name: str, what: str) -> BackupError:
+    return BackupError(
+        f"{name} is damaged: {what}. It was changed, corrupted or cut short after it was written; "
+        "do not restore it, use another backup."
+    )
+
+
+@contextmanager
+def open_backup(path: Path, progress: Progress = no_progress) -> Iterator[tuple[Manifest, Path]]:
+    """Check the file's checksum, read its manifest and extract the database copy (checked against
+    the manifest's SHA-256) into a temporary folder; yields (manifest, copy). Raises BackupError."""
+    path = Path(path)
+    name = path.name
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            handle.seek(max(size - TRAILER_LENGTH, 0))
+            trailer = handle.read()
+    except OSError as error:
+        raise BackupError(f"Cannot read {path}: {error.strerror}.") from None
+    if size <= TRAILER_LENGTH or not trailer.startswith(TRAILER_PREFIX):
+        raise BackupError(
+            f"{name} is not a Handover backup, or it is damaged or cut short: it does not end with its checksum line."
+        )
+    recorded = trailer[len(TRAILER_PREFIX) : -1]
+    if not trailer.endswith(b"\n") or not re.fullmatch(rb"[0-9a-f]{64}", recorded):
+        raise _damaged(name, "its checksum line is not readable")
+    digest, _ = _sha256_file(path, progress, "Checking the file's checksum", limit=size - TRAILER_LENGTH)
+    if digest.encode() != recorded:
+        raise _damaged(name, "its SHA-256 checksum does not match its contents")
+    with tempfile.TemporaryDirectory(prefix="handover-restore-") as work:
+        try:
+            with tarfile.open(path, mode="r:") as tar:
+                members = {member.name: member for member in tar.getmembers()}
+                if MANIFEST not in members:
+                    raise BackupError(f"{name} holds no {MANIFEST}: it is not a Handover backup.")
+                manifest = Manifest.from_json(_read_member(tar, members[MANIFEST]), name)
+                member = members.get(manifest.dump_name)
+                if DUMP_NAMES.get(manifest.database) != manifest.dump_name or member is None or not member.isfile():
+                    raise BackupError(f"{name} does not hold the database copy its manifest names ({manifest.dump_name}).")
+                copy = Path(work) / manifest.dump_name
+                digest, copied = _extract(tar, member, copy, progress)
+        except tarfile.TarError as error:
+            raise BackupError(f"{name} is not a readable backup archive ({error}).") from None
+        if copied != manifest.dump_bytes or digest != manifest.dump_sha256:
+            raise _damaged(name, f"the database copy inside does not match the SHA-256 in {MANIFEST}")
+        yield manifest, copy
+
+
+def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    handle = tar.extractfile(member)
+    if handle is None or member.size > 16 * CHUNK:
+        raise BackupError(f"{MANIFEST} in the backup is not a readable file.")
+    return handle.read()
+
+
+def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, progress: Progress) -> tuple[str, int]:
+    """Stream one member to ``target`` (never through tar's own extraction: no path from the
+    archive is used), hashing it."""
+    source = tar.extractfile(member)
+    if source is None:
+        raise BackupError("The database copy in the backup is not a regular file.")
+    digest = hashlib.sha256()
+    size = 0
+    with open(target, "wb") as out, progress("Extracting the database copy", member.size) as advance:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+            advance(len(chunk))
+    return digest.hexdigest(), size
+
+
+# --- Verify -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Verification:
+    manifest: Manifest
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [check for check in self.checks if not check.ok]
+
+
+def verify_backup(path: Path, progress: Progress = no_progress) -> Verification:
+    """Check a backup end to end in a scratch place; the configured database is not touched.
+
+    Raises BackupError when the file itself is damaged or unreadable (nothing else can be trusted
+    then), or when the scratch place cannot be made; every other problem is a failed Check.
+    """
+    with open_backup(path, progress) as (manifest, copy):
+        return _verify_copy(manifest, copy, progress)
+
+
+def _verify_copy(manifest: Manifest, copy: Path, progress: Progress) -> Verification:
+    report = Verification(manifest)
+    report.checks.append(Check("file checksum", True, "the SHA-256 of the whole file matches its last line"))
+    report.checks.append(Check("database copy", True, f"{_size(manifest.dump_bytes)}; its SHA-256 matches {MANIFEST}"))
+    if manifest.database == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="handover-verify-") as work:
+            scratch = Path(work) / "scratch.sqlite3"
+            try:
+                _restore_sqlite(copy, scratch)
+            except BackupError as error:
+                report.checks.append(Check("restore", False, error.message))
+                return report
+            report.checks.append(Check("restore", True, "copied into a scratch SQLite file"))
+            report.checks.append(_sqlite_integrity(scratch))
+            with _bound_to(f"sqlite:///{scratch}"):
+                report.checks.extend(_content_checks(manifest, progress))
+        return report
+    if db.engine.dialect.name != "postgresql":
+        raise BackupError(
+            "This is a PostgreSQL backup: verify it with HANDOVER_DATABASE_URL set to a PostgreSQL server "
+            "(verification restores it into a scratch database there, then drops it)."
+        )
+    pg_restore = _pg_tool("pg_restore")
+    with _scratch_postgresql() as url:
+        uri, env = _libpq(url)
+        try:
+            with progress("Restoring into a scratch database (pg_restore)", 1) as advance:
+                _run(
+                    [
+                        pg_restore,
+                        "--exit-on-error",
+                        "--single-transaction",
+                        "--no-owner",
+                        "--no-privileges",
+                        f"--dbname={uri}",
+                        str(copy),
+                    ],
+                    env,
+                    "pg_restore",
+                )
+                advance(1)
+        except BackupError as error:
+            report.checks.append(Check("restore", False, error.message))
+            return report
+        report.checks.append(Check("restore", True, f"pg_restore into the scratch database {url.database} succeeded"))
+        report.checks.append(Check("integrity", True, "pg_restore re-created every table, index and constraint without error"))
+        with _bound_to(url):
+            report.checks.extend(_content_checks(manifest, progress))
+    return report
+
+
+def _sqlite_integrity(path: Path) -> Check:
+    conn = sqlite3.connect(path)
+    try:
+        result = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        foreign = conn.execute("PRAGMA foreign_key_check").fetchall()
+    except sqlite3.DatabaseError as error:
+        return Check("integrity", False, f"SQLite cannot read the copy: {error}")
+    finally:
+        conn.close()
+    if result != ["ok"]:
+        return Check("integrity", False, "PRAGMA integrity_check: " + "; ".join(result[:5]))
+    if foreign:
+        tables = sorted({row[0] for row in foreign})
+        return Check("integrity", False, f"{len(foreign)} rows point at missing rows (foreign keys) in {', '.join(tables)}")
+    return Check("integrity", True, "PRAGMA integrity_check: ok; no broken foreign keys")
+
+
+def _content_checks(manifest: Manifest, progress: Progress) -> list[Check]:
+    """Counts, revision, chain and secrets of the restored copy (``db.session`` is bound to it)."""
+    counts = _row_counts()
+    checks = [_counts_check(manifest, counts), _revision_check(manifest, counts)]
+    checks.append(_chain_check(manifest, counts))
+    checks.extend(_secrets_checks(manifest, counts, progress))
+    db.session.rollback()
+    return checks
+
+
+def _counts_check(manifest: Manifest, counts: dict[str, int]) -> Check:
+    expected = manifest.row_counts
+    differ = [
+        f"{name}: {counts.get(name, 'missing')} instead of {expected.get(name, 'none')}"
+        for name in sorted(set(expected) | set(counts))
+        if counts.get(name) != expected.get(name)
+    ]
+    if differ:
+        more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
+        return Check("row counts", False, "; ".join(differ[:5]) + more)
+    return Check("row counts", True, f"{len(counts)} tables, {sum(counts.values()):,} rows, as in {MANIFEST}")
+
+
+def _revision_check(manifest: Manifest, counts: dict[str, int]) -> Check:
+    found = _revision(counts)
+    if found != manifest.alembic_revision:
+        return Check(
+            "migration revision", False, f"the copy is at {found or 'no revision'}, {MANIFEST} says {manifest.alembic_revision}"
+        )
+    if found is None:
+        return Check("migration revision", True, "none recorded (the schema was not made by migrations)")
+    expected = code_revision()
+    note = "" if expected in (None, found) else f" (this Handover's is {expected}: run `flask db upgrade` after restoring)"
+    return Check("migration revision", True, f"{found}, as in {MANIFEST}{note}")
+
+
+def _chain_check(manifest: Manifest, counts: dict[str, int]) -> Check:
+    checked, broken = audit.verify_chain()
+    if broken is not None:
+        return Check("audit chain", False, f"broken at event {broken} (after {checked:,} good events)")
+    head = _chain_head()
+    if head != manifest.audit_chain_head:
+        found = f"ends at {_head_label(head)}" if head else "is empty"
+        return Check("audit chain", False, f"the restored chain {found}, {MANIFEST} recorded {manifest.head_label}")
+    return Check("audit chain", True, f"{checked:,} events intact, ending at {_head_label(head)} as recorded")
+
+
+def _secrets_checks(manifest: Manifest, counts: dict[str, int], progress: Progress) -> list[Check]:
+    keyring = crypto.current_keyring()
+    needed = sorted(set(manifest.credential_key_ids) | set(_key_ids()))
+    missing = [key_id for key_id in needed if key_id not in keyring]
+    wrong = [problem.message for problem in keys.problems(keyring) if problem.key_id not in missing]
+    if missing or wrong:
+        parts = ([f"not configured: {', '.join(missing)}"] if missing else []) + wrong
+        keys_check = Check("master keys", False, "; ".join(parts) + " (configure the keys the backup needs)")
+    else:
+        keys_check = Check("master keys", True, f"{', '.join(needed) or 'none needed'}: configured and matching")
+
+    opened: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    totals = {label: 0 for label in ("notes", "kept versions", "two-factor seeds")}
+    total = sum(counts.get(table, 0) for _, table in keys.SEALED) + counts.get("users", 0) * len(USER_SEALED)
+    with progress("Decrypting every credential (in memory)", total) as advance:
+        for (model, table), label in zip(keys.SEALED, ("notes", "kept versions"), strict=True):
+            stmt = sa.select(model.id, model.secret).order_by(model.id).execution_options(yield_per=2000)
+            for row_id, envelope in db.session.execute(stmt):
+                totals[label] += 1
+                _try_open(keyring, envelope, crypto.associated_data(table, row_id, "secret"), label, opened, failed)
+                advance(1)
+        for user_id, column, envelope in _seed_envelopes():
+            totals["two-factor seeds"] += 1
+            _try_open(keyring, envelope, crypto.associated_data("users", user_id, column), "two-factor seeds", opened, failed)
+            advance(1)
+    summary = ", ".join(f"{opened[label]:,} of {n:,} {label}" for label, n in totals.items())
+    if failed:
+        return [keys_check, Check("credentials", False, f"only {summary} open with the configured keys")]
+    return [keys_check, Check("credentials", True, f"{summary} open with the configured keys")]
+
+
+def _try_open(keyring: crypto.Keyring, envelope: str, aad: bytes, label: str, opened: Counter[str], failed: Counter[str]) -> None:
+    try:
+        keyring.open(envelope, aad)  # the plaintext is dropped at once: only the count is kept
+    except crypto.UndecryptableSecret:
+        failed[label] += 1
+    else:
+        opened[label] += 1
+
+
+@contextmanager
+def _scratch_postgresql() -> Iterator[sa.URL]:
+    """A new empty database on the configured PostgreSQL server, dropped afterwards."""
+    url = db.engine.url
+    name = f"handover_verify_{secrets.token_hex(6)}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+    except sa.exc.DBAPIError as error:
+        admin.dispose()
+        raise BackupError(
+            f"Could not create a scratch database to verify into ({_tail(str(error.orig), 1)}). "
+            f"The database user {url.username or '(default)'} needs the CREATEDB privilege for verification."
+        ) from None
+    try:
+        yield url.set(database=name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:,.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+# --- Restore ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Restored:
+    verification: Verification
+    row_counts: dict[str, int]
+    replaced: dict[str, int]
+
+
+class DatabaseNotEmpty(BackupError):
+    def __init__(self, found: dict[str, int]):
+        listed = ", ".join(f"{n:,} {name}" for name, n in sorted(found.items(), key=lambda item: -item[1])[:6])
+        super().__init__(
+            f"The configured database already holds data ({listed}{', …' if len(found) > 6 else ''}). "
+            "Restoring replaces all of it: run again with --force to overwrite it."
+        )
+        self.found = found
+
+
+def restore_backup(path: Path, force: bool = False, progress: Progress = no_progress) -> Restored:
+    """Replace the configured database with the backup's copy, after verifying it.
+
+    Refuses (DatabaseNotEmpty) a database that holds data unless ``force``; refuses a backup that
+    fails verification or is of the other database kind. Stop the servers first.
+    """
+    kind = db.engine.dialect.name
+    found = stored_data()
+    if found and not force:
+        raise DatabaseNotEmpty(found)
+    with open_backup(path, progress) as (manifest, copy):
+        if manifest.database != kind:
+            raise BackupError(
+                f"This is a {manifest.kind_label} backup and the configured database is {KIND_LABELS.get(kind, kind)}: "
+                f"restore it into a {manifest.kind_label} database (HANDOVER_DATABASE_URL)."
+            )
+        verification = _verify_copy(manifest, copy, progress)
+        if not verification.ok:
+            failed = "; ".join(f"{check.name}: {check.detail}" for check in verification.failed)
+            raise BackupError(f"The backup failed verification, so nothing was restored. {failed}")
+        db.session.remove()
+        with progress("Restoring into the configured database", 1) as advance:
+            if kind == "sqlite":
+                _restore_sqlite(copy, _sqlite_file_for_restore())
+            else:
+                _restore_postgresql(copy)
+            advance(1)
+    db.engine.dispose()
+    counts = _row_counts()
+    db.session.rollback()
+    if counts != manifest.row_counts:
+        raise BackupError("The restored database does not hold the rows the manifest lists; check the database server's log.")
+    return Restored(verification, counts, found)
+
+
+def _sqlite_file_for_restore() -> Path:
+    name = db.engine.url.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        raise BackupError("The configured SQLite database is not a plain file (HANDOVER_DATABASE_URL).")
+    path = Path(name).resolve()
+    if not path.parent.is_dir():
+        raise BackupError(f"The folder {path.parent} of the configured database does not exist.")
+    return path
+
+
+def _restore_sqlite(copy: Path, target: Path) -> None:
+    """Every page of ``copy`` into ``target`` with the online backup API: one transaction, so a
+    reader sees the old database or the new one, never a mixture."""
+    source = sqlite3.connect(copy)
+    try:
+        destination = sqlite3.connect(target, timeout=30)
+    except sqlite3.Error as error:
+        source.close()
+        raise BackupError(f"Cannot open {target}: {error}.") from None
+    try:
+        source.backup(destination)
+    except sqlite3.Error as error:
+        raise BackupError(f"Could not write {target.name}: {error} (stop the Handover server while restoring).") from None
+    finally:
+        destination.close()
+        source.close()
+
+
+def _restore_postgresql(copy: Path) -> None:
+    """Drop every table of the configured database and load the dump, in ONE transaction (psql
+    --single-transaction): a failure leaves the database as it was."""
+    pg_restore, psql = _pg_tool("pg_restore"), _pg_tool("psql")
+    preparer = db.engine.dialect.identifier_preparer
+    with db.engine.connect() as conn:
+        tables = sa.inspect(conn).get_table_names()
+    prelude = "".join(f"DROP TABLE IF EXISTS {preparer.quote(name)} CASCADE;\n" for name in tables)
+    uri, env = _libpq(db.engine.url)
+    # A running server holding locks makes the restore fail after a while instead of waiting forever.
+    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c lock_timeout=30000").strip()
+    with tempfile.TemporaryFile() as errors:
+        script = subprocess.Popen(  # noqa: S603  (fixed program, no shell)
+            [pg_restore, "--clean", "--if-exists", "--no-owner", "--no-privileges", "--file=-", str(copy)],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env=env,
+        )
+        loader = subprocess.Popen(  # noqa: S603
+            [psql, "--no-psqlrc", "--quiet", "--single-transaction", "-v", "ON_ERROR_STOP=1", f"--dbname={uri}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            env=env,
+        )
+        assert script.stdout is not None and loader.stdin is not None  # noqa: S101  (pipes requested above)
+        try:
+            loader.stdin.write(prelude.encode())
+            shutil.copyfileobj(script.stdout, loader.stdin, CHUNK)
+        except BrokenPipeError:
+            pass  # psql stopped at an error: reported below
+        finally:
+            loader.stdin.close()
+            script.stdout.close()
+        codes = (script.wait(), loader.wait())
+        if any(codes):
+            errors.seek(0)
+            raise BackupError(
+                f"Restoring into PostgreSQL failed and was rolled back: {_tail(errors.read().decode(errors='replace'))}"
+            )
