@@ -52,6 +52,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("skipped groups")
         for group, (count, reason, how) in sorted(groups.items()):
             terminalreporter.write_line(f"{count} {group} tests skipped ({reason}). To run them: {how}")
+    # Figures a test records with record_property("figures", ...) (the crash test's runs and
+    # losses, the backup drill's timings), shown even when it passes and under xdist.
+    figures = [
+        str(value)
+        for report in terminalreporter.stats.get("passed", [])
+        for name, value in getattr(report, "user_properties", [])
+        if name == "figures"
+    ]
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.write_line(line)
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------

@@ -154,7 +154,7 @@ def _empty_database(drill: Drill, stack: Any) -> str:
     return stack.enter_context(scratch_postgres_database(drill.server, "handover_restored"))
 
 
-def test_a_backup_of_the_demo_and_10000_accounts_verifies(drill: Drill) -> None:
+def test_a_backup_of_the_demo_and_10000_accounts_verifies(drill: Drill, record_property: Any) -> None:
     manifest = drill.created
     assert manifest.database == drill.kind
     assert manifest.row_counts["accounts"] == GENERATED_ACCOUNTS + 31  # the demo's 31 and the generated ones
@@ -173,11 +173,13 @@ def test_a_backup_of_the_demo_and_10000_accounts_verifies(drill: Drill) -> None:
     for check in ("file checksum", "integrity", "row counts", "migration revision", "audit chain", "master keys", "credentials"):
         assert re.search(rf"^\s+ok\s+{check}:", result.output, re.M), check
     assert "FAILED" not in result.output
-    print(
-        f"\n[{drill.kind}] {GENERATED_ACCOUNTS:,} generated accounts + demo: {manifest.total_rows:,} rows, "
+    figures = (
+        f"[{drill.kind}] backup of the demo + {GENERATED_ACCOUNTS:,} generated accounts: {manifest.total_rows:,} rows, "
         f"{drill.backup.stat().st_size / 1e6:.1f} MB backup; generate {drill.seconds['generate']:.1f} s, "
         f"create {drill.seconds['create']:.1f} s, verify {drill.seconds['verify']:.1f} s"
     )
+    print("\n" + figures)
+    record_property("figures", figures)
 
 
 @pytest.mark.parametrize("where", ["manifest", "database copy", "middle", "tar padding", "checksum line", "last byte"])
@@ -210,7 +212,7 @@ def test_a_cut_short_backup_fails_verification(drill: Drill) -> None:
     assert "cut short" in result.output and "Traceback" not in result.output
 
 
-def test_restore_into_an_empty_database_serves_the_same_pages(drill: Drill) -> None:
+def test_restore_into_an_empty_database_serves_the_same_pages(drill: Drill, record_property: Any) -> None:
     from contextlib import ExitStack
 
     with ExitStack() as stack:
@@ -222,7 +224,9 @@ def test_restore_into_an_empty_database_serves_the_same_pages(drill: Drill) -> N
         seconds = time.perf_counter() - started
         assert result.exit_code == 0, result.output
         assert f"{drill.created.total_rows:,} rows" in result.output
-        print(f"\n[{drill.kind}] restore of {drill.created.total_rows:,} rows (verification included): {seconds:.1f} s")
+        figures = f"[{drill.kind}] restore of {drill.created.total_rows:,} rows into an empty database, verification included: {seconds:.1f} s"
+        print("\n" + figures)
+        record_property("figures", figures)
         assert seconds < RESTORE_BUDGET
 
         with target.app_context():

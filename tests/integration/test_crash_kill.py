@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 import sqlalchemy as sa
@@ -152,7 +152,7 @@ def _integrity(url: str) -> str:
         db.session.commit()
 
 
-def test_killing_a_writing_server_loses_no_acknowledged_write(app: Flask, tmp_path: Path) -> None:
+def test_killing_a_writing_server_loses_no_acknowledged_write(app: Flask, tmp_path: Path, record_property: Any) -> None:
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     _, token = api_tokens.create_token(Actor.system(), "Crash test", ["people:write"], 1)
     db.session.commit()
@@ -194,13 +194,15 @@ def test_killing_a_writing_server_loses_no_acknowledged_write(app: Flask, tmp_pa
     logged = set(db.session.scalars(sa.select(AuditEvent.object_id).where(AuditEvent.action == "person.create")))
     checked, broken = audit.verify_chain()
     events = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
-    print(
-        f"\n[{db.engine.dialect.name}] crash test (seed {seed}): {kills} runs killed with SIGKILL in {seconds:.1f} s, "
+    figures = (
+        f"[{db.engine.dialect.name}] crash test (seed {seed}): {kills} runs killed with SIGKILL in {seconds:.1f} s, "
         f"{tally.attempted:,} writes sent, {len(tally.acknowledged):,} acknowledged, {len(stored):,} of them present, "
         f"lost: {len(lost)}; {tally.cut_off} cut off by a kill, {len(people) - len(tally.acknowledged)} stored without an "
         f"answer; other answers {dict(tally.other) or 'none'}; integrity: {integrity}; audit chain: {checked:,} events, "
         f"{'intact' if broken is None else f'broken at {broken}'}"
     )
+    print("\n" + figures)
+    record_property("figures", figures)
     assert kills >= 20 and kills == RUNS
     assert len(tally.acknowledged) >= RUNS, "too few writes were acknowledged for the test to mean anything"
     assert integrity.startswith("ok"), integrity
