@@ -83,16 +83,16 @@ def drill(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with pytest.MonkeyPatch.context() as mp:
         _fast_hashing(mp)
         if request.param == "sqlite":
-            yield from _build(mp, "sqlite", f"sqlite:///{folder / 'source.sqlite3'}", None, folder)
+            yield from _build("sqlite", f"sqlite:///{folder / 'source.sqlite3'}", None, folder)
             return
         server = request.getfixturevalue("postgres_server")
         if server is None:
             skip_or_fail("postgres", "PostgreSQL is not installed", "apt-get install postgresql (or set HANDOVER_TEST_PG_URL)")
         with scratch_postgres_database(server, "handover_backup") as url:
-            yield from _build(mp, "postgresql", url, server, folder)
+            yield from _build("postgresql", url, server, folder)
 
 
-def _build(mp: pytest.MonkeyPatch, kind: str, url: str, server: str | None, folder: Path) -> Iterator[Drill]:
+def _build(kind: str, url: str, server: str | None, folder: Path) -> Iterator[Drill]:
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
     app.test_client_class = Client
     started = time.perf_counter()
@@ -100,17 +100,18 @@ def _build(mp: pytest.MonkeyPatch, kind: str, url: str, server: str | None, fold
         flask_migrate.upgrade()
         demo.load_demo(Actor.system("flask demo load"))
         db.session.commit()
-        # The generator fills only an empty registry; here it adds to the demo on purpose.
-        mp.setattr(generate, "registry_is_empty", lambda: True)
-        mp.setattr(generate, "DEPARTMENT_WORDS", [f"Branch {word}" for word in generate.DEPARTMENT_WORDS])
-        generate.generate_organisation(
-            Actor.system("flask demo generate"),
-            crypto.current_keyring(),
-            people=400,
-            accounts=GENERATED_ACCOUNTS,
-            seed=11,
-            checkpoint=lambda _n: db.session.commit(),
-        )
+        with pytest.MonkeyPatch.context() as adding:
+            # The generator fills only an empty registry; here it adds to the demo on purpose.
+            adding.setattr(generate, "registry_is_empty", lambda: True)
+            adding.setattr(generate, "DEPARTMENT_WORDS", [f"Branch {word}" for word in generate.DEPARTMENT_WORDS])
+            generate.generate_organisation(
+                Actor.system("flask demo generate"),
+                crypto.current_keyring(),
+                people=400,
+                accounts=GENERATED_ACCOUNTS,
+                seed=11,
+                checkpoint=lambda _n: db.session.commit(),
+            )
         db.session.commit()
         admin = db.session.scalar(sa.select(User).where(User.email == "admin@riverside.example"))
         facebook = db.session.scalar(sa.select(Account.id).where(Account.name == "Riverside Public Library"))
