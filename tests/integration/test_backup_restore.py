@@ -15,6 +15,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import flask_migrate
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from argon2 import PasswordHasher
 from flask import Flask
 
@@ -214,8 +216,6 @@ def test_a_cut_short_backup_fails_verification(drill: Drill) -> None:
 
 
 def test_restore_into_an_empty_database_serves_the_same_pages(drill: Drill, record_property: Any) -> None:
-    from contextlib import ExitStack
-
     with ExitStack() as stack:
         url = _empty_database(drill, stack)
         target = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
@@ -451,3 +451,44 @@ def test_postgresql_tools_missing_or_the_other_database_kind(app: Flask, tmp_pat
     finally:
         _dispose(sqlite_app)
     assert wrong_kind.exit_code == 1 and "This is a PostgreSQL backup" in wrong_kind.output
+
+
+def test_a_backup_from_the_previous_revision_verifies_and_restores(
+    empty_database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Last month's backup after an upgrade: verification migrates its scratch copy to this
+    code's revision before reading the chain and the secrets; restore says to run `db upgrade`."""
+    source = create_app("testing", SQLALCHEMY_DATABASE_URI=empty_database)
+    with source.app_context():
+        script = ScriptDirectory.from_config(source.extensions["migrate"].migrate.get_config())
+        head = script.get_current_head()
+        assert head
+        previous = script.get_revision(head).down_revision
+        previous = previous[0] if isinstance(previous, tuple) else previous
+        assert isinstance(previous, str)
+        flask_migrate.upgrade(revision=previous)
+        _note("sealed-before-the-upgrade")
+    path = tmp_path / "last-month.handover"
+    try:
+        assert _cli(source, "backup", "create", str(path)).exit_code == 0
+        verify = _cli(source, "backup", "verify", str(path))
+    finally:
+        _dispose(source)
+    assert verify.exit_code == 0, verify.output
+    assert f"migrated from {previous} to {head}" in verify.output
+    assert re.search(r"ok\s+credentials: 1 of 1 notes", verify.output)
+
+    with ExitStack() as stack:
+        if empty_database.startswith("sqlite"):
+            url = f"sqlite:///{tmp_path / 'restored.sqlite3'}"
+        else:
+            url = stack.enter_context(scratch_postgres_database(request.getfixturevalue("postgres_server"), "handover_old"))
+        target = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
+        stack.callback(_dispose, target)
+        restored = _cli(target, "backup", "restore", str(path))
+        assert restored.exit_code == 0, restored.output
+        assert f"The backup is at revision {previous}; run `flask db upgrade`" in restored.output
+        with target.app_context():
+            flask_migrate.upgrade()
+        assert _cli(target, "audit", "verify").exit_code == 0
+        assert _cli(target, "backup", "create", str(tmp_path / "after-upgrade.handover")).exit_code == 0
