@@ -5,7 +5,15 @@ from app.models.api_token import ApiToken, Scope
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion, MasterKeyCheck
-from app.models.finding import FindingAcceptance, FindingSnapshot
+from app.models.finding import (
+    AccountRiskScore,
+    FindingAcceptance,
+    FindingCount,
+    FindingIndexState,
+    FindingSnapshot,
+    IndexedFinding,
+    IndexedFindingPerson,
+)
 from app.models.hr_event import HrEventReceipt
 from app.models.offboarding import (
     CaseStatus,
@@ -38,8 +46,13 @@ __all__ = [
     "CredentialReveal",
     "CredentialVersion",
     "Department",
+    "AccountRiskScore",
     "FindingAcceptance",
+    "FindingCount",
+    "FindingIndexState",
     "FindingSnapshot",
+    "IndexedFinding",
+    "IndexedFindingPerson",
     "HrEventReceipt",
     "ItemKind",
     "ItemStatus",

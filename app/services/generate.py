@@ -41,7 +41,7 @@ from app.models import (
     RecoveryContact,
     RecoveryKind,
 )
-from app.services import audit, catalogue, crypto, offboarding
+from app.services import audit, catalogue, crypto, findings, offboarding
 from app.services.context import Actor
 from app.services.credentials import TABLE as NOTE_TABLE
 from app.services.errors import DomainError
@@ -654,6 +654,8 @@ def generate_organisation(
         cases += 1
     counts["open cases"] = cases
     counts["departed people"] = len(departed)
+    # The bulk inserts went past the ORM: the finding index is rebuilt from the whole registry.
+    findings.rebuild(findings.configured_interval(), today)
     done(0)
     return GenerationSummary(counts=counts)
 
