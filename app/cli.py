@@ -453,6 +453,25 @@ def findings_snapshot() -> None:
     click.echo(f"Recorded {snapshot.total} open findings for {snapshot.taken_on:%d %b %Y} ({severities}).")
 
 
+@findings_cli.command("rebuild")
+def findings_rebuild() -> None:
+    """Rebuild the finding index from the whole registry (`flask handover tick` does it nightly)."""
+    import time
+
+    from flask import current_app
+
+    from app.services import findings
+
+    started = time.perf_counter()
+    findings.rebuild(current_app.config["REVIEW_INTERVAL_DAYS"])
+    db.session.commit()
+    summary = findings.organisation_summary(current_app.config["REVIEW_INTERVAL_DAYS"])
+    click.echo(
+        f"The finding index holds {summary.total + summary.accepted:,} findings "
+        f"({summary.accepted:,} accepted), rebuilt in {time.perf_counter() - started:.1f} s."
+    )
+
+
 @handover_cli.command("tick")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Run as of this day (YYYY-MM-DD).")
 def handover_tick(today: datetime | None) -> None:
@@ -461,7 +480,7 @@ def handover_tick(today: datetime | None) -> None:
     attempts older than a day (run daily from cron)."""
     from flask import current_app
 
-    from app.services import offboarding, throttle
+    from app.services import findings, offboarding, throttle
 
     summary = offboarding.tick(
         today.date() if today else None,
@@ -470,6 +489,8 @@ def handover_tick(today: datetime | None) -> None:
     )
     # Counted sign-in attempts matter only within their window (minutes): a day keeps every one.
     throttle.prune(timedelta(days=1))
+    # A new day: overdue rotations, reviews and expired acceptances change the findings.
+    findings.ensure_current(current_app.config["REVIEW_INTERVAL_DAYS"])
     db.session.commit()
     for line in summary.lines():
         click.echo(line)

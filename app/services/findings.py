@@ -884,7 +884,11 @@ def record_snapshot(
     dashboard), so the rules are not run twice.
     """
     today = today or date.today()
-    summary = summary or summarize(evaluate(FindingFilters(), review_interval_days, today))
+    summary = summary or (
+        organisation_summary(review_interval_days)
+        if today == date.today()
+        else summarize(evaluate(FindingFilters(), review_interval_days, today))
+    )
     snapshot = db.session.scalar(sa.select(FindingSnapshot).where(FindingSnapshot.taken_on == today)) or FindingSnapshot(
         taken_on=today
     )
@@ -961,15 +965,11 @@ def _in_scope(model: Any, account_ids: Iterable[int], note_ids: Iterable[int]) -
 
 
 def _counts(where: Any) -> Counter[tuple[str, int, bool]]:
+    department = sa.func.coalesce(IndexedFinding.department_id, sa.literal_column("0"))
     stmt = (
-        sa.select(
-            IndexedFinding.rule_id,
-            sa.func.coalesce(IndexedFinding.department_id, 0),
-            IndexedFinding.accepted,
-            sa.func.count(),
-        )
+        sa.select(IndexedFinding.rule_id, department, IndexedFinding.accepted, sa.func.count())
         .where(where)
-        .group_by(IndexedFinding.rule_id, sa.func.coalesce(IndexedFinding.department_id, 0), IndexedFinding.accepted)
+        .group_by(IndexedFinding.rule_id, department, IndexedFinding.accepted)
     )
     return Counter({(r, d, bool(a)): n for r, d, a, n in db.session.execute(stmt)})
 
