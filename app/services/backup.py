@@ -176,7 +176,15 @@ def _head_label(head: dict[str, Any] | None) -> str:
 
 
 def _chain_head() -> dict[str, Any] | None:
-    """The audit chain's recorded end {"seq", "link"}, which a restored chain must end at (None: no events)."""
+    """The audit chain's recorded end {"seq", "link"}, which a restored chain must end at (None: no events).
+
+    A database still at a revision before the keyed chain names its last event {"id", "hash"}.
+    """
+    if "audit_head" not in _tables():
+        if "audit_events" not in _tables():
+            return None
+        row = db.session.execute(sa.text("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")).first()
+        return None if row is None else {"id": row.id, "hash": row.hash}
     return audit.chain_head()
 
 
@@ -737,7 +745,10 @@ def _same_head(head: dict[str, Any] | None, recorded: dict[str, Any] | None) -> 
     """Whether the chain ends where the manifest says. A manifest from before the keyed chain names
     the last event by id (its links were re-made under the audit key by the upgrade)."""
     if recorded is not None and "seq" not in recorded:
-        last_id = db.session.scalar(sa.select(AuditEvent.id).order_by(AuditEvent.seq.desc()).limit(1))
+        # The upgrade appended one audit.rekey event after the events the manifest knew.
+        last_id = db.session.scalar(
+            sa.select(AuditEvent.id).where(AuditEvent.action != "audit.rekey").order_by(AuditEvent.seq.desc()).limit(1)
+        )
         return last_id == recorded.get("id")
     return head == recorded
 

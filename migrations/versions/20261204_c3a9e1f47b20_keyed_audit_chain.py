@@ -76,6 +76,8 @@ events = sa.table(
     sa.column("prev_hash", sa.String),
     sa.column("hash", sa.String),
 )
+#: The table as the previous revision has it (no seq, no key_id).
+old_events = sa.table("audit_events", *(sa.column(c.name, c.type) for c in events.columns if c.name not in ("seq", "key_id")))
 head_table = sa.table(
     "audit_head",
     sa.column("id", sa.Integer),
@@ -96,11 +98,11 @@ def _old_digest(prev, row):
     return hashlib.sha256((prev + _canonical(row, OLD_FIELDS)).encode()).hexdigest()
 
 
-def _rows(conn, order):
+def _rows(conn, order, table=events):
     """Every event in ``order``, a batch at a time."""
     last = None
     while True:
-        stmt = sa.select(events).order_by(order).limit(BATCH)
+        stmt = sa.select(table).order_by(order).limit(BATCH)
         if last is not None:
             stmt = stmt.where(order > last)
         batch = [dict(row._mapping) for row in conn.execute(stmt)]
@@ -113,7 +115,7 @@ def _rows(conn, order):
 def _old_chain_break(conn):
     """The id of the first event the plain-sha256 chain does not hold (None: intact)."""
     prev = GENESIS
-    for row in _rows(conn, events.c.id):
+    for row in _rows(conn, old_events.c.id, old_events):
         if row["prev_hash"] != prev or _old_digest(prev, row) != row["hash"]:
             return row["id"]
         prev = row["hash"]
@@ -129,6 +131,16 @@ def upgrade():
     from app.services import audit  # the link and head rules the application verifies with
 
     conn = op.get_bind()
+    # Checked before any change, so a refusal leaves the database as it was (SQLite has no transactional DDL here).
+    broken = _old_chain_break(conn)
+    accepted = os.environ.get("HANDOVER_AUDIT_ACCEPT_BROKEN_CHAIN", "")
+    if broken is not None and accepted != str(broken):
+        raise RuntimeError(
+            f"The audit chain is broken at event {broken}: it was changed outside Handover, so it is not re-linked under "
+            "the audit key. Restore a backup taken before the change, or set "
+            f"HANDOVER_AUDIT_ACCEPT_BROKEN_CHAIN={broken} to re-link it anyway (the break is recorded in the audit log)."
+        )
+
     op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
@@ -143,15 +155,6 @@ def upgrade():
         batch_op.add_column(sa.Column("seq", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("key_id", sa.String(length=40), nullable=False, server_default=""))
         batch_op.drop_constraint("fk_audit_events_actor_id_users", type_="foreignkey")
-
-    broken = _old_chain_break(conn)
-    accepted = os.environ.get("HANDOVER_AUDIT_ACCEPT_BROKEN_CHAIN", "")
-    if broken is not None and accepted != str(broken):
-        raise RuntimeError(
-            f"The audit chain is broken at event {broken}: it was changed outside Handover, so it is not re-linked under "
-            "the audit key. Restore a backup taken before the change, or set "
-            f"HANDOVER_AUDIT_ACCEPT_BROKEN_CHAIN={broken} to re-link it anyway (the break is recorded in the audit log)."
-        )
 
     keyring = current_app.extensions["handover_audit_keyring"].get()
     key_id = keyring.primary.key_id
@@ -169,27 +172,31 @@ def upgrade():
             updates = []
     _apply(conn, updates)
 
-    note = "the old chain was intact" if broken is None else f"the old chain was broken at event {broken}, re-linked as accepted"
-    rekey = {
-        "seq": seq + 1,
-        "occurred_at": datetime.now(UTC),
-        "actor_id": None,
-        "actor_name": "system",
-        "action": "audit.rekey",
-        "object_type": "audit",
-        "object_id": None,
-        "summary": f"Numbered {seq} events and linked them with audit key {key_id} ({note})",
-        "before": None,
-        "after": {"events": seq, "key_id": key_id, "old_chain_broken_at": broken},
-        "request_id": "",
-        "remote_addr": "",
-        "key_id": key_id,
-        "prev_hash": prev,
-    }
-    rekey["hash"] = prev = audit.link(key, prev, rekey)
-    conn.execute(sa.insert(events).values(**rekey))
-    seq += 1
-    conn.execute(sa.insert(head_table).values(id=1, seq=seq, link=prev, key_id=key_id, mac=audit.head_mac(key, seq, prev)))
+    if seq:  # an empty log (a new installation) gets no re-keying event
+        note = (
+            "the old chain was intact" if broken is None else f"the old chain was broken at event {broken}, re-linked as accepted"
+        )
+        rekey = {
+            "seq": seq + 1,
+            "occurred_at": datetime.now(UTC),
+            "actor_id": None,
+            "actor_name": "system",
+            "action": "audit.rekey",
+            "object_type": "audit",
+            "object_id": None,
+            "summary": f"Numbered {seq} events and linked them with audit key {key_id} ({note})",
+            "before": None,
+            "after": {"events": seq, "key_id": key_id, "old_chain_broken_at": broken},
+            "request_id": "",
+            "remote_addr": "",
+            "key_id": key_id,
+            "prev_hash": prev,
+        }
+        rekey["hash"] = prev = audit.link(key, prev, rekey)
+        conn.execute(sa.insert(events).values(**rekey))
+        seq += 1
+    if seq:
+        conn.execute(sa.insert(head_table).values(id=1, seq=seq, link=prev, key_id=key_id, mac=audit.head_mac(key, seq, prev)))
 
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.alter_column("seq", existing_type=sa.Integer(), nullable=False)

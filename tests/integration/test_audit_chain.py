@@ -248,3 +248,74 @@ def test_concurrent_appends_get_gapless_unique_numbers(app, chain):
     assert seqs == list(range(1, 6 + THREADS * APPENDS + 1))
     assert audit.verify_chain() == (6 + THREADS * APPENDS, None)
     assert audit.chain_head()["seq"] == 6 + THREADS * APPENDS
+
+
+# --- The upgrade from the plain-sha256 chain ---------------------------------------------------
+
+PREVIOUS_REVISION = "909f7d17e3e8"
+
+
+def _old_chain(count: int) -> None:
+    """Events as the previous revision wrote them: a plain sha256 chain, in id order."""
+    from datetime import UTC, datetime
+
+    from tests import old_audit_chain
+
+    events = [audit.EventData("account.update", "account", n, f"Edited account {n}", None, {"n": n}) for n in range(count)]
+    old_audit_chain.append("Ivy Tech", events, when=datetime(2026, 11, 1, 9, 0, tzinfo=UTC))
+    db.session.commit()
+
+
+def test_the_upgrade_verifies_the_old_chain_then_numbers_and_relinks_it(empty_database):
+    import flask_migrate
+
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=empty_database)
+    with app.app_context():
+        try:
+            flask_migrate.upgrade(revision=PREVIOUS_REVISION)
+            _old_chain(5)
+            flask_migrate.upgrade()
+            events = list(db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq)))
+            assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6]
+            assert [e.summary for e in events[:5]] == [f"Edited account {n}" for n in range(5)]
+            assert events[-1].action == "audit.rekey"
+            assert "Numbered 5 events" in events[-1].summary and "old chain was intact" in events[-1].summary
+            assert audit.verify_chain() == (6, None)
+            _event(99)
+            db.session.commit()
+            assert audit.verify_chain() == (7, None)
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                db.session.execute(sa.text("DELETE FROM audit_events WHERE seq = 1"))
+            db.session.rollback()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_the_upgrade_refuses_a_broken_old_chain_unless_told_to_accept_it(empty_database, caplog, monkeypatch):
+    import flask_migrate
+
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=empty_database)
+    with app.app_context():
+        try:
+            flask_migrate.upgrade(revision=PREVIOUS_REVISION)
+            _old_chain(4)
+            third = db.session.scalars(sa.select(AuditEvent.id).order_by(AuditEvent.id)).all()[2]
+            db.session.execute(sa.text("UPDATE audit_events SET summary = 'forged' WHERE id = :id"), {"id": third})
+            db.session.commit()
+            with pytest.raises(SystemExit):
+                flask_migrate.upgrade()
+            assert f"The audit chain is broken at event {third}" in caplog.text
+            assert f"set HANDOVER_AUDIT_ACCEPT_BROKEN_CHAIN={third} to re-link it anyway" in caplog.text
+            db.session.rollback()
+            db.engine.dispose()
+
+            monkeypatch.setenv("HANDOVER_AUDIT_ACCEPT_BROKEN_CHAIN", str(third))
+            flask_migrate.upgrade()
+            rekey = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+            assert (rekey.seq, rekey.action) == (5, "audit.rekey")
+            assert f"the old chain was broken at event {third}, re-linked as accepted" in rekey.summary
+            assert audit.verify_chain() == (5, None)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
