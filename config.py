@@ -315,6 +315,15 @@ class ProductionConfig(Config):
                 "(create one with `flask keys generate`), or HANDOVER_MASTER_KEY_FILE to a mode-0600 file holding them. "
                 "Keep them outside the database and apart from HANDOVER_SECRET_KEY."
             )
+        if not values.get("MFA_REQUIRED_ROLES"):
+            raise ConfigError(
+                "HANDOVER_MFA_REQUIRED_ROLES is empty. Name the roles that must use two factors (the default is admin,it), "
+                "or write HANDOVER_MFA_REQUIRED_ROLES=none to require them of nobody."
+            )
+        if values.get("MASTER_KEYS") == TestingConfig.MASTER_KEYS:
+            raise ConfigError(
+                "HANDOVER_MASTER_KEYS is the testing key from the repository; generate a real one with `flask keys generate`."
+            )
         if not values.get("AUDIT_KEY") and not values.get("AUDIT_KEY_FILE"):
             raise ConfigError(
                 "HANDOVER_AUDIT_KEY must be set to the key(s) that link the audit chain (create one with "
@@ -324,15 +333,6 @@ class ProductionConfig(Config):
         if values.get("AUDIT_KEY") == TestingConfig.AUDIT_KEY:
             raise ConfigError(
                 "HANDOVER_AUDIT_KEY is the testing key from the repository; generate a real one with `flask keys generate`."
-            )
-        if not values.get("MFA_REQUIRED_ROLES"):
-            raise ConfigError(
-                "HANDOVER_MFA_REQUIRED_ROLES is empty. Name the roles that must use two factors (the default is admin,it), "
-                "or write HANDOVER_MFA_REQUIRED_ROLES=none to require them of nobody."
-            )
-        if values.get("MASTER_KEYS") == TestingConfig.MASTER_KEYS:
-            raise ConfigError(
-                "HANDOVER_MASTER_KEYS is the testing key from the repository; generate a real one with `flask keys generate`."
             )
 
 
