@@ -163,7 +163,7 @@ def test_a_backup_of_the_demo_and_10000_accounts_verifies(drill: Drill, record_p
     assert manifest.row_counts["accounts"] == GENERATED_ACCOUNTS + 31  # the demo's 31 and the generated ones
     assert manifest.row_counts["credential_notes"] > 5_000
     assert manifest.alembic_revision and len(manifest.row_counts) >= 25
-    assert manifest.audit_chain_head and manifest.audit_chain_head["id"] == manifest.row_counts["audit_events"]
+    assert manifest.audit_chain_head and manifest.audit_chain_head["seq"] == manifest.row_counts["audit_events"]
     assert manifest.credential_key_ids == ["test-key-1"]
 
     started = time.perf_counter()
