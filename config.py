@@ -41,6 +41,12 @@ class Config:
     MASTER_KEYS: str | None = None
     #: Where the keys are read from when MASTER_KEYS is not set (development default: instance/master_keys).
     MASTER_KEY_FILE: str | None = None
+    #: Keys of the audit chain's links as ``id:base64key`` entries, newest first (HANDOVER_AUDIT_KEY):
+    #: new events are linked with the first, older ones still verify with the others. Apart from the
+    #: master keys and SECRET_KEY.
+    AUDIT_KEY: str | None = None
+    #: Where the audit keys are read from when AUDIT_KEY is not set (development default: instance/audit_keys).
+    AUDIT_KEY_FILE: str | None = None
     #: Days a rotated-out credential value is kept (encrypted, read-only) so a failed change can be undone.
     CREDENTIAL_RETENTION_DAYS = 30
     #: Whether an admin may load the demo organisation into an empty registry from the first-run page.
@@ -126,6 +132,10 @@ class Config:
             values["MASTER_KEYS"] = keys
         if key_file := _env("MASTER_KEY_FILE"):
             values["MASTER_KEY_FILE"] = key_file
+        if audit_key := _env("AUDIT_KEY"):
+            values["AUDIT_KEY"] = audit_key
+        if audit_key_file := _env("AUDIT_KEY_FILE"):
+            values["AUDIT_KEY_FILE"] = audit_key_file
         if retention := _env("CREDENTIAL_RETENTION_DAYS"):
             values["CREDENTIAL_RETENTION_DAYS"] = int(retention)
         if smtp_host := _env("SMTP_HOST"):
@@ -271,6 +281,8 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-only-secret-key-not-for-production-use"  # noqa: S105  (ProductionConfig refuses it)
     #: A fixed key for tests only; ProductionConfig refuses it.
     MASTER_KEYS = "test-key-1:dGVzdGluZy1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXM"
+    #: A fixed audit key for tests only; ProductionConfig refuses it.
+    AUDIT_KEY = "test-audit-1:dGVzdGluZy1vbmx5LWF1ZGl0LWNoYWluLWtleS0zMmI"
     RATELIMIT_ENABLED = False
     #: Tests sign in as every role with a password alone; the tests of two factors turn the rule on.
     MFA_REQUIRED_ROLES = ("none",)
@@ -311,6 +323,16 @@ class ProductionConfig(Config):
         if values.get("MASTER_KEYS") == TestingConfig.MASTER_KEYS:
             raise ConfigError(
                 "HANDOVER_MASTER_KEYS is the testing key from the repository; generate a real one with `flask keys generate`."
+            )
+        if not values.get("AUDIT_KEY") and not values.get("AUDIT_KEY_FILE"):
+            raise ConfigError(
+                "HANDOVER_AUDIT_KEY must be set to the key(s) that link the audit chain (create one with "
+                "`flask keys generate`), or HANDOVER_AUDIT_KEY_FILE to a mode-0600 file holding them. "
+                "Keep it apart from the master keys and HANDOVER_SECRET_KEY."
+            )
+        if values.get("AUDIT_KEY") == TestingConfig.AUDIT_KEY:
+            raise ConfigError(
+                "HANDOVER_AUDIT_KEY is the testing key from the repository; generate a real one with `flask keys generate`."
             )
 
 

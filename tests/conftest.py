@@ -198,6 +198,26 @@ def app(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
     ctx.pop()
 
 
+@pytest.fixture
+def drop_append_only_triggers(app: Flask) -> Iterator[Any]:
+    """A function that removes the triggers refusing UPDATE and DELETE on audit events (as someone
+    with raw database access would, to tamper); they are put back after the test."""
+    from app.models.audit import drop_trigger_statements, trigger_statements
+
+    dialect = db.engine.dialect.name
+
+    def drop() -> None:
+        for statement in drop_trigger_statements(dialect):
+            db.session.execute(sa.text(statement))
+        db.session.commit()
+
+    yield drop
+    db.session.rollback()
+    for statement in (*drop_trigger_statements(dialect), *trigger_statements(dialect)):
+        db.session.execute(sa.text(statement))
+    db.session.commit()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Integration tests run on SQLite and PostgreSQL."""
     if "database_url" in metafunc.fixturenames:

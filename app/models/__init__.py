@@ -2,7 +2,7 @@
 
 from app.models.account import Account, AccountAdmin, AccountStatus, Connection, RecoveryContact, RecoveryKind
 from app.models.api_token import ApiToken, Scope
-from app.models.audit import AuditEvent
+from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base, utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion, MasterKeyCheck
 from app.models.finding import (
@@ -36,6 +36,7 @@ __all__ = [
     "AccountStatus",
     "ApiToken",
     "AuditEvent",
+    "AuditHead",
     "AuthAttempt",
     "Base",
     "CaseStatus",
