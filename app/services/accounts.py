@@ -7,14 +7,14 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus, Connection, RecoveryContact, RecoveryKind
 from app.models.base import utcnow
 from app.models.person import Department, Person
 from app.models.platform import Platform
-from app.models.profile import Profile, ProfileKind
+from app.models.profile import Profile, ProfileCustodian, ProfileKind
 from app.models.user import Role
 from app.services import audit, permissions
 from app.services.context import Actor
@@ -82,9 +82,33 @@ def _snapshot(account: Account) -> dict[str, Any]:
     return audit.snapshot(account, SNAPSHOT_FIELDS)
 
 
+def _profile_behind() -> tuple[Any, ...]:
+    """Loader options for what a page shows of a profile: its platform, holder and custodians."""
+    return (
+        joinedload(Profile.platform),
+        joinedload(Profile.holder),
+        joinedload(Profile.custodian_links).joinedload(ProfileCustodian.person),
+    )
+
+
+#: Everything an account's page shows (who controls it, the map, recovery, tools), loaded in
+#: four queries whatever the number of admins, contacts and tools: many-to-one links and
+#: profiles' custodians are joined to the row that needs them.
+ACCOUNT_PAGE = (
+    joinedload(Account.platform),
+    joinedload(Account.department),
+    joinedload(Account.steward),
+    joinedload(Account.owner_profile).options(*_profile_behind()),
+    selectinload(Account.admins).joinedload(AccountAdmin.profile).options(*_profile_behind()),
+    selectinload(Account.recovery_contacts).joinedload(RecoveryContact.person),
+    selectinload(Account.connections).joinedload(Connection.profile).options(*_profile_behind()),
+)
+
+
 def get_account(actor: Actor, account_id: int) -> Account:
-    """The account, if the actor may see it. Raises NotFound or PermissionDenied."""
-    account = db.session.get(Account, account_id)
+    """The account, if the actor may see it, with what its page shows (ACCOUNT_PAGE). Raises
+    NotFound or PermissionDenied."""
+    account = db.session.get(Account, account_id, options=ACCOUNT_PAGE)
     if account is None:
         raise NotFound(f"There is no account with id {account_id}. It may have been typed wrongly.")
     permissions.require(

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
@@ -104,7 +104,9 @@ def _snapshot(person: Person) -> dict[str, Any]:
 
 
 def get_person(actor: Actor, person_id: int) -> Person:
-    person = db.session.get(Person, person_id)
+    """The person (with their department and manager), if the actor may see them. Raises NotFound
+    or PermissionDenied."""
+    person = db.session.get(Person, person_id, options=[joinedload(Person.department), joinedload(Person.manager)])
     if person is None:
         raise NotFound(f"There is no person with id {person_id}.")
     permissions.require(permissions.can_view_person(actor, person_id), "You can see only your own page.")
@@ -448,76 +450,80 @@ def update_person(actor: Actor, person: Person, data: PersonData, expected_versi
 
 
 def footprint(person: Person) -> Footprint:
-    """Everything tied to the person, each kind in one query."""
+    """Everything tied to the person, each kind in one query: nine queries whatever the person
+    holds (many-to-one links are joined; profiles are matched by subquery, so no query waits on
+    another's result)."""
     result = Footprint(person=person)
+    held = sa.select(Profile.id).where(Profile.holder_id == person.id).scalar_subquery()
+    kept = sa.select(ProfileCustodian.profile_id).where(ProfileCustodian.person_id == person.id).scalar_subquery()
+    # What the pages and the ownership map show of an account: its platform and its owner profile.
+    account_opts = (joinedload(Account.platform), joinedload(Account.owner_profile))
+
+    def admin_roles(profiles: Any) -> list[AccountAdmin]:
+        return list(
+            db.session.scalars(
+                sa.select(AccountAdmin)
+                .join(AccountAdmin.account)
+                .options(
+                    contains_eager(AccountAdmin.account).joinedload(Account.platform),
+                    joinedload(AccountAdmin.profile).joinedload(Profile.platform),
+                )
+                .where(AccountAdmin.profile_id.in_(profiles))
+                .order_by(Account.name, AccountAdmin.id)
+            )
+        )
+
+    def owned_through(profiles: Any) -> list[Account]:
+        return list(
+            db.session.scalars(
+                sa.select(Account)
+                .options(*account_opts)
+                .where(Account.owner_profile_id.in_(profiles))
+                .order_by(Account.name, Account.id)
+            )
+        )
+
     result.profiles = list(
         db.session.scalars(
             sa.select(Profile)
-            .options(selectinload(Profile.platform))
+            .options(joinedload(Profile.platform))
             .where(Profile.holder_id == person.id)
-            .order_by(Profile.name)
+            .order_by(Profile.name, Profile.id)
         )
     )
     result.custodian_of = list(
         db.session.scalars(
             sa.select(Profile)
-            .join(ProfileCustodian, ProfileCustodian.profile_id == Profile.id)
-            .options(selectinload(Profile.platform))
-            .where(ProfileCustodian.person_id == person.id)
-            .order_by(Profile.name)
+            .options(joinedload(Profile.platform))
+            .where(Profile.id.in_(kept))
+            .order_by(Profile.name, Profile.id)
         )
     )
-    held_ids = [p.id for p in result.profiles]
-    kept_ids = [p.id for p in result.custodian_of]
-    account_opts = (selectinload(Account.platform), selectinload(Account.owner_profile))
-    if held_ids:
-        result.owned = list(
-            db.session.scalars(
-                sa.select(Account).options(*account_opts).where(Account.owner_profile_id.in_(held_ids)).order_by(Account.name)
+    result.owned = owned_through(held)
+    result.admin_roles = admin_roles(held)
+    result.connections = list(
+        db.session.scalars(
+            sa.select(Connection)
+            .options(
+                joinedload(Connection.account).joinedload(Account.platform),
+                joinedload(Connection.profile),
             )
+            .where(Connection.profile_id.in_(held))
+            .order_by(Connection.tool_name, Connection.id)
         )
-        result.admin_roles = list(
-            db.session.scalars(
-                sa.select(AccountAdmin)
-                .join(AccountAdmin.account)
-                .options(selectinload(AccountAdmin.account).selectinload(Account.platform), selectinload(AccountAdmin.profile))
-                .where(AccountAdmin.profile_id.in_(held_ids))
-                .order_by(Account.name)
-            )
-        )
-        result.connections = list(
-            db.session.scalars(
-                sa.select(Connection)
-                .options(selectinload(Connection.account), selectinload(Connection.profile))
-                .where(Connection.profile_id.in_(held_ids))
-                .order_by(Connection.tool_name)
-            )
-        )
-    if kept_ids:
-        result.through_custody = list(
-            db.session.scalars(
-                sa.select(Account).options(*account_opts).where(Account.owner_profile_id.in_(kept_ids)).order_by(Account.name)
-            )
-        ) + list(
-            db.session.scalars(
-                sa.select(AccountAdmin)
-                .join(AccountAdmin.account)
-                .options(selectinload(AccountAdmin.account), selectinload(AccountAdmin.profile))
-                .where(AccountAdmin.profile_id.in_(kept_ids))
-                .order_by(Account.name)
-            )
-        )
+    )
+    result.through_custody = [*owned_through(kept), *admin_roles(kept)]
     result.recovery_contacts = list(
         db.session.scalars(
             sa.select(RecoveryContact)
-            .options(selectinload(RecoveryContact.account))
+            .options(joinedload(RecoveryContact.account).joinedload(Account.platform))
             .where(RecoveryContact.person_id == person.id)
             .order_by(RecoveryContact.id)
         )
     )
     result.stewarded = list(
         db.session.scalars(
-            sa.select(Account).options(*account_opts).where(Account.steward_id == person.id).order_by(Account.name)
+            sa.select(Account).options(*account_opts).where(Account.steward_id == person.id).order_by(Account.name, Account.id)
         )
     )
     return result
