@@ -33,7 +33,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from flask import Flask, render_template_string  # noqa: E402
+from flask import Flask, current_app, render_template_string  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
@@ -177,15 +177,22 @@ def pick_targets() -> dict[str, int]:
     }
 
 
+def late_page(accounts: int, per_page: int) -> int:
+    """The page 90 % of the way through the accounts list."""
+    return max(2, int(accounts * 0.9) // per_page)
+
+
 def pages(targets: dict[str, int], per_page: int) -> dict[str, str]:
-    late = max(1, int(targets["accounts"] * 0.9) // per_page)
+    late = late_page(targets["accounts"], per_page)
+    # As a person gets there: through the Next links, which carry the last account shown.
+    after = f"&after={targets['late_after']}" if targets.get("late_after") else ""
     return {
         "floor": "/_bench/floor",
         "dashboard": "/",
         "accounts_list": "/accounts/",
         "accounts_filter": "/accounts/?status=dormant&owner_kind=personal",
         "accounts_search": "/accounts/?q=harbour",
-        "accounts_late_page": f"/accounts/?page={late}",
+        "accounts_late_page": f"/accounts/?page={late}{after}",
         "account_detail": f"/accounts/{targets['account_id']}",
         "person_footprint": f"/people/{targets['person_id']}",
         "findings": "/findings/",
@@ -203,7 +210,16 @@ def prepare_visitor() -> tuple[str, dict[str, int]]:
     db.session.flush()
     _, token = api_tokens.create_token(Actor.for_user(admin), "bench", ["registry:read"], 30)
     db.session.commit()
-    return token, pick_targets()
+    targets = pick_targets()
+    per_page = current_app.config["PER_PAGE"]
+    # The last account of the page before the late page, in the list's order (name, then id).
+    targets["late_after"] = db.session.scalar(
+        sa.select(Account.id)
+        .order_by(Account.name, Account.id)
+        .offset((late_page(targets["accounts"], per_page) - 1) * per_page - 1)
+        .limit(1)
+    )
+    return token, targets
 
 
 def run_scale(name: str, url: str | None, repeats: int) -> dict[str, Any]:
