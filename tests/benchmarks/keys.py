@@ -279,9 +279,8 @@ def median_ms(values: list[float]) -> float:
     return round(statistics.median(values) * 1000, 2) if values else 0.0
 
 
-@click.command()
-@click.option("--output", default=str(ROOT / "bench-results" / "keys.json"), show_default=True)
-def main(output: str) -> None:
+def run() -> dict[str, Any]:
+    """The whole measurement (raw, in memory, rotation, verification, database part); figures as a dict."""
     results: dict[str, Any] = {"machine": machine()}
     results["raw_aesgcm"] = measure_raw()
 
@@ -330,9 +329,14 @@ def main(output: str) -> None:
         "rotation_to_envelopes_in_memory": round(rotation / envelopes, 4),
         "storage_only_to_raw": round(results["storage_only"]["rows_per_second"] / raw, 4),
     }
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    Path(output).write_text(json.dumps(results, indent=2) + "\n")
-    click.echo(f"Wrote {output}")
+    report(results)
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    raw = results["raw_aesgcm"]["values_per_second"]
+    rotation = results["rotation"]["envelopes_per_second"]
+    envelopes = results["envelopes_in_memory"]["envelopes_per_second"]
     click.echo(f"  raw AES-GCM (encrypt+decrypt)   {raw:>10,} values/s")
     click.echo(f"  envelope reseal, in memory      {envelopes:>10,} envelopes/s")
     click.echo(
@@ -347,6 +351,15 @@ def main(output: str) -> None:
         f"  verified: {check['opened_under_new_key_only']:,} open under {KEY_B} alone, "
         f"{check['sample_digests_checked']:,} sampled plaintexts unchanged, pending {check['pending_after']}"
     )
+
+
+@click.command()
+@click.option("--output", default=str(ROOT / "bench-results" / "keys.json"), show_default=True)
+def main(output: str) -> None:
+    results = run()
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(output).write_text(json.dumps(results, indent=2) + "\n")
+    click.echo(f"Wrote {output}")
 
 
 if __name__ == "__main__":
