@@ -253,6 +253,17 @@ def record_events(actor: Actor, events: Sequence[EventData]) -> list[AuditEvent]
     return recorded
 
 
+def record_many(actor: Actor, events: Sequence[EventData]) -> int:
+    """:func:`record_events` for imports of tens of thousands of rows: one multi-row insert, no
+    ORM object per event; returns how many were appended."""
+    if not events:
+        return 0
+    rows = chain_rows([_row(actor, e.action, e.object_type, e.object_id, e.summary, e.before, e.after) for e in events])
+    # Rows are inserted in order, so ids follow the chain.
+    db.session.execute(sa.insert(AuditEvent.__table__), rows)
+    return len(rows)
+
+
 def history(object_type: str, object_id: int, limit: int = 50) -> list[AuditEvent]:
     """The newest events about one record, newest first."""
     stmt = (

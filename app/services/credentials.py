@@ -146,11 +146,23 @@ def get_note(actor: Actor, note_id: int) -> CredentialNote:
     return note
 
 
+def _with_state() -> tuple[Any, ...]:
+    """Loader options for what ``state_of`` reads of a note (its reveals and who made them, its
+    profile's custodians), joined to the notes: one query for a page's notes, whatever their number."""
+    return (
+        joinedload(CredentialNote.reveals).joinedload(CredentialReveal.person),
+        joinedload(CredentialNote.profile).joinedload(Profile.custodian_links).joinedload(ProfileCustodian.person),
+    )
+
+
 def notes_for_account(actor: Actor, account: Account) -> list[CredentialNote]:
     notes = list(
         db.session.scalars(
-            sa.select(CredentialNote).where(CredentialNote.account_id == account.id).order_by(CredentialNote.label)
-        )
+            sa.select(CredentialNote)
+            .options(*_with_state())
+            .where(CredentialNote.account_id == account.id)
+            .order_by(CredentialNote.label)
+        ).unique()
     )
     return [n for n in notes if can_view(actor, n)]
 
@@ -158,8 +170,11 @@ def notes_for_account(actor: Actor, account: Account) -> list[CredentialNote]:
 def notes_for_profile(actor: Actor, profile: Profile) -> list[CredentialNote]:
     notes = list(
         db.session.scalars(
-            sa.select(CredentialNote).where(CredentialNote.profile_id == profile.id).order_by(CredentialNote.label)
-        )
+            sa.select(CredentialNote)
+            .options(*_with_state())
+            .where(CredentialNote.profile_id == profile.id)
+            .order_by(CredentialNote.label)
+        ).unique()
     )
     return [n for n in notes if can_view(actor, n)]
 

@@ -12,7 +12,7 @@ actor_id loses its foreign key (ON DELETE SET NULL would rewrite a chained row, 
 refuse); the actor's name is kept on each event anyway.
 
 Revision ID: c3a9e1f47b20
-Revises: 5c1e7f3a9b20
+Revises: 842a7e73f39a
 Create Date: 2026-12-04 16:40:00
 
 """
@@ -30,7 +30,7 @@ from app.models.base import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = "c3a9e1f47b20"
-down_revision = "5c1e7f3a9b20"
+down_revision = "842a7e73f39a"
 branch_labels = None
 depends_on = None
 
