@@ -217,7 +217,7 @@ def start_case(
                 after,
             )
     reviews.reassign_tasks_of(person, actor)
-    generate_items(case, today=today, actor=actor)
+    _generate(case, today=today, actor=actor)
     return case
 
 
@@ -399,7 +399,22 @@ def _cut(text: str, limit: int = 500) -> str:
 
 def generate_items(case: OffboardingCase, *, today: date | None = None, actor: Actor | None = None) -> list[ChecklistItem]:
     """Add to ``case`` one item per thing in the person's footprint, plus the organisation's
-    custom items; returns the items added (in position order).
+    custom items; returns the items added (in position order). See ``_generate``."""
+    start = _generate(case, today=today, actor=actor)
+    if start is None:
+        return []
+    return list(
+        db.session.scalars(
+            sa.select(ChecklistItem)
+            .where(ChecklistItem.case_id == case.id, ChecklistItem.position >= start)
+            .order_by(ChecklistItem.position, ChecklistItem.id)
+        )
+    )
+
+
+def _generate(case: OffboardingCase, *, today: date | None = None, actor: Actor | None = None) -> int | None:
+    """Write the items ``generate_items`` adds; returns the position of the first one (None: nothing
+    was added). Starting a case has no use for the items themselves, so it does not read them back.
 
     Guarantees: a stable ``source_key`` per item, never one already on the case (so it is safe
     to run again: a refresh adds only what is new); retired accounts are skipped; each item has
@@ -417,26 +432,28 @@ def generate_items(case: OffboardingCase, *, today: date | None = None, actor: A
     changes_due = _clamp(last_day - timedelta(days=CHANGES_BEFORE), today)
     first_due = _clamp(last_day - timedelta(days=FIRST_STEPS_BEFORE), today)
 
-    # Load every account involved with what the assignee rules read, in one query.
-    account_ids = {a.id for a in fp.owned} | {a.id for a in fp.stewarded}
-    account_ids |= {r.account_id for r in fp.admin_roles} | {r.account_id for r in fp.recovery_contacts}
-    account_ids |= {c.account_id for c in fp.connections}
+    # Every account involved, with what the assignee rules read (steward, department and its
+    # head, platform). The footprint has loaded most of them already: only the others are read,
+    # then the stewards and departments of all in one query each (a many-to-one link whose
+    # target is in the session is then resolved without a query).
+    accounts: dict[int, Account] = {a.id: a for a in fp.owned + fp.stewarded}
+    accounts.update((r.account.id, r.account) for r in fp.admin_roles)
+    accounts.update((c.account.id, c.account) for c in fp.recovery_contacts + fp.connections if c.account is not None)
     notes = _notes_to_rotate(person, fp)
-    account_ids |= {n.account_id for n in notes if n.account_id is not None}
-    accounts: dict[int, Account] = {}
-    if account_ids:
-        accounts = {
-            a.id: a
-            for a in db.session.scalars(
-                sa.select(Account)
-                .options(
-                    selectinload(Account.platform),
-                    selectinload(Account.steward),
-                    selectinload(Account.department).selectinload(Department.head),
-                )
-                .where(Account.id.in_(account_ids))
-            )
-        }
+    missing = {n.account_id for n in notes if n.account_id is not None} - accounts.keys()
+    if missing:
+        accounts.update(
+            (a.id, a)
+            for a in db.session.scalars(sa.select(Account).options(selectinload(Account.platform)).where(Account.id.in_(missing)))
+        )
+    steward_ids = {a.steward_id for a in accounts.values() if a.steward_id is not None}
+    department_ids = {a.department_id for a in accounts.values() if a.department_id is not None}
+    if steward_ids:
+        db.session.scalars(sa.select(Person).where(Person.id.in_(steward_ids))).all()
+    if department_ids:
+        db.session.scalars(
+            sa.select(Department).options(selectinload(Department.head)).where(Department.id.in_(department_ids))
+        ).all()
     if person.department is not None:
         _ = person.department.head
 
@@ -695,7 +712,7 @@ def generate_items(case: OffboardingCase, *, today: date | None = None, actor: A
         )
 
     if not drafts:
-        return []
+        return None
     drafts.sort(key=lambda d: d.order)
     start = db.session.scalar(sa.select(sa.func.max(ChecklistItem.position)).where(ChecklistItem.case_id == case.id))
     start = 0 if start is None else start + 1
@@ -706,28 +723,21 @@ def generate_items(case: OffboardingCase, *, today: date | None = None, actor: A
         rows.append(draft.row)
     # One multi-row insert (a leaver tied to thousands of records gets thousands of items).
     db.session.execute(sa.insert(ChecklistItem.__table__), rows)
-    added = list(
-        db.session.scalars(
-            sa.select(ChecklistItem)
-            .where(ChecklistItem.case_id == case.id, ChecklistItem.position >= start)
-            .order_by(ChecklistItem.position, ChecklistItem.id)
-        )
-    )
     # The items were inserted by id: let the case load its list afresh.
     db.session.expire(case, ["items"])
     counts: dict[str, int] = defaultdict(int)
-    for item in added:
-        counts[item.kind.value] += 1
+    for row in rows:
+        counts[row["kind"].value] += 1  # type: ignore[attr-defined]
     audit.record_event(
         actor,
         "offboarding.items",
         "offboarding_case",
         case.id,
-        f"Added {len(added)} checklist item{'s' if len(added) != 1 else ''} to the offboarding of {name}",
+        f"Added {len(rows)} checklist item{'s' if len(rows) != 1 else ''} to the offboarding of {name}",
         None,
-        {"items": dict(sorted(counts.items())), "source_keys": [i.source_key for i in added]},
+        {"items": dict(sorted(counts.items())), "source_keys": [row["source_key"] for row in rows]},
     )
-    return added
+    return start
 
 
 def _revealed_not_rotated(person: Person) -> sa.Select:

@@ -442,11 +442,13 @@ def main(scales: str, repeats: int, parts: str, only: str, output: str) -> None:
     if "keys" in chosen:
         click.echo("Key rotation (SQLite)")
         results["keys"] = keys_bench.run()
-    results["summary"] = summary(results)
-    for line in results["summary"]:
-        click.echo(f"  {line}")
+    if not results["scales"]:
+        del results["scales"]  # a run of other parts keeps the scales of the previous run in the file
     previous = json.loads(Path(output).read_text()) if Path(output).exists() else {}
     previous.update(results)
+    previous["summary"] = summary(previous)
+    for line in previous["summary"]:
+        click.echo(f"  {line}")
     Path(output).write_text(json.dumps(previous, indent=2) + "\n")
     click.echo(f"Wrote {output}")
 
@@ -454,11 +456,11 @@ def main(scales: str, repeats: int, parts: str, only: str, output: str) -> None:
 def summary(results: dict[str, Any]) -> list[str]:
     """The figures the Scale targets name, one line each."""
     lines = []
-    scales = list(results["scales"])
+    scales = list(results.get("scales", {}))
     if len(scales) > 1:
         ratios = results.get(f"p50_ratio_{scales[-1]}_over_{scales[0]}", {})
         lines.append(f"p50 {scales[-1]}/{scales[0]}: " + ", ".join(f"{page} {r}" for page, r in ratios.items()))
-    for name, scale in results["scales"].items():
+    for name, scale in results.get("scales", {}).items():
         if "gunicorn" in scale and "error" not in scale["gunicorn"]:
             g = scale["gunicorn"]
             lines.append(
