@@ -41,6 +41,10 @@ class Config:
     MASTER_KEYS: str | None = None
     #: Where the keys are read from when MASTER_KEYS is not set (development default: instance/master_keys).
     MASTER_KEY_FILE: str | None = None
+    #: Backup keys (HANDOVER_BACKUP_KEY, ``id:base64key``, newest first) or a file holding them
+    #: (HANDOVER_BACKUP_KEY_FILE); development's default: instance/backup_keys. Never a master key.
+    BACKUP_KEY: str | None = None
+    BACKUP_KEY_FILE: str | None = None
     #: Days a rotated-out credential value is kept (encrypted, read-only) so a failed change can be undone.
     CREDENTIAL_RETENTION_DAYS = 30
     #: Whether an admin may load the demo organisation into an empty registry from the first-run page.
@@ -126,6 +130,9 @@ class Config:
             values["MASTER_KEYS"] = keys
         if key_file := _env("MASTER_KEY_FILE"):
             values["MASTER_KEY_FILE"] = key_file
+        for name in ("BACKUP_KEY", "BACKUP_KEY_FILE"):
+            if backup_key := _env(name):
+                values[name] = backup_key
         if retention := _env("CREDENTIAL_RETENTION_DAYS"):
             values["CREDENTIAL_RETENTION_DAYS"] = int(retention)
         if smtp_host := _env("SMTP_HOST"):
@@ -271,6 +278,7 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-only-secret-key-not-for-production-use"  # noqa: S105  (ProductionConfig refuses it)
     #: A fixed key for tests only; ProductionConfig refuses it.
     MASTER_KEYS = "test-key-1:dGVzdGluZy1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXM"
+    BACKUP_KEY = "test-backup-1:dGVzdGluZy1vbmx5LWJhY2t1cC1rZXktMzItYnl0ZXM"
     RATELIMIT_ENABLED = False
     #: Tests sign in as every role with a password alone; the tests of two factors turn the rule on.
     MFA_REQUIRED_ROLES = ("none",)
@@ -311,6 +319,10 @@ class ProductionConfig(Config):
         if values.get("MASTER_KEYS") == TestingConfig.MASTER_KEYS:
             raise ConfigError(
                 "HANDOVER_MASTER_KEYS is the testing key from the repository; generate a real one with `flask keys generate`."
+            )
+        if TestingConfig.BACKUP_KEY and TestingConfig.BACKUP_KEY in str(values.get("BACKUP_KEY") or ""):
+            raise ConfigError(
+                "HANDOVER_BACKUP_KEY holds the testing key from the repository; generate a real one with `flask backup key`."
             )
 
 
