@@ -39,11 +39,11 @@ lint: install
 	$(BIN)/python -m ruff check app tests config.py wsgi.py
 	$(BIN)/python -m ruff format --check app tests config.py wsgi.py
 
-# BENCH_SCALES=S,M,L adds the 20,000-people scale (minutes); BENCH_DB=postgres BENCH_DATABASE_URL=... for PostgreSQL.
+# Everything in one bench-results.json. BENCH_SCALES=S,M,L adds the 20,000-people scale;
+# BENCH_DB=postgres for PostgreSQL (BENCH_DATABASE_URL, or a throwaway cluster); BENCH_PARTS and
+# BENCH_PAGES choose what runs (see tests/benchmarks/README.md).
 bench: install
 	$(BIN)/python -m tests.benchmarks.scale
-	$(BIN)/python -m tests.benchmarks.keys
-	$(BIN)/python -m tests.benchmarks.offboarding
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -45,6 +45,12 @@ class Config:
     #: (HANDOVER_BACKUP_KEY_FILE); development's default: instance/backup_keys. Never a master key.
     BACKUP_KEY: str | None = None
     BACKUP_KEY_FILE: str | None = None
+    #: Keys of the audit chain's links as ``id:base64key`` entries, newest first (HANDOVER_AUDIT_KEY):
+    #: new events are linked with the first, older ones still verify with the others. Apart from the
+    #: master keys and SECRET_KEY.
+    AUDIT_KEY: str | None = None
+    #: Where the audit keys are read from when AUDIT_KEY is not set (development default: instance/audit_keys).
+    AUDIT_KEY_FILE: str | None = None
     #: Days a rotated-out credential value is kept (encrypted, read-only) so a failed change can be undone.
     CREDENTIAL_RETENTION_DAYS = 30
     #: Whether an admin may load the demo organisation into an empty registry from the first-run page.
@@ -133,6 +139,10 @@ class Config:
         for name in ("BACKUP_KEY", "BACKUP_KEY_FILE"):
             if backup_key := _env(name):
                 values[name] = backup_key
+        if audit_key := _env("AUDIT_KEY"):
+            values["AUDIT_KEY"] = audit_key
+        if audit_key_file := _env("AUDIT_KEY_FILE"):
+            values["AUDIT_KEY_FILE"] = audit_key_file
         if retention := _env("CREDENTIAL_RETENTION_DAYS"):
             values["CREDENTIAL_RETENTION_DAYS"] = int(retention)
         if smtp_host := _env("SMTP_HOST"):
@@ -279,6 +289,8 @@ class TestingConfig(Config):
     #: A fixed key for tests only; ProductionConfig refuses it.
     MASTER_KEYS = "test-key-1:dGVzdGluZy1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXM"
     BACKUP_KEY = "test-backup-1:dGVzdGluZy1vbmx5LWJhY2t1cC1rZXktMzItYnl0ZXM"
+    #: A fixed audit key for tests only; ProductionConfig refuses it.
+    AUDIT_KEY = "test-audit-1:dGVzdGluZy1vbmx5LWF1ZGl0LWNoYWluLWtleS0zMmI"
     RATELIMIT_ENABLED = False
     #: Tests sign in as every role with a password alone; the tests of two factors turn the rule on.
     MFA_REQUIRED_ROLES = ("none",)
@@ -323,6 +335,16 @@ class ProductionConfig(Config):
         if TestingConfig.BACKUP_KEY and TestingConfig.BACKUP_KEY in str(values.get("BACKUP_KEY") or ""):
             raise ConfigError(
                 "HANDOVER_BACKUP_KEY holds the testing key from the repository; generate a real one with `flask backup key`."
+            )
+        if not values.get("AUDIT_KEY") and not values.get("AUDIT_KEY_FILE"):
+            raise ConfigError(
+                "HANDOVER_AUDIT_KEY must be set to the key(s) that link the audit chain (create one with "
+                "`flask keys generate`), or HANDOVER_AUDIT_KEY_FILE to a mode-0600 file holding them. "
+                "Keep it apart from the master keys and HANDOVER_SECRET_KEY."
+            )
+        if values.get("AUDIT_KEY") == TestingConfig.AUDIT_KEY:
+            raise ConfigError(
+                "HANDOVER_AUDIT_KEY is the testing key from the repository; generate a real one with `flask keys generate`."
             )
 
 

@@ -76,6 +76,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 
     _init_extensions(app)
     _init_keyring(app, config_cls.ENV_NAME)
+    _init_audit_keyring(app, config_cls.ENV_NAME)
     for name in BLUEPRINTS:
         app.register_blueprint(import_module(f"app.{name}.routes").bp)
 
@@ -113,6 +114,31 @@ def _init_keyring(app: Flask, env_name: str) -> None:
     ):
         raise ConfigError("A master key must not be the same as HANDOVER_SECRET_KEY: generate one with `flask keys generate`.")
     app.extensions["handover_keyring"] = source
+
+
+def _init_audit_keyring(app: Flask, env_name: str) -> None:
+    """Load the audit chain's keys (HANDOVER_AUDIT_KEY or the key file); refuse to start without them."""
+    from app.services import audit, crypto
+
+    configured_file = app.config.get("AUDIT_KEY_FILE")
+    key_file = Path(configured_file) if configured_file else None
+    if key_file is None and env_name != "production":
+        key_file = Path(app.instance_path) / "audit_keys"
+    try:
+        source = audit.AuditKeySource(app.config.get("AUDIT_KEY"), key_file, create_file=env_name == "development")
+    except crypto.KeyConfigError as error:
+        raise ConfigError(str(error)) from None
+    master = app.extensions["handover_keyring"].get()
+    audit_keys = source.get()
+    secret = str(app.config["SECRET_KEY"]).encode()
+    for key_id in audit_keys.key_ids:
+        raw = audit_keys.raw_key(key_id)
+        if raw == secret or any(master.raw_key(other) == raw for other in master.key_ids):
+            raise ConfigError(
+                f"The audit key {key_id!r} is also a master key or HANDOVER_SECRET_KEY: give the audit chain its own key "
+                "(`flask keys generate`)."
+            )
+    app.extensions["handover_audit_keyring"] = source
 
 
 def _init_extensions(app: Flask) -> None:

@@ -224,11 +224,15 @@ def choices(pairs: list[tuple[Any, str]]) -> list[SelectChoice]:
 
 
 def platform_choices() -> list[SelectChoice]:
-    return choices([(p.id, p.name) for p in db.session.scalars(sa.select(Platform).order_by(Platform.name))])
+    # Ids and names only: a list's filter row needs no ORM object per option.
+    return choices(
+        [(row.id, row.name) for row in db.session.execute(sa.select(Platform.id, Platform.name).order_by(Platform.name))]
+    )
 
 
 def department_choices(blank: str = "— none —") -> list[SelectChoice]:
-    return choices([("", blank)] + [(d.id, d.name) for d in db.session.scalars(sa.select(Department).order_by(Department.name))])
+    rows = db.session.execute(sa.select(Department.id, Department.name).order_by(Department.name))
+    return choices([("", blank)] + [(row.id, row.name) for row in rows])
 
 
 def apply_errors(form: Any, error: Any) -> None:

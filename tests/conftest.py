@@ -169,17 +169,53 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
     return f"sqlite:///{path}"
 
 
+def _check_finding_index(request: pytest.FixtureRequest) -> None:
+    """Whatever a test changed, the finding index it leaves must equal a full evaluation (tests
+    that write behind the ORM's back, or move the date, are marked ``finding_index_unchecked``)."""
+    if request.node.get_closest_marker("finding_index_unchecked"):
+        return
+    from app.services import findings
+
+    try:
+        problems = findings.index_problems()
+    finally:
+        db.session.remove()
+    if problems:
+        pytest.fail("The finding index differs from the findings:\n" + "\n".join(problems), pytrace=False)
+
+
 @pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
+def app(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url)
     ctx = app.app_context()
     ctx.push()
     yield app
     db.session.remove()
+    _check_finding_index(request)
     if db.engine.dialect.name == "postgresql":
         _truncate_all()
     db.engine.dispose()
     ctx.pop()
+
+
+@pytest.fixture
+def drop_append_only_triggers(app: Flask) -> Iterator[Any]:
+    """A function that removes the triggers refusing UPDATE and DELETE on audit events (as someone
+    with raw database access would, to tamper); they are put back after the test."""
+    from app.models.audit import drop_trigger_statements, trigger_statements
+
+    dialect = db.engine.dialect.name
+
+    def drop() -> None:
+        for statement in drop_trigger_statements(dialect):
+            db.session.execute(sa.text(statement))
+        db.session.commit()
+
+    yield drop
+    db.session.rollback()
+    for statement in (*drop_trigger_statements(dialect), *trigger_statements(dialect)):
+        db.session.execute(sa.text(statement))
+    db.session.commit()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -28,6 +28,11 @@ def _enum_arg(enum_cls: Any, name: str) -> Any:
         return None
 
 
+#: A searched or filtered list counts its matches up to this many ("more than 1,000"): the count
+#: then costs the same in a registry of any size.
+COUNT_LIMIT = 1_000
+
+
 def _filters() -> service.AccountFilters:
     steward_id, _ = resolve_filter(request.args.get("steward"))
     return service.AccountFilters(
@@ -47,7 +52,13 @@ def _filters() -> service.AccountFilters:
 def index() -> Any:
     filters = _filters()
     page = service.list_accounts(
-        current_actor(), filters, page=optional_int(request.args.get("page")) or 1, per_page=current_app.config["PER_PAGE"]
+        current_actor(),
+        filters,
+        page=optional_int(request.args.get("page")) or 1,
+        per_page=current_app.config["PER_PAGE"],
+        after=optional_int(request.args.get("after")),
+        before=optional_int(request.args.get("before")),
+        count_limit=COUNT_LIMIT,
     )
     return render_template(
         "accounts/index.html",

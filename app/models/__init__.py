@@ -2,10 +2,18 @@
 
 from app.models.account import Account, AccountAdmin, AccountStatus, Connection, RecoveryContact, RecoveryKind
 from app.models.api_token import ApiToken, Scope
-from app.models.audit import AuditEvent
+from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base, utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion, MasterKeyCheck
-from app.models.finding import FindingAcceptance, FindingSnapshot
+from app.models.finding import (
+    AccountRiskScore,
+    FindingAcceptance,
+    FindingCount,
+    FindingIndexState,
+    FindingSnapshot,
+    IndexedFinding,
+    IndexedFindingPerson,
+)
 from app.models.hr_event import HrEventReceipt
 from app.models.offboarding import (
     CaseStatus,
@@ -28,6 +36,7 @@ __all__ = [
     "AccountStatus",
     "ApiToken",
     "AuditEvent",
+    "AuditHead",
     "AuthAttempt",
     "Base",
     "CaseStatus",
@@ -38,8 +47,13 @@ __all__ = [
     "CredentialReveal",
     "CredentialVersion",
     "Department",
+    "AccountRiskScore",
     "FindingAcceptance",
+    "FindingCount",
+    "FindingIndexState",
     "FindingSnapshot",
+    "IndexedFinding",
+    "IndexedFindingPerson",
     "HrEventReceipt",
     "ItemKind",
     "ItemStatus",

@@ -41,6 +41,13 @@ class RecoveryKind(enum.Enum):
 
 class Account(Timestamped, Versioned, Base):
     __tablename__ = "accounts"
+    # The accounts list filtered by one of these, in name order (the default sort): the index
+    # gives the page's rows in order, so the first page costs the same at any registry size.
+    __table_args__ = (
+        sa.Index("ix_accounts_status_name", "status", "name"),
+        sa.Index("ix_accounts_platform_id_name", "platform_id", "name"),
+        sa.Index("ix_accounts_department_id_name", "department_id", "name"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform_id: Mapped[int] = mapped_column(sa.ForeignKey("platforms.id"), index=True)

@@ -46,3 +46,91 @@ class FindingSnapshot(Base):
     by_rule: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     #: {"<department id or 'none'>": 7, ...}
     by_department: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+
+#: Sorted byte-wise on every backend, so a page of findings is the same on SQLite and PostgreSQL.
+SortName = sa.String(254).with_variant(sa.String(254, collation="C"), "postgresql")
+
+
+class IndexedFinding(Base):
+    """One current finding, kept so lists can filter, count and page in SQL.
+
+    The findings are still derived (``app.services.findings.evaluate``); this is their index,
+    refreshed in the same transaction as every change that can raise or clear one. It holds only
+    what filters and sorting need: the sentence and names are evaluated for the rows shown.
+    """
+
+    __tablename__ = "finding_index"
+    __table_args__ = (
+        sa.UniqueConstraint("rule_id", "subject_type", "subject_id"),
+        sa.Index("ix_finding_index_order", "severity_rank", "sort_name", "rule_id", "subject_id"),
+        sa.Index("ix_finding_index_subject", "subject_type", "subject_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    severity_rank: Mapped[int] = mapped_column(sa.SmallInteger)
+    subject_type: Mapped[str] = mapped_column(sa.String(20))
+    subject_id: Mapped[int] = mapped_column()
+    #: None for a credential note on a persona or shared-login profile.
+    account_id: Mapped[int | None] = mapped_column(index=True)
+    platform_id: Mapped[int] = mapped_column(index=True)
+    department_id: Mapped[int | None] = mapped_column(index=True)
+    steward_id: Mapped[int | None] = mapped_column(index=True)
+    #: The account's (or profile's) name in lower case: the list's order.
+    sort_name: Mapped[str] = mapped_column(SortName)
+    #: Accepted as a risk (an acceptance that has not expired) when the index was refreshed.
+    accepted: Mapped[bool] = mapped_column(default=False)
+
+
+class IndexedFindingPerson(Base):
+    """Everyone a finding concerns (the leaver, the holder, the steward): the person filter."""
+
+    __tablename__ = "finding_index_people"
+    __table_args__ = (sa.Index("ix_finding_index_people_subject", "subject_type", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(index=True)
+    rule_id: Mapped[str] = mapped_column(sa.String(40))
+    subject_type: Mapped[str] = mapped_column(sa.String(20))
+    subject_id: Mapped[int] = mapped_column()
+    account_id: Mapped[int | None] = mapped_column(index=True)
+
+
+class FindingCount(Base):
+    """Indexed findings counted by rule, department and acceptance: the organisation's summary
+    in a few dozen rows, kept exact by each refresh."""
+
+    __tablename__ = "finding_counts"
+    __table_args__ = (sa.UniqueConstraint("rule_id", "department_key", "accepted"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[str] = mapped_column(sa.String(40))
+    #: The department's id, 0 for none.
+    department_key: Mapped[int] = mapped_column()
+    accepted: Mapped[bool] = mapped_column()
+    n: Mapped[int] = mapped_column(default=0)
+
+
+class AccountRiskScore(Base):
+    """Each account's weighted count of open findings, for the dashboard's greatest risks."""
+
+    __tablename__ = "account_risk_scores"
+    __table_args__ = (sa.Index("ix_account_risk_scores_rank", "score", "critical"),)
+
+    account_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    score: Mapped[int] = mapped_column()
+    critical: Mapped[int] = mapped_column()
+
+
+class FindingIndexState(Base):
+    """When the index was last rebuilt in full, and for which review interval: rules that depend
+    on the date (overdue, not reviewed, expired acceptances) are current for that day only."""
+
+    __tablename__ = "finding_index_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    computed_on: Mapped[date] = mapped_column(sa.Date)
+    review_interval_days: Mapped[int] = mapped_column()
+    accounts_with_findings: Mapped[int] = mapped_column(default=0)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -340,6 +340,7 @@ def _render_detail(
     actor = current_actor()
     today = date.today()
     given = given or {}
+    offboarding.load_checklist(case)
     is_open = case.status is CaseStatus.OPEN
     actions: dict[int, dict[str, Any]] = {}
     for item in case.items:

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date, datetime
+from math import ceil
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus, Connection, RecoveryContact, RecoveryKind
 from app.models.base import utcnow
 from app.models.person import Department, Person
 from app.models.platform import Platform
-from app.models.profile import Profile, ProfileKind
+from app.models.profile import Profile, ProfileCustodian, ProfileKind
 from app.models.user import Role
 from app.services import audit, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
-from app.services.pagination import Page, paginate
+from app.services.pagination import Page, count_rows
 from app.services.search import contains
 
 #: Relationships shown by label in snapshots; reloaded after an edit changes their foreign keys.
@@ -82,9 +83,33 @@ def _snapshot(account: Account) -> dict[str, Any]:
     return audit.snapshot(account, SNAPSHOT_FIELDS)
 
 
+def _profile_behind() -> tuple[Any, ...]:
+    """Loader options for what a page shows of a profile: its platform, holder and custodians."""
+    return (
+        joinedload(Profile.platform),
+        joinedload(Profile.holder),
+        joinedload(Profile.custodian_links).joinedload(ProfileCustodian.person),
+    )
+
+
+#: Everything an account's page shows (who controls it, the map, recovery, tools), loaded in
+#: four queries whatever the number of admins, contacts and tools: many-to-one links and
+#: profiles' custodians are joined to the row that needs them.
+ACCOUNT_PAGE = (
+    joinedload(Account.platform),
+    joinedload(Account.department),
+    joinedload(Account.steward),
+    joinedload(Account.owner_profile).options(*_profile_behind()),
+    selectinload(Account.admins).joinedload(AccountAdmin.profile).options(*_profile_behind()),
+    selectinload(Account.recovery_contacts).joinedload(RecoveryContact.person),
+    selectinload(Account.connections).joinedload(Connection.profile).options(*_profile_behind()),
+)
+
+
 def get_account(actor: Actor, account_id: int) -> Account:
-    """The account, if the actor may see it. Raises NotFound or PermissionDenied."""
-    account = db.session.get(Account, account_id)
+    """The account, if the actor may see it, with what its page shows (ACCOUNT_PAGE). Raises
+    NotFound or PermissionDenied."""
+    account = db.session.get(Account, account_id, options=ACCOUNT_PAGE)
     if account is None:
         raise NotFound(f"There is no account with id {account_id}. It may have been typed wrongly.")
     permissions.require(
@@ -94,40 +119,148 @@ def get_account(actor: Actor, account_id: int) -> Account:
     return account
 
 
-def list_accounts(actor: Actor, filters: AccountFilters, page: int = 1, per_page: int = 25) -> Page[Account]:
-    """A page of the accounts the actor may see, searched, filtered and sorted."""
+#: Sort keys whose column may be empty (shown last in both directions).
+_NULLABLE_SORTS = ("department", "reviewed")
+
+
+def list_accounts(
+    actor: Actor,
+    filters: AccountFilters,
+    page: int = 1,
+    per_page: int = 25,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    count_limit: int | None = None,
+) -> Page[Account]:
+    """A page of the accounts the actor may see, searched, filtered and sorted.
+
+    ``page`` alone gives that page by position (the API; a page past the end shows the last one).
+    ``after`` / ``before`` (an account's id, as the previous page's links carry) give the page
+    that follows or precedes that account in the chosen order, found through the sort index
+    however deep in the list it is; ``page`` is then only the number shown. ``count_limit``
+    counts the total only up to that many (a search or filter over a large registry).
+    """
+    conditions: list[Any] = []
+    if not permissions.can_read_registry(actor):
+        conditions.append(Account.steward_id == (actor.person_id or -1))
+    if filters.q.strip():
+        q = filters.q
+        conditions.append(sa.or_(contains(Account.name, q), contains(Account.handle, q), contains(Account.url, q)))
+    if filters.platform_id:
+        conditions.append(Account.platform_id == filters.platform_id)
+    if filters.department_id:
+        conditions.append(Account.department_id == filters.department_id)
+    if filters.status:
+        conditions.append(Account.status == filters.status)
+    if filters.steward_id:
+        conditions.append(Account.steward_id == filters.steward_id)
+    if filters.owner_kind:
+        owner = sa.orm.aliased(Profile)
+        conditions.append(
+            sa.select(owner.id).where(owner.id == Account.owner_profile_id, owner.kind == filters.owner_kind).exists()
+        )
+    # The count reads the accounts table alone (the joins below only serve the sort and the rows shown).
+    total, capped = count_rows(sa.select(Account.id).where(*conditions), None if not conditions else count_limit)
+
+    key = filters.sort if filters.sort in SORTS else "name"
+    column = SORTS[key]
+    nullable = key in _NULLABLE_SORTS
     stmt = (
         sa.select(Account)
         .join(Account.platform)
         .outerjoin(Account.department)
         .options(
-            selectinload(Account.platform),
-            selectinload(Account.department),
-            selectinload(Account.owner_profile).selectinload(Profile.holder),
-            selectinload(Account.steward),
+            contains_eager(Account.platform),
+            contains_eager(Account.department),
+            joinedload(Account.owner_profile).joinedload(Profile.holder),
+            joinedload(Account.steward),
         )
+        .where(*conditions)
     )
-    if not permissions.can_read_registry(actor):
-        stmt = stmt.where(Account.steward_id == (actor.person_id or -1))
-    if filters.q.strip():
-        q = filters.q
-        stmt = stmt.where(sa.or_(contains(Account.name, q), contains(Account.handle, q), contains(Account.url, q)))
-    if filters.platform_id:
-        stmt = stmt.where(Account.platform_id == filters.platform_id)
-    if filters.department_id:
-        stmt = stmt.where(Account.department_id == filters.department_id)
-    if filters.status:
-        stmt = stmt.where(Account.status == filters.status)
-    if filters.steward_id:
-        stmt = stmt.where(Account.steward_id == filters.steward_id)
-    if filters.owner_kind:
-        owner = sa.orm.aliased(Profile)
-        stmt = stmt.join(owner, Account.owner_profile_id == owner.id).where(owner.kind == filters.owner_kind)
-    column = SORTS.get(filters.sort, Account.name)
-    order = column.desc() if filters.descending else column.asc()
-    # Blanks last in both directions: SQLite and PostgreSQL disagree on where NULLs go by default.
-    stmt = stmt.order_by(order.nulls_last(), Account.id)
-    return paginate(stmt, page, per_page)
+    cursor_id = after if after is not None else before
+    cursor = None
+    if cursor_id is not None:
+        cursor = db.session.execute(
+            sa.select(column, Account.id).select_from(Account).join(Account.platform).outerjoin(Account.department)
+            .where(Account.id == cursor_id)
+        ).first()  # fmt: skip
+    if cursor is None:
+        return _offset_page(stmt, column, filters.descending, page, per_page, total, capped)
+    value, row_id = cursor
+    forward = after is not None
+    # The rows after the cursor in the page's order (or, going back, before it), read in the
+    # order that reaches them first. The page's order is the sort column (empty values last)
+    # then the id; a row-value comparison, or a range on the sort column, lets the index on it
+    # start right at the cursor, however deep in the list it is.
+    column_up = filters.descending != forward
+    id_up = forward
+    if value is None:  # the cursor is among the rows with no value (always last)
+        beyond = (
+            sa.and_(column.is_(None), Account.id > row_id)
+            if forward
+            else sa.or_(column.is_not(None), sa.and_(column.is_(None), Account.id < row_id))
+        )
+    elif column_up == id_up:
+        key, at = sa.tuple_(column, Account.id), sa.tuple_(sa.literal(value, column.type), sa.literal(row_id, Account.id.type))
+        beyond = key > at if column_up else key < at
+    elif column_up:
+        beyond = sa.and_(column >= value, sa.or_(column > value, Account.id < row_id))
+    else:
+        beyond = sa.and_(column <= value, sa.or_(column < value, Account.id > row_id))
+    if value is not None and forward and nullable:
+        beyond = sa.or_(beyond, column.is_(None))
+    order = column.asc() if column_up else column.desc()
+    rows = list(
+        db.session.scalars(
+            stmt.where(beyond)
+            .order_by(order.nulls_last() if forward else order.nulls_first(), Account.id.asc() if id_up else Account.id.desc())
+            .limit(per_page + 1)
+        ).unique()
+    )
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if not rows:  # nothing on that side of the cursor any more: the first page
+        return _offset_page(stmt, column, filters.descending, 1, per_page, total, capped)
+    if forward:
+        page = max(2, page)
+        next_after, prev_before = (rows[-1].id if more else None), rows[0].id
+    else:
+        rows.reverse()
+        page = max(2, page) if more else 1
+        next_after, prev_before = rows[-1].id, (rows[0].id if more else None)
+    return Page(
+        items=rows,
+        total=total,
+        page=page,
+        per_page=per_page,
+        total_capped=capped,
+        keyset=True,
+        next_after=next_after,
+        prev_before=prev_before,
+    )
+
+
+def _offset_page(
+    stmt: sa.Select[Any], column: Any, descending: bool, page: int, per_page: int, total: int, capped: bool
+) -> Page[Account]:
+    """A page by position: ``OFFSET`` walks the rows before it (a page past the end shows the last)."""
+    order = column.desc() if descending else column.asc()
+    ordered = stmt.order_by(order.nulls_last(), Account.id)
+    page = max(1, page) if capped else min(max(1, page), max(1, ceil(total / per_page)))
+    rows = list(db.session.scalars(ordered.limit(per_page + 1).offset((page - 1) * per_page)).unique())
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    return Page(
+        items=rows,
+        total=total,
+        page=page,
+        per_page=per_page,
+        total_capped=capped,
+        keyset=True,
+        next_after=rows[-1].id if more and rows else None,
+        prev_before=rows[0].id if page > 1 and rows else None,
+    )
 
 
 def _validate(data: AccountData, account: Account | None = None) -> Platform:

@@ -199,16 +199,25 @@ class Manifest:
 def _head_label(head: dict[str, Any] | None) -> str:
     if not head:
         return "no audit events"
-    return f"event {head.get('id')} ({str(head.get('hash', ''))[:12]}…)"
+    if "seq" not in head:  # a manifest written before the keyed chain
+        return f"event {head.get('id')} ({str(head.get('hash', ''))[:12]}…)"
+    return f"sequence number {head.get('seq')} ({str(head.get('link', ''))[:12]}…)"
 
 
 # --- What a database holds --------------------------------------------------------------------
 
 
 def _chain_head() -> dict[str, Any] | None:
-    """The audit chain's last link, which a restored chain must end at (None: no events)."""
-    row = db.session.execute(sa.select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
-    return None if row is None else {"id": row.id, "hash": row.hash}
+    """The audit chain's recorded end {"seq", "link"}, which a restored chain must end at (None: no events).
+
+    A database still at a revision before the keyed chain names its last event {"id", "hash"}.
+    """
+    if "audit_head" not in _tables():
+        if "audit_events" not in _tables():
+            return None
+        row = db.session.execute(sa.text("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")).first()
+        return None if row is None else {"id": row.id, "hash": row.hash}
+    return audit.chain_head()
 
 
 def _tables() -> list[str]:
@@ -446,21 +455,22 @@ def backup_keys(create: bool = False) -> BackupKeys:
 
 def _sealing_key() -> tuple[BackupKey, BackupKeys]:
     """The key a new backup is encrypted with (the newest), after refusing a missing backup key or
-    one that is also a master key (one stolen secret must not open both the data and its backups)."""
+    one that is also a master or audit key (one stolen secret must not open both the data and its backups)."""
     configured = backup_keys(create=True)
     if not configured.keys:
         raise BackupError(
             f"No backup key is configured ({configured.absent}), and a backup is never written unencrypted. "
             f"{_HOW_TO_SET_BACKUP_KEY} Keep it apart from the database, from its backups and from the master keys."
         )
-    keyring = crypto.current_keyring()
+    others = [("master key", crypto.current_keyring()), ("audit key", audit.current_keyring())]
     for key in configured.keys:
-        for master_id in keyring.key_ids:
-            if secrets.compare_digest(key.key, keyring.raw_key(master_id)):
-                raise BackupError(
-                    f"The backup key {key.key_id!r} is the same key as the master key {master_id!r}. A backup key must be a "
-                    "key of its own, kept apart from the master keys: make one with `flask backup key`."
-                )
+        for kind, keyring in others:
+            for other_id in keyring.key_ids:
+                if secrets.compare_digest(key.key, keyring.raw_key(other_id)):
+                    raise BackupError(
+                        f"The backup key {key.key_id!r} is the same key as the {kind} {other_id!r}. A backup key must be a "
+                        "key of its own, kept apart from the master and audit keys: make one with `flask backup key`."
+                    )
     return configured.keys[0], configured
 
 
@@ -1137,12 +1147,27 @@ def _revision_check(manifest: Manifest, counts: dict[str, int]) -> Check:
     return Check("migration revision", True, f"{found}, as in {MANIFEST}{note}")
 
 
+def _same_head(head: dict[str, Any] | None, recorded: dict[str, Any] | None) -> bool:
+    """Whether the chain ends where the manifest says. A manifest from before the keyed chain names
+    the last event by id (its links were re-made under the audit key by the upgrade)."""
+    if recorded is not None and "seq" not in recorded:
+        # The upgrade appended one audit.rekey event after the events the manifest knew.
+        last_id = db.session.scalar(
+            sa.select(AuditEvent.id).where(AuditEvent.action != "audit.rekey").order_by(AuditEvent.seq.desc()).limit(1)
+        )
+        return last_id == recorded.get("id")
+    return head == recorded
+
+
 def _chain_check(manifest: Manifest) -> Check:
-    checked, broken = audit.verify_chain()
-    if broken is not None:
-        return Check("audit chain", False, f"broken at event {broken} (after {checked:,} good events)")
+    result = audit.verify_chain()
+    checked = result.checked
+    if not result.intact:
+        return Check(
+            "audit chain", False, f"broken at sequence number {result.broken_at}: {result.reason} (after {checked:,} good events)"
+        )
     head = _chain_head()
-    if head != manifest.audit_chain_head:
+    if not _same_head(head, manifest.audit_chain_head):
         found = f"ends at {_head_label(head)}" if head else "is empty"
         return Check("audit chain", False, f"the restored chain {found}, {MANIFEST} recorded {manifest.head_label}")
     return Check("audit chain", True, f"{checked:,} events intact, ending at {_head_label(head)} as recorded")

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased, joinedload, selectinload, subqueryload
+from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models.account import Account
@@ -145,11 +146,23 @@ def get_note(actor: Actor, note_id: int) -> CredentialNote:
     return note
 
 
+def _with_state() -> tuple[Any, ...]:
+    """Loader options for what ``state_of`` reads of a note (its reveals and who made them, its
+    profile's custodians), joined to the notes: one query for a page's notes, whatever their number."""
+    return (
+        joinedload(CredentialNote.reveals).joinedload(CredentialReveal.person),
+        joinedload(CredentialNote.profile).joinedload(Profile.custodian_links).joinedload(ProfileCustodian.person),
+    )
+
+
 def notes_for_account(actor: Actor, account: Account) -> list[CredentialNote]:
     notes = list(
         db.session.scalars(
-            sa.select(CredentialNote).where(CredentialNote.account_id == account.id).order_by(CredentialNote.label)
-        )
+            sa.select(CredentialNote)
+            .options(*_with_state())
+            .where(CredentialNote.account_id == account.id)
+            .order_by(CredentialNote.label)
+        ).unique()
     )
     return [n for n in notes if can_view(actor, n)]
 
@@ -157,8 +170,11 @@ def notes_for_account(actor: Actor, account: Account) -> list[CredentialNote]:
 def notes_for_profile(actor: Actor, profile: Profile) -> list[CredentialNote]:
     notes = list(
         db.session.scalars(
-            sa.select(CredentialNote).where(CredentialNote.profile_id == profile.id).order_by(CredentialNote.label)
-        )
+            sa.select(CredentialNote)
+            .options(*_with_state())
+            .where(CredentialNote.profile_id == profile.id)
+            .order_by(CredentialNote.label)
+        ).unique()
     )
     return [n for n in notes if can_view(actor, n)]
 
@@ -562,25 +578,53 @@ def leavers_of(note: CredentialNote) -> list[Person]:
     return people
 
 
-def states_for_findings() -> list[tuple[CredentialNote, StateReport, tuple[Any, ...] | None]]:
+def states_for_findings(
+    scope: tuple[frozenset[int], frozenset[int]] | None = None,
+) -> list[tuple[CredentialNote, StateReport, tuple[Any, ...] | None]]:
     """Every note that is due, overdue or must rotate, with its state and its account's finding row.
 
     A fixed number of queries whatever the number of notes: one for the notes joined to what they
     belong to, one for their reveals and one for their profiles' custodians. (Not selectinload: it
     sends one IN list per 500 parents, so the count would grow with the registry.)
     The row is (account id, name, platform id, name, department id, name, steward id, name), or
-    None for a note on a profile. Notes of retired accounts are left out.
+    None for a note on a profile. Notes of retired accounts are left out. ``scope`` (account ids,
+    note ids) narrows it to the notes of those accounts and those notes.
     """
-    stmt = _queue_candidates().options(
+    stmt = _queue_candidates()
+    if scope is not None:
+        account_ids, note_ids = scope
+        stmt = stmt.where(sa.or_(CredentialNote.account_id.in_(sorted(account_ids)), CredentialNote.id.in_(sorted(note_ids))))
+    stmt = stmt.options(
         joinedload(CredentialNote.account).joinedload(Account.platform),
         joinedload(CredentialNote.account).joinedload(Account.department),
         joinedload(CredentialNote.account).joinedload(Account.steward),
         joinedload(CredentialNote.profile).joinedload(Profile.platform),
-        joinedload(CredentialNote.profile).subqueryload(Profile.custodian_links).joinedload(ProfileCustodian.person),
-        subqueryload(CredentialNote.reveals).joinedload(CredentialReveal.person),
     )
+    notes = list(db.session.scalars(stmt).unique())
+    # Reveals and custodians in one query each, always issued (so the count never depends on the rows).
+    reveals: dict[int, list[CredentialReveal]] = {n.id: [] for n in notes}
+    for reveal in db.session.scalars(
+        sa.select(CredentialReveal)
+        .options(joinedload(CredentialReveal.person))
+        .where(CredentialReveal.note_id.in_(sorted(reveals)))
+        .order_by(CredentialReveal.id)
+    ):
+        reveals[reveal.note_id].append(reveal)
+    profiles = {n.profile.id: n.profile for n in notes if n.profile is not None}
+    links: dict[int, list[ProfileCustodian]] = {pid: [] for pid in profiles}
+    for link in db.session.scalars(
+        sa.select(ProfileCustodian)
+        .options(joinedload(ProfileCustodian.person))
+        .where(ProfileCustodian.profile_id.in_(sorted(profiles)))
+        .order_by(ProfileCustodian.id)
+    ):
+        links[link.profile_id].append(link)
+    for note in notes:
+        set_committed_value(note, "reveals", reveals[note.id])
+    for pid, profile in profiles.items():
+        set_committed_value(profile, "custodian_links", links[pid])
     rows: list[tuple[CredentialNote, StateReport, tuple[Any, ...] | None]] = []
-    for note in db.session.scalars(stmt):
+    for note in notes:
         account = note.account
         if account is not None and account.is_retired:
             continue

@@ -20,6 +20,7 @@ header leaves that field as it is on records the file updates.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -297,7 +299,7 @@ def escape_cell(text: str) -> str:
 
 
 def unescape_cell(text: str) -> str:
-    return text[1:] if _is_escaped(text) else text
+    return text[1:] if text.startswith("'") and _is_escaped(text) else text
 
 
 def _list_items(cell: str) -> list[tuple[str, str | None]]:
@@ -476,6 +478,7 @@ def _q(value: str) -> str:
     return f"“{value if len(value) <= 60 else value[:57] + '…'}”"
 
 
+@functools.cache
 def _max_length(model: Any, column: str) -> int | None:
     return getattr(model.__table__.c[column].type, "length", None)
 
@@ -624,6 +627,7 @@ class _Import:
             stale = expected_digest is not None and expected_digest != self.report.digest
             if apply and self.report.ok and not stale:
                 self.record()
+                # findings: full refresh after bulk import
                 savepoint.commit()
                 self.report.applied = True
             else:
@@ -707,18 +711,28 @@ _PERSON_COLUMNS = {
 class _PersonPlan:
     row: Row
     result: RowResult
-    target: Person | None
+    #: The person the row is about, as a row of the staff list (None: the row adds someone).
+    target: Any
     data: people.PersonData
     node: Node
     manager: Node | None = None
     manager_refs: tuple[str, str] | None = None
+    #: The target's stored values (None for a new person).
+    before: people.PersonData | None = None
+
+    @cached_property
+    def stored(self) -> people.PersonData:
+        """The row's data as it would be stored (``people.normalise``), worked out once."""
+        return people.normalise(self.data)
 
 
 class _PeopleImport(_Import):
     kind = "people"
 
     def check(self) -> list[RowResult]:
-        everyone = list(db.session.scalars(sa.select(Person)))
+        # The staff list as plain rows (id and the stored fields): the check compares a whole
+        # staff list and needs no ORM object; write() loads the people it changes.
+        everyone = db.session.execute(sa.select(Person.__table__)).all()
         self.by_id = {p.id: p for p in everyone}
         self.by_hr = {p.hr_id: p for p in everyone if p.hr_id}
         self.by_email = {p.work_email.strip().lower(): p for p in everyone}
@@ -757,7 +771,8 @@ class _PeopleImport(_Import):
                 )
             else:
                 target = holder
-        base = _person_data(target) if target else people.PersonData(name="", work_email="")
+        before = _person_data(target) if target else None
+        base = before or people.PersonData(name="", work_email="")
         values: dict[str, Any] = {}
         if t.has("hr_id"):
             values["hr_id"] = hr_id or None
@@ -788,6 +803,7 @@ class _PeopleImport(_Import):
             target=target,
             data=data,
             node=("person", target.id) if target else ("line", row.line),
+            before=before,
         )
         if t.has("manager_hr_id") or t.has("manager_email"):
             plan.manager_refs = (row.cells.get("manager_hr_id", ""), row.cells.get("manager_email", "").lower())
@@ -799,7 +815,7 @@ class _PeopleImport(_Import):
         """No two people share a work email or hr_id, in the file or with the staff list; no person twice."""
         seen: dict[tuple[str, Any], int] = {}
         for plan in self.plans:
-            line, data = plan.row.line, people.normalise(plan.data)
+            line, data = plan.row.line, plan.stored
             if plan.target is not None:
                 if (first := seen.get(("person", plan.target.id))) is not None:
                     self.rows.problem(line, "", f"This row is about {plan.target.name}, like line {first}.")
@@ -829,7 +845,7 @@ class _PeopleImport(_Import):
                 by_hr.pop(plan.target.hr_id or "", None)
                 by_email.pop(plan.target.work_email.strip().lower(), None)
         for plan in self.plans:
-            data = people.normalise(plan.data)
+            data = plan.stored
             if data.hr_id:
                 by_hr.setdefault(data.hr_id, plan.node)
             by_email.setdefault(data.work_email, plan.node)
@@ -859,28 +875,28 @@ class _PeopleImport(_Import):
             person = self.by_id.get(node[1]) or db.session.get(Person, node[1])
             return f"{person.name} ({person.work_email})" if person else ""
         plan = self.new_rows[node]
-        return f"{plan.data.name.strip()} ({people.normalise(plan.data).work_email}, line {node[1]})"
+        return f"{plan.data.name.strip()} ({plan.stored.work_email}, line {node[1]})"
 
     def _compare(self, plan: _PersonPlan) -> None:
-        after = people.normalise(plan.data)
+        after = plan.stored
         result = plan.result
         if plan.target is None:
             result.fate = Fate.ADD
             return
-        before = people.normalise(_person_data(plan.target))
+        before = people.normalise(plan.before or people.data_of(plan.target))
         current_manager = ("person", plan.target.manager_id) if plan.target.manager_id is not None else None
-        for f in fields(people.PersonData):
-            if f.name == "manager_id":
+        for name in people.DATA_FIELDS:
+            if name == "manager_id":
                 if plan.manager != current_manager:
                     result.changes.append(
                         Change("manager", self._manager_label(current_manager), self._manager_label(plan.manager))
                     )
                 continue
-            old, new = getattr(before, f.name), getattr(after, f.name)
+            old, new = getattr(before, name), getattr(after, name)
             if old != new:
-                if f.name == "department_id":
+                if name == "department_id":
                     old, new = self.department_names.get(old, ""), self.department_names.get(new, "")
-                result.changes.append(Change(_PERSON_COLUMNS[f.name], _shown(old), _shown(new)))
+                result.changes.append(Change(_PERSON_COLUMNS[name], _shown(old), _shown(new)))
         result.fate = Fate.UPDATE if result.changes else Fate.UNCHANGED
 
     def changes_pending(self) -> bool:
@@ -888,7 +904,8 @@ class _PeopleImport(_Import):
 
     def write(self) -> None:
         """New people a level of management at a time (a manager before those they manage), then the
-        updates; people in a loop of new managers get their manager once all of them exist."""
+        updates; people in a loop of new managers get their manager once all of them exist. Each
+        step is one batch written by the people service (multi-row inserts and updates)."""
         ids: dict[Node, int] = {}
 
         def manager_id(plan: _PersonPlan) -> int | None:
@@ -908,20 +925,26 @@ class _PeopleImport(_Import):
             except ValidationFailed as error:
                 self._batch_problem(ready, error)
                 return
-            for plan, person in zip(ready, created, strict=True):
-                ids[plan.node] = person.id
-                self.by_id[person.id] = person
+            for plan, person_id in zip(ready, created, strict=True):
+                ids[plan.node] = person_id
             self.tick(len(ready))
             done = {id(p) for p in ready}
             pending = [p for p in pending if id(p) not in done]
-        for plan in [p for p in self.plans if p.result.fate is Fate.UPDATE] + looped:
-            person = plan.target or self.by_id[ids[plan.node]]
-            try:
-                people.update_person(self.actor, person, replace(plan.data, manager_id=manager_id(plan)), person.version)
-            except ValidationFailed as error:
-                self.service_problem(plan.row.line, error, _PERSON_COLUMNS)
-            if plan.target is not None:
-                self.tick(1)
+        updates = [p for p in self.plans if p.result.fate is Fate.UPDATE]
+        wanted = sorted({plan.target.id for plan in updates} | {ids[plan.node] for plan in looped})
+        loaded: dict[int, Person] = {}
+        for first in range(0, len(wanted), 5_000):
+            loaded.update(
+                (p.id, p) for p in db.session.scalars(sa.select(Person).where(Person.id.in_(wanted[first : first + 5_000])))
+            )
+        changes = [(loaded[plan.target.id], replace(plan.data, manager_id=manager_id(plan))) for plan in updates]
+        changes += [(loaded[ids[plan.node]], replace(plan.data, manager_id=manager_id(plan))) for plan in looped]
+        try:
+            people.update_people(self.actor, changes)
+        except ValidationFailed as error:
+            self._batch_problem(updates + looped, error)
+            return
+        self.tick(len(updates))
         self.tick(sum(1 for p in self.plans if p.result.fate is Fate.UNCHANGED) + len(self.table.rows) - len(self.plans))
 
     def _batch_problem(self, plans: list[_PersonPlan], error: ValidationFailed) -> None:
@@ -935,7 +958,7 @@ class _PeopleImport(_Import):
 
 
 def _person_data(person: Person) -> people.PersonData:
-    return people.PersonData(**{f.name: getattr(person, f.name) for f in fields(people.PersonData)})
+    return people.data_of(person)
 
 
 # --- Accounts -----------------------------------------------------------------------------

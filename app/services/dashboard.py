@@ -102,28 +102,30 @@ def rank_accounts(items: list[Finding], limit: int = TOP_ACCOUNTS) -> tuple[list
 def build(actor: Actor, review_interval_days: int = 365, today: date | None = None) -> Dashboard:
     """The dashboard for a director or an admin; records today's snapshot if there is none yet.
 
-    Raises PermissionDenied for other roles. Flushes a new snapshot; the caller commits.
+    Read from the finding index (kept counts, kept risk scores, the first rows of one rule), so
+    its cost does not grow with the registry. Raises PermissionDenied for other roles. Flushes a
+    new snapshot; the caller commits.
     """
     permissions.require(actor.has_role(Role.DIRECTOR, Role.ADMIN), "Only a director or an admin sees the dashboard.")
     today = today or date.today()
-    # Accepted findings too, so the page can count them apart; every other figure uses the open ones.
-    items = findings.evaluate(findings.visible_filters(actor, FindingFilters(show="all")), review_interval_days, today)
-    summary = findings.summarize(items)
+    summary = findings.organisation_summary(review_interval_days)
     history = findings.trend(TREND_DAYS, today)
     recorded = False
     if not any(s.taken_on == today for s in history):
         # Directors and admins see the whole organisation, so this view's summary is the day's count.
         history.append(findings.record_snapshot(today, review_interval_days, summary))
         recorded = True
-    open_items = [x for x in items if x.accepted is None]
-    at_risk, with_findings = rank_accounts(open_items)
-    single = [x for x in open_items if x.rule.id == "single-admin" and x.account_id is not None]
+    at_risk, with_findings = findings.riskiest_accounts(TOP_ACCOUNTS)
+    single = findings.indexed_page(FindingFilters(rule_id="single-admin"), 0, SHORT_LIST, review_interval_days)
     return Dashboard(
         summary=summary,
-        at_risk=at_risk,
+        at_risk=[
+            AccountRisk(a.account_id, a.name, a.platform_name, a.department_name, a.score, [(RULES[r], n) for r, n in a.rules])
+            for a in at_risk
+        ],
         accounts_with_findings=with_findings,
-        single_points=[SinglePoint(x.account_id or 0, x.account_name, x.platform_name, x.detail) for x in single[:SHORT_LIST]],
-        single_point_count=len(single),
+        single_points=[SinglePoint(x.account_id or 0, x.account_name, x.platform_name, x.detail) for x in single if x.account_id],
+        single_point_count=summary.by_rule.get("single-admin", 0),
         trend=[TrendDay(s.taken_on, s.total, dict(s.by_severity or {})) for s in history if s.taken_on <= today],
         snapshot_recorded=recorded,
     )

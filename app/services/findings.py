@@ -9,7 +9,9 @@ with a reason and an expiry date), after which it shows as accepted, not gone.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,13 +19,22 @@ from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
+from flask import has_app_context
+from sqlalchemy.orm import Session, aliased
 
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus, RecoveryContact, RecoveryKind
 from app.models.base import utcnow
-from app.models.credential import CredentialNote
-from app.models.finding import FindingAcceptance, FindingSnapshot
+from app.models.credential import CredentialNote, CredentialReveal
+from app.models.finding import (
+    AccountRiskScore,
+    FindingAcceptance,
+    FindingCount,
+    FindingIndexState,
+    FindingSnapshot,
+    IndexedFinding,
+    IndexedFindingPerson,
+)
 from app.models.person import Department, Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
@@ -201,6 +212,14 @@ class FindingFilters:
     account_id: int | None = None
     #: "open" (not accepted), "accepted", or "all".
     show: str = "open"
+    #: Evaluate only these accounts and these credential notes (both, when either is set): the
+    #: rows a page shows, or what a change touched.
+    account_ids: frozenset[int] | None = None
+    note_ids: frozenset[int] | None = None
+
+    @property
+    def scoped(self) -> bool:
+        return self.account_ids is not None or self.note_ids is not None
 
 
 @dataclass
@@ -246,6 +265,8 @@ def _base(filters: FindingFilters, *columns: Any) -> sa.Select:
         stmt = stmt.where(Account.steward_id == filters.steward_id)
     if filters.account_id:
         stmt = stmt.where(Account.id == filters.account_id)
+    if filters.scoped:
+        stmt = stmt.where(Account.id.in_(sorted(filters.account_ids or ())))
     return stmt
 
 
@@ -429,7 +450,10 @@ def _credential_rules(f: FindingFilters, context: dict[str, Any]) -> list[Findin
     from app.services import credentials
 
     if "credential_rows" not in context:
-        context["credential_rows"] = credentials.states_for_findings()
+        scope = (f.account_ids or frozenset(), f.note_ids or frozenset()) if f.scoped else None
+        if f.account_id:
+            scope = (frozenset({f.account_id}), frozenset())
+        context["credential_rows"] = credentials.states_for_findings(scope)
     findings = []
     for note, state, account_row in context["credential_rows"]:
         rule_id = {"must_rotate": "credential-leaver", "overdue": "credential-overdue"}.get(state.state.value)
@@ -508,23 +532,30 @@ def _no_steward(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
 
 def _shared_password(f: FindingFilters, context: dict[str, Any]) -> list[Finding]:
     shared = aliased(Profile)
-    with_a_role = sa.select(AccountAdmin.profile_id).where(AccountAdmin.account_id == Account.id).correlate(Account)
-    # The first (by name) shared login holding the top role or an admin role; NULL when none does.
-    shared_login = (
-        sa.select(sa.func.min(shared.name))
-        .where(
-            shared.kind == ProfileKind.SHARED_LOGIN,
-            sa.or_(shared.id == Account.owner_profile_id, shared.id.in_(with_a_role)),
-        )
+    # The shared login holding the top role, and the first (by name) holding an admin role; the
+    # finding names the first of the two. Two indexed lookups per account, not an IN over its roles.
+    owner_login = (
+        sa.select(shared.name)
+        .where(shared.id == Account.owner_profile_id, shared.kind == ProfileKind.SHARED_LOGIN)
         .correlate(Account)
         .scalar_subquery()
     )
-    stmt = _base(f, shared_login).where(Platform.delegated_access.is_(True), shared_login.is_not(None))
+    admin_login = (
+        sa.select(sa.func.min(shared.name))
+        .select_from(AccountAdmin)
+        .join(shared, AccountAdmin.profile_id == shared.id)
+        .where(AccountAdmin.account_id == Account.id, shared.kind == ProfileKind.SHARED_LOGIN)
+        .correlate(Account)
+        .scalar_subquery()
+    )
+    stmt = _base(f, owner_login, admin_login).where(
+        Platform.delegated_access.is_(True), sa.or_(owner_login.is_not(None), admin_login.is_not(None))
+    )
     return [
         _finding(
             "shared-password",
             r,
-            f"{r[3]} can give each person their own role, but the shared login {r[8]} holds one here.",
+            f"{r[3]} can give each person their own role, but the shared login {min(n for n in r[8:10] if n is not None)} holds one here.",
             action_endpoint="accounts.detail",
         )
         for r in db.session.execute(stmt)
@@ -569,6 +600,19 @@ def _acceptances(today: date) -> dict[tuple[str, str, int], Acceptance]:
 def evaluate(filters: FindingFilters | None = None, review_interval_days: int = 365, today: date | None = None) -> list[Finding]:
     """Every finding matching the filters, most severe first. A fixed number of queries whatever the registry's size."""
     filters = filters or FindingFilters()
+    if filters.person_id and not filters.scoped and not filters.account_id and today in (None, date.today()):
+        # Only the accounts and notes the index says concern the person: their footprint, not the registry.
+        ensure_current(review_interval_days)
+        rows = db.session.execute(
+            sa.select(IndexedFindingPerson.account_id, IndexedFindingPerson.subject_type, IndexedFindingPerson.subject_id).where(
+                IndexedFindingPerson.person_id == filters.person_id
+            )
+        ).all()
+        filters = dataclasses.replace(
+            filters,
+            account_ids=frozenset(r.account_id for r in rows if r.account_id is not None),
+            note_ids=frozenset(r.subject_id for r in rows if r.subject_type == "credential"),
+        )
     today = today or date.today()
     context: dict[str, Any] = {"review_interval_days": review_interval_days}
     findings: list[Finding] = []
@@ -610,12 +654,112 @@ def visible_filters(actor: Actor, filters: FindingFilters) -> FindingFilters:
 def list_findings(
     actor: Actor, filters: FindingFilters, page: int = 1, per_page: int = 25, review_interval_days: int = 365
 ) -> tuple[Page[Finding], Summary]:
-    """One page of findings and the summary of all of them (the same evaluation: counts always agree)."""
-    findings = evaluate(visible_filters(actor, filters), review_interval_days)
-    pages = max(1, -(-len(findings) // per_page))
+    """One page of findings and the summary of all that match (from the same index: counts agree).
+
+    Filters, counts and the page are SQL over the index; the sentences are evaluated for the
+    page's rows only. Unfiltered, the summary is the kept counts.
+    """
+    filters = visible_filters(actor, filters)
+    ensure_current(review_interval_days)
+    where = _index_where(filters)
+    narrowed = any(
+        (filters.rule_id, filters.severity, filters.department_id, filters.platform_id, filters.steward_id, filters.person_id)
+    )
+    counts = _kept_counts() if not narrowed else _counts(sa.and_(*where) if where else sa.true())
+    summary = _summary_from_counts(counts, filters.show)
+    total = summary.total + summary.accepted
+    pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
-    start = (page - 1) * per_page
-    return Page(items=findings[start : start + per_page], total=len(findings), page=page, per_page=per_page), summarize(findings)
+    return Page(
+        items=indexed_page(filters, (page - 1) * per_page, per_page, review_interval_days),
+        total=total,
+        page=page,
+        per_page=per_page,
+    ), summary
+
+
+def _index_where(filters: FindingFilters) -> list[Any]:
+    where: list[Any] = []
+    if filters.rule_id:
+        where.append(IndexedFinding.rule_id == filters.rule_id)
+    if filters.severity:
+        where.append(IndexedFinding.severity_rank == filters.severity.rank)
+    if filters.department_id:
+        where.append(IndexedFinding.department_id == filters.department_id)
+    if filters.platform_id:
+        where.append(IndexedFinding.platform_id == filters.platform_id)
+    if filters.steward_id:
+        where.append(IndexedFinding.steward_id == filters.steward_id)
+    if filters.account_id:
+        where.append(IndexedFinding.account_id == filters.account_id)
+    if filters.person_id:
+        concerned = sa.select(IndexedFindingPerson.id).where(
+            IndexedFindingPerson.person_id == filters.person_id,
+            IndexedFindingPerson.rule_id == IndexedFinding.rule_id,
+            IndexedFindingPerson.subject_type == IndexedFinding.subject_type,
+            IndexedFindingPerson.subject_id == IndexedFinding.subject_id,
+        )
+        where.append(concerned.exists())
+    if filters.show == "open":
+        where.append(IndexedFinding.accepted.is_(False))
+    elif filters.show == "accepted":
+        where.append(IndexedFinding.accepted.is_(True))
+    return where
+
+
+def indexed_page(filters: FindingFilters, offset: int, limit: int, review_interval_days: int) -> list[Finding]:
+    """``limit`` findings from ``offset`` in the list's order, evaluated in full for those rows only."""
+    rows = db.session.execute(
+        sa.select(IndexedFinding.rule_id, IndexedFinding.subject_type, IndexedFinding.subject_id, IndexedFinding.account_id)
+        .where(*_index_where(filters))
+        .order_by(IndexedFinding.severity_rank, IndexedFinding.sort_name, IndexedFinding.rule_id, IndexedFinding.subject_id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return []
+    scope = FindingFilters(
+        show="all",
+        rule_id=filters.rule_id,
+        severity=filters.severity,
+        account_ids=frozenset(r.account_id for r in rows if r.account_id is not None),
+        note_ids=frozenset(r.subject_id for r in rows if r.subject_type == "credential"),
+    )
+    by_key = {x.key: x for x in evaluate(scope, review_interval_days)}
+    return [by_key[key] for key in ((r.rule_id, r.subject_type, r.subject_id) for r in rows) if key in by_key]
+
+
+def _kept_counts() -> Counter[tuple[str, int, bool]]:
+    return Counter({(c.rule_id, c.department_key, c.accepted): c.n for c in db.session.scalars(sa.select(FindingCount)) if c.n})
+
+
+def _summary_from_counts(counts: Counter[tuple[str, int, bool]], show: str = "all") -> Summary:
+    """The summary of the findings counted by (rule, department or 0, accepted), as ``show`` lists them."""
+    open_counts = Counter({k: n for k, n in counts.items() if not k[2]}) if show in ("open", "all") else Counter()
+    accepted = sum(n for k, n in counts.items() if k[2]) if show in ("accepted", "all") else 0
+    by_rule: Counter[str] = Counter()
+    by_department_count: Counter[int] = Counter()
+    for (rule_id, department_key, _), n in open_counts.items():
+        by_rule[rule_id] += n
+        by_department_count[department_key] += n
+    keys = sorted(k for k in by_department_count if k)
+    names = dict(db.session.execute(sa.select(Department.id, Department.name).where(Department.id.in_(keys))).all())
+    by_department: dict[int | None, tuple[str, int]] = {
+        (key or None): (names.get(key, "No department") if key else "No department", n) for key, n in by_department_count.items()
+    }
+    return Summary(
+        total=sum(open_counts.values()),
+        by_severity={s: sum(n for r, n in by_rule.items() if RULES[r].severity is s) for s in Severity},
+        by_rule=dict(by_rule),
+        by_department=by_department,
+        accepted=accepted,
+    )
+
+
+def organisation_summary(review_interval_days: int) -> Summary:
+    """Open and accepted findings of the whole organisation, from the kept counts."""
+    ensure_current(review_interval_days)
+    return _summary_from_counts(_kept_counts())
 
 
 def summarize(findings: Iterable[Finding]) -> Summary:
@@ -740,7 +884,11 @@ def record_snapshot(
     dashboard), so the rules are not run twice.
     """
     today = today or date.today()
-    summary = summary or summarize(evaluate(FindingFilters(), review_interval_days, today))
+    summary = summary or (
+        organisation_summary(review_interval_days)
+        if today == date.today()
+        else summarize(evaluate(FindingFilters(), review_interval_days, today))
+    )
     snapshot = db.session.scalar(sa.select(FindingSnapshot).where(FindingSnapshot.taken_on == today)) or FindingSnapshot(
         taken_on=today
     )
@@ -763,3 +911,455 @@ def trend(days: int = 90, today: date | None = None) -> list[FindingSnapshot]:
             .order_by(FindingSnapshot.taken_on)
         )
     )
+
+
+# --- The index: findings kept for lists, counts and paging --------------------------------
+#
+# ``evaluate`` derives findings from the registry; the index keeps the current ones (a lean row
+# each) so a page can filter, count and page in SQL and evaluate the details of the rows it
+# shows only. Every change that can raise or clear a finding marks what it touched (session
+# events below), and the same transaction refreshes those accounts and notes before it commits.
+# Rules that depend on the day (overdue, not reviewed, expired acceptances) make the index
+# current for one day: `flask handover tick` rebuilds it nightly, and a read on a later day
+# rebuilds it first.
+
+#: A change touching more than this many accounts and notes rebuilds the index instead.
+REBUILD_ABOVE = 2000
+#: Insert this many rows per statement.
+BATCH = 5000
+WEIGHT_BY_RANK = {s.rank: w for s, w in {Severity.CRITICAL: 8, Severity.HIGH: 4, Severity.MEDIUM: 2, Severity.LOW: 1}.items()}
+
+
+def _index_rows(items: list[Finding]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows, people = [], []
+    for x in items:
+        key = {"rule_id": x.rule.id, "subject_type": x.subject_type, "subject_id": x.subject_id}
+        rows.append(
+            {
+                **key,
+                "severity_rank": x.severity.rank,
+                "account_id": x.account_id,
+                "platform_id": x.platform_id,
+                "department_id": x.department_id,
+                "steward_id": x.steward_id,
+                "sort_name": x.account_name.lower()[:254],
+                "accepted": x.accepted is not None,
+            }
+        )
+        for person_id in dict.fromkeys(p for p in (x.person_id, x.steward_id, *x.person_ids) if p is not None):
+            people.append({**key, "person_id": person_id, "account_id": x.account_id})
+    return rows, people
+
+
+def _insert(model: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), BATCH):
+        db.session.execute(sa.insert(model), rows[start : start + BATCH])
+
+
+def _in_scope(model: Any, account_ids: Iterable[int], note_ids: Iterable[int]) -> Any:
+    accounts, notes = sorted(account_ids), sorted(note_ids)
+    return sa.or_(
+        model.account_id.in_(accounts) if accounts else sa.false(),
+        sa.and_(model.subject_type == "credential", model.subject_id.in_(notes)) if notes else sa.false(),
+    )
+
+
+def _counts(where: Any) -> Counter[tuple[str, int, bool]]:
+    department = sa.func.coalesce(IndexedFinding.department_id, sa.literal_column("0"))
+    stmt = (
+        sa.select(IndexedFinding.rule_id, department, IndexedFinding.accepted, sa.func.count())
+        .where(where)
+        .group_by(IndexedFinding.rule_id, department, IndexedFinding.accepted)
+    )
+    return Counter({(r, d, bool(a)): n for r, d, a, n in db.session.execute(stmt)})
+
+
+def _scores(where: Any) -> sa.Select:
+    """Each account's weighted count of open findings, for the accounts ``where`` selects."""
+    weight = sa.case(*((IndexedFinding.severity_rank == rank, w) for rank, w in WEIGHT_BY_RANK.items()), else_=0)
+    critical = sa.case((IndexedFinding.severity_rank == Severity.CRITICAL.rank, 1), else_=0)
+    return (
+        sa.select(IndexedFinding.account_id, sa.func.sum(weight), sa.func.sum(critical))
+        .where(where, IndexedFinding.account_id.is_not(None), IndexedFinding.accepted.is_(False))
+        .group_by(IndexedFinding.account_id)
+    )
+
+
+def _lock() -> None:
+    """One refresh at a time: two transactions would insert the same finding twice."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(4243)"))
+
+
+def rebuild(review_interval_days: int, today: date | None = None) -> FindingIndexState:
+    """Evaluate every rule over the whole registry and replace the index with the result."""
+    today = today or date.today()
+    _lock()
+    rows, people = _index_rows(evaluate(FindingFilters(show="all"), review_interval_days, today))
+    for model in (IndexedFindingPerson, IndexedFinding, FindingCount, AccountRiskScore, FindingIndexState):
+        db.session.execute(sa.delete(model))
+    _insert(IndexedFinding, rows)
+    _insert(IndexedFindingPerson, people)
+    _insert(
+        FindingCount, [{"rule_id": r, "department_key": d, "accepted": a, "n": n} for (r, d, a), n in _counts(sa.true()).items()]
+    )
+    db.session.execute(sa.insert(AccountRiskScore).from_select(["account_id", "score", "critical"], _scores(sa.true())))
+    state = {
+        "computed_on": today,
+        "review_interval_days": review_interval_days,
+        "accounts_with_findings": db.session.scalar(sa.select(sa.func.count()).select_from(AccountRiskScore)) or 0,
+        "refreshed_at": utcnow(),
+    }
+    db.session.execute(sa.insert(FindingIndexState), [state])
+    return FindingIndexState(**state)
+
+
+def _state() -> FindingIndexState | None:
+    return db.session.scalar(sa.select(FindingIndexState).limit(1))
+
+
+def ensure_current(review_interval_days: int, today: date | None = None) -> None:
+    """Rebuild the index if it was built for another day or another review interval (or never).
+
+    `flask handover tick` rebuilds it each night, so a page rarely pays for this.
+    """
+    today = today or date.today()
+    state = _state()
+    if state is None or state.computed_on != today or state.review_interval_days != review_interval_days:
+        rebuild(review_interval_days, today)
+
+
+def refresh(account_ids: Iterable[int] = (), note_ids: Iterable[int] = ()) -> None:
+    """Re-evaluate the findings of these accounts and notes and put them in the index.
+
+    Counts and risk scores move by the difference. An index that is not current for today is
+    rebuilt instead, as is one for a change touching more than REBUILD_ABOVE accounts and notes.
+    """
+    accounts, notes = frozenset(account_ids), frozenset(note_ids)
+    if not accounts and not notes:
+        return
+    state = _state()
+    if state is None or state.computed_on != date.today() or len(accounts) + len(notes) > REBUILD_ABOVE:
+        interval = state.review_interval_days if state is not None else configured_interval()
+        rebuild(interval)
+        return
+    _lock()
+    where = _in_scope(IndexedFinding, accounts, notes)
+    rows, people = _index_rows(
+        evaluate(FindingFilters(show="all", account_ids=accounts, note_ids=notes), state.review_interval_days)
+    )
+    # A note's findings count towards its account's score even when only the note was touched.
+    scored = sorted(
+        accounts
+        | {r["account_id"] for r in rows if r["account_id"] is not None}
+        | set(db.session.scalars(sa.select(IndexedFinding.account_id).where(where, IndexedFinding.account_id.is_not(None))))
+    )
+    before = _counts(where)
+    risky_before = _risky(scored)
+    db.session.execute(sa.delete(IndexedFindingPerson).where(_in_scope(IndexedFindingPerson, accounts, notes)))
+    db.session.execute(sa.delete(IndexedFinding).where(where))
+    db.session.execute(sa.delete(AccountRiskScore).where(AccountRiskScore.account_id.in_(scored)))
+    _insert(IndexedFinding, rows)
+    _insert(IndexedFindingPerson, people)
+    after = _counts(where)
+    for key in before.keys() | after.keys():
+        if change := after[key] - before[key]:
+            _add_count(key, change)
+    if scored:
+        db.session.execute(
+            sa.insert(AccountRiskScore).from_select(
+                ["account_id", "score", "critical"], _scores(IndexedFinding.account_id.in_(scored))
+            )
+        )
+    if change := _risky(scored) - risky_before:
+        db.session.execute(
+            sa.update(FindingIndexState).values(accounts_with_findings=FindingIndexState.accounts_with_findings + change)
+        )
+
+
+def _risky(account_ids: list[int]) -> int:
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(AccountRiskScore).where(AccountRiskScore.account_id.in_(account_ids))
+        )
+        or 0
+    )
+
+
+def _add_count(key: tuple[str, int, bool], change: int) -> None:
+    rule_id, department_key, accepted = key
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(FindingCount).values(rule_id=rule_id, department_key=department_key, accepted=accepted, n=change)
+    db.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[FindingCount.rule_id, FindingCount.department_key, FindingCount.accepted],
+            set_={"n": FindingCount.n + stmt.excluded.n},
+        )
+    )
+
+
+def configured_interval() -> int:
+    from flask import current_app
+
+    return int(current_app.config.get("REVIEW_INTERVAL_DAYS", 365)) if has_app_context() else 365
+
+
+# --- What a change touched ----------------------------------------------------------------
+
+SCOPE_KEY = "finding_scope"
+
+
+@dataclass
+class _Touched:
+    accounts: set[int] = field(default_factory=set)
+    notes: set[int] = field(default_factory=set)
+    profiles: set[int] = field(default_factory=set)
+    people: set[int] = field(default_factory=set)
+    platforms: set[int] = field(default_factory=set)
+    departments: set[int] = field(default_factory=set)
+
+
+def _touched(session: Session) -> _Touched:
+    return session.info.setdefault(SCOPE_KEY, _Touched())
+
+
+def mark_changed(
+    *, accounts: Iterable[int] = (), people: Iterable[int] = (), profiles: Iterable[int] = (), notes: Iterable[int] = ()
+) -> None:
+    """For writes that bypass the ORM (bulk inserts): refresh these before the transaction commits."""
+    touched = _touched(db.session())
+    touched.accounts.update(accounts)
+    touched.people.update(people)
+    touched.profiles.update(profiles)
+    touched.notes.update(notes)
+
+
+def _note(touched: _Touched, obj: Any) -> None:
+    if isinstance(obj, Account):
+        touched.accounts.add(obj.id)
+    elif isinstance(obj, (AccountAdmin, RecoveryContact)):
+        touched.accounts.add(obj.account_id)
+    elif isinstance(obj, CredentialNote):
+        touched.notes.add(obj.id)
+        if obj.account_id is not None:
+            touched.accounts.add(obj.account_id)
+    elif isinstance(obj, CredentialReveal):
+        touched.notes.add(obj.note_id)
+    elif isinstance(obj, Profile):
+        touched.profiles.add(obj.id)
+    elif isinstance(obj, ProfileCustodian):
+        touched.profiles.add(obj.profile_id)
+    elif isinstance(obj, Person):
+        touched.people.add(obj.id)
+    elif isinstance(obj, Platform):
+        touched.platforms.add(obj.id)
+    elif isinstance(obj, FindingAcceptance):
+        (touched.accounts if obj.subject_type == "account" else touched.notes).add(obj.subject_id)
+
+
+def _resolve(touched: _Touched) -> tuple[set[int], set[int]]:
+    """The accounts and notes whose findings the touched rows can change."""
+    accounts, notes = set(touched.accounts), set(touched.notes)
+    profiles, people = set(touched.profiles), sorted(touched.people)
+    people = [p for p in people if p is not None]
+    if people:
+        profiles |= set(db.session.scalars(sa.select(Profile.id).where(Profile.holder_id.in_(people))))
+        profiles |= set(db.session.scalars(sa.select(ProfileCustodian.profile_id).where(ProfileCustodian.person_id.in_(people))))
+        accounts |= set(db.session.scalars(sa.select(Account.id).where(Account.steward_id.in_(people))))
+        accounts |= set(db.session.scalars(sa.select(RecoveryContact.account_id).where(RecoveryContact.person_id.in_(people))))
+        notes |= set(db.session.scalars(sa.select(CredentialReveal.note_id).where(CredentialReveal.person_id.in_(people))))
+    if profiles:
+        ids = sorted(p for p in profiles if p is not None)
+        accounts |= set(db.session.scalars(sa.select(Account.id).where(Account.owner_profile_id.in_(ids))))
+        accounts |= set(db.session.scalars(sa.select(AccountAdmin.account_id).where(AccountAdmin.profile_id.in_(ids))))
+        notes |= set(db.session.scalars(sa.select(CredentialNote.id).where(CredentialNote.profile_id.in_(ids))))
+    if touched.platforms:
+        ids = sorted(p for p in touched.platforms if p is not None)
+        accounts |= set(db.session.scalars(sa.select(Account.id).where(Account.platform_id.in_(ids))))
+        notes |= set(
+            db.session.scalars(
+                sa.select(CredentialNote.id)
+                .join(Profile, CredentialNote.profile_id == Profile.id)
+                .where(Profile.platform_id.in_(ids))
+            )
+        )
+    if touched.departments:
+        ids = sorted(touched.departments)
+        accounts |= set(db.session.scalars(sa.select(Account.id).where(Account.department_id.in_(ids))))
+    accounts.discard(None)  # type: ignore[arg-type]
+    notes.discard(None)  # type: ignore[arg-type]
+    return accounts, notes
+
+
+def _ours(session: Session) -> bool:
+    return has_app_context() and session is db.session()
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    """Rows about to be deleted: their accounts are found now, before the database forgets them."""
+    if not _ours(session):
+        return
+    touched = _touched(session)
+    gone = _Touched()
+    for obj in session.deleted:
+        if isinstance(obj, (Profile, Person)):
+            _note(gone, obj)
+        elif isinstance(obj, Department):
+            gone.departments.add(obj.id)
+    if gone.profiles or gone.people or gone.departments:
+        with session.no_autoflush:
+            accounts, notes = _resolve(gone)
+        touched.accounts |= accounts
+        touched.notes |= notes
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, flush_context: Any) -> None:
+    if not _ours(session):
+        return
+    touched = _touched(session)
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        _note(touched, obj)
+
+
+#: Databases known to have the index (a database at an older revision has not: nothing to keep).
+_INDEXED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _has_index(session: Session) -> bool:
+    engine = session.get_bind()
+    if engine not in _INDEXED and sa.inspect(session.connection()).has_table(FindingIndexState.__tablename__):
+        _INDEXED[engine] = True
+    return engine in _INDEXED
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    """Refresh what this transaction touched, inside it: the index commits with the change."""
+    if not _ours(session):
+        return
+    session.flush()  # commit flushes after this hook: what it writes must be counted here
+    if SCOPE_KEY not in session.info or not _has_index(session):
+        session.info.pop(SCOPE_KEY, None)
+        return
+    touched = session.info.pop(SCOPE_KEY)
+    with session.no_autoflush:
+        accounts, notes = _resolve(touched)
+        refresh(accounts, notes)
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction: Any) -> None:
+    session.info.pop(SCOPE_KEY, None)
+
+
+@dataclass
+class RiskyAccount:
+    account_id: int
+    name: str
+    platform_name: str
+    department_name: str | None
+    score: int
+    #: (rule id, how many open findings of it), most severe first.
+    rules: list[tuple[str, int]]
+
+
+def riskiest_accounts(limit: int) -> tuple[list[RiskyAccount], int]:
+    """The accounts with the highest risk scores (ties: more critical, then by name) and how many
+    accounts have any open finding: from the kept scores, a bounded read."""
+    state = _state()
+    rows = db.session.execute(
+        sa.select(AccountRiskScore.account_id, AccountRiskScore.score, Account.name, Platform.name, Department.name)
+        .join(Account, Account.id == AccountRiskScore.account_id)
+        .join(Platform, Account.platform_id == Platform.id)
+        .outerjoin(Department, Account.department_id == Department.id)
+        .order_by(AccountRiskScore.score.desc(), AccountRiskScore.critical.desc(), sa.func.lower(Account.name), Account.id)
+        .limit(limit)
+    ).all()
+    per_rule: dict[int, list[tuple[str, int]]] = {}
+    if rows:
+        counted = db.session.execute(
+            sa.select(IndexedFinding.account_id, IndexedFinding.rule_id, sa.func.count())
+            .where(IndexedFinding.account_id.in_([r[0] for r in rows]), IndexedFinding.accepted.is_(False))
+            .group_by(IndexedFinding.account_id, IndexedFinding.rule_id)
+        )
+        for account_id, rule_id, n in counted:
+            per_rule.setdefault(account_id, []).append((rule_id, n))
+    ranked = [
+        RiskyAccount(
+            account_id,
+            name,
+            platform_name,
+            department_name,
+            score,
+            sorted(per_rule.get(account_id, []), key=lambda rn: (RULES[rn[0]].severity.rank, RULES[rn[0]].title)),
+        )
+        for account_id, score, name, platform_name, department_name in rows
+    ]
+    return ranked, state.accounts_with_findings if state is not None else 0
+
+
+def index_problems(limit: int = 10) -> list[str]:
+    """Where the index differs from a full evaluation now (empty when it is current): a check for
+    tests and for `flask findings check`."""
+    state = _state()
+    if state is None or state.computed_on != date.today():
+        return []
+    found = evaluate(FindingFilters(show="all"), state.review_interval_days)
+    rows, people = _index_rows(found)
+    want = {(r["rule_id"], r["subject_type"], r["subject_id"]): r for r in rows}
+    have = {
+        (r.rule_id, r.subject_type, r.subject_id): r
+        for r in db.session.execute(
+            sa.select(
+                IndexedFinding.rule_id,
+                IndexedFinding.subject_type,
+                IndexedFinding.subject_id,
+                IndexedFinding.severity_rank,
+                IndexedFinding.account_id,
+                IndexedFinding.platform_id,
+                IndexedFinding.department_id,
+                IndexedFinding.steward_id,
+                IndexedFinding.sort_name,
+                IndexedFinding.accepted,
+            )
+        )
+    }
+    problems = [f"missing from the index: {k}" for k in want.keys() - have.keys()]
+    problems += [f"in the index but no longer found: {k}" for k in have.keys() - want.keys()]
+    for key in want.keys() & have.keys():
+        w, h = want[key], have[key]._asdict()
+        if diff := {c: (h[c], w[c]) for c in w if c in h and h[c] != w[c]}:
+            problems.append(f"{key} differs (index, evaluated): {diff}")
+    want_people = {(p["rule_id"], p["subject_type"], p["subject_id"], p["person_id"]) for p in people}
+    have_people = {
+        tuple(r)
+        for r in db.session.execute(
+            sa.select(
+                IndexedFindingPerson.rule_id,
+                IndexedFindingPerson.subject_type,
+                IndexedFindingPerson.subject_id,
+                IndexedFindingPerson.person_id,
+            )
+        )
+    }
+    if want_people != have_people:
+        problems.append(
+            f"people differ: missing {sorted(want_people - have_people)[:5]}, extra {sorted(have_people - want_people)[:5]}"
+        )
+    if _kept_counts() != _counts(sa.true()):
+        problems.append(f"kept counts {dict(_kept_counts())} differ from the index's {dict(_counts(sa.true()))}")
+    kept_scores = set(
+        db.session.execute(sa.select(AccountRiskScore.account_id, AccountRiskScore.score, AccountRiskScore.critical)).all()
+    )
+    scores = set(db.session.execute(_scores(sa.true())).all())
+    if {tuple(r) for r in kept_scores} != {tuple(r) for r in scores}:
+        problems.append("kept risk scores differ from the index's")
+    if state.accounts_with_findings != len(scores):
+        problems.append(f"accounts with findings kept as {state.accounts_with_findings}, the index has {len(scores)}")
+    return problems[:limit]

@@ -41,7 +41,7 @@ from app.models import (
     RecoveryContact,
     RecoveryKind,
 )
-from app.services import audit, catalogue, crypto, offboarding
+from app.services import audit, catalogue, crypto, findings, offboarding
 from app.services.context import Actor
 from app.services.credentials import TABLE as NOTE_TABLE
 from app.services.errors import DomainError
@@ -272,15 +272,10 @@ class _Chain:
         """Chain and insert the pending events; returns how many were written."""
         if not self.rows:
             return 0
-        session = db.session
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))  # as audit.record_events
-        prev = session.scalar(sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or audit.GENESIS
+        audit.chain_rows(self.rows)  # numbered and linked as audit.record_events does (under its lock)
         next_id = _next_id(AuditEvent)
         for offset, row in enumerate(self.rows):
             row["id"] = next_id + offset
-            row["prev_hash"] = prev
-            row["hash"] = prev = audit._content_digest(prev, SimpleNamespace(**row))  # noqa: SLF001 (same chain rules)
         _insert(AuditEvent, self.rows)
         written, self.rows = len(self.rows), []
         return written
@@ -654,6 +649,8 @@ def generate_organisation(
         cases += 1
     counts["open cases"] = cases
     counts["departed people"] = len(departed)
+    # The bulk inserts went past the ORM: the finding index is rebuilt from the whole registry.
+    findings.rebuild(findings.configured_interval(), today)
     done(0)
     return GenerationSummary(counts=counts)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.models.base import utcnow
 from app.models.credential import CredentialNote, CredentialVersion, MasterKeyCheck
 from app.services import crypto
 from app.services.credentials import TABLE, VERSION_TABLE
@@ -119,16 +121,20 @@ def reencrypt_batch(keyring: crypto.Keyring, batch_size: int = 500) -> int:
     the old envelope, without touching the note's version: a note someone rotates meanwhile keeps
     their new value (and is picked up by a later batch if it still needs re-sealing), and nobody's
     open edit form is made stale by a change of key.
+
+    The rows go to the driver as one executemany of plain tuples: this runs once per envelope in
+    the registry, and the ORM's per-row parameter handling would cost more than the cipher.
     """
     old_ids = _old_key_ids(keyring)
     if not old_ids:
         return 0
     done = 0
+    connection = db.session.connection()
     for model, table_name in SEALED:
         if done >= batch_size:
             break
         table = model.__table__
-        rows = db.session.execute(
+        rows = connection.execute(
             sa.select(table.c.id, table.c.secret)
             .where(table.c.key_id.in_(old_ids))
             .order_by(table.c.id)
@@ -137,23 +143,43 @@ def reencrypt_batch(keyring: crypto.Keyring, batch_size: int = 500) -> int:
         ).all()
         if not rows:
             continue
-        params = [
-            {
-                "row_id": row.id,
-                "old": row.secret,
-                "new": keyring.reseal(row.secret, crypto.associated_data(table_name, row.id, "secret")),
-            }
-            for row in rows
-        ]
-        db.session.execute(
-            sa.update(table)
-            .where(table.c.id == sa.bindparam("row_id"), table.c.secret == sa.bindparam("old"))
-            .values(secret=sa.bindparam("new"), key_id=keyring.primary.key_id),
-            params,
-            execution_options={"synchronize_session": False},
-        )
+        sealed = keyring.reseal_many([(secret, crypto.associated_data(table_name, row_id, "secret")) for row_id, secret in rows])
+        sql, order, stamp = _compare_and_swap(connection.dialect, table)
+        new_key = keyring.primary.key_id
+        now = stamp(utcnow()) if stamp is not None else None
+        params = [(new, new_key, now, row_id, old) for new, (row_id, old) in zip(sealed, rows, strict=True)]
+        if order is None:
+            connection.exec_driver_sql(sql, [dict(zip(_CAS_PARAMS, p, strict=True)) for p in params])
+        else:
+            connection.exec_driver_sql(sql, [tuple(p[i] for i in order) for p in params])
         done += len(rows)
     return done
+
+
+#: The compare-and-swap's parameters, in the order reencrypt_batch builds them.
+_CAS_PARAMS = ("new", "key", "at", "row_id", "old")
+
+
+def _compare_and_swap(dialect: sa.Dialect, table: sa.Table) -> tuple[str, list[int] | None, Any]:
+    """The re-seal's UPDATE compiled for the driver; where each of _CAS_PARAMS goes in a positional
+    parameter list (None: the driver takes them by name); and how to pass the ``updated_at`` stamp
+    (None when the table has none). The statement is what ``sa.update`` with the table's
+    ``onupdate`` stamp would run, without the ORM's per-row parameter handling."""
+    values: dict[str, Any] = {"secret": sa.bindparam("new"), "key_id": sa.bindparam("key")}
+    stamp = None
+    if "updated_at" in table.c:
+        column_type = table.c.updated_at.type
+        values["updated_at"] = sa.bindparam("at", type_=column_type)
+        stamp = column_type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
+    compiled = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("row_id"), table.c.secret == sa.bindparam("old"))
+        .values(**values)
+        .compile(dialect=dialect)
+    )
+    if not compiled.positional:
+        return compiled.string, None, stamp
+    return compiled.string, [_CAS_PARAMS.index(name) for name in compiled.positiontup or ()], stamp
 
 
 def has_check(key_id: str) -> bool:

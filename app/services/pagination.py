@@ -19,18 +19,26 @@ class Page(Generic[T]):
     total: int
     page: int
     per_page: int
+    #: The total was counted only up to a limit: there are more than ``total`` rows.
+    total_capped: bool = False
+    #: Keyset paging (pages reached through next/previous links): the id of the last row shown
+    #: (the next page starts after it) and of the first (the previous page ends before it); None
+    #: where there is no such page.
+    next_after: int | None = None
+    prev_before: int | None = None
+    keyset: bool = False
 
     @property
     def pages(self) -> int:
-        return max(1, ceil(self.total / self.per_page))
+        return max(1, ceil(self.total / self.per_page), self.page + (1 if self.next_after is not None else 0))
 
     @property
     def has_prev(self) -> bool:
-        return self.page > 1
+        return self.prev_before is not None if self.keyset else self.page > 1
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        return self.next_after is not None if self.keyset else self.page < self.pages
 
     @property
     def first_index(self) -> int:
@@ -38,7 +46,18 @@ class Page(Generic[T]):
 
     @property
     def last_index(self) -> int:
-        return min(self.total, self.page * self.per_page)
+        last = (self.page - 1) * self.per_page + len(self.items) if self.keyset else self.page * self.per_page
+        return last if self.total_capped else min(self.total, last)
+
+
+def count_rows(stmt: sa.Select[Any], limit: int | None = None) -> tuple[int, bool]:
+    """How many rows ``stmt`` (a select of one column, e.g. ids) gives, counting at most
+    ``limit``: (count, whether there are more). With a limit the cost is bounded by it, not by
+    the size of the table."""
+    if limit is None:
+        return db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0, False
+    counted = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).limit(limit + 1).subquery())) or 0
+    return min(counted, limit), counted > limit
 
 
 def paginate(stmt: sa.Select[Any], page: int, per_page: int) -> Page[Any]:

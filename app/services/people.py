@@ -7,10 +7,12 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, Connection, RecoveryContact
+from app.models.base import utcnow
 from app.models.person import Department, Person, PersonStatus
 from app.models.profile import Profile, ProfileCustodian
 from app.services import audit, permissions, reviews
@@ -102,7 +104,9 @@ def _snapshot(person: Person) -> dict[str, Any]:
 
 
 def get_person(actor: Actor, person_id: int) -> Person:
-    person = db.session.get(Person, person_id)
+    """The person (with their department and manager), if the actor may see them. Raises NotFound
+    or PermissionDenied."""
+    person = db.session.get(Person, person_id, options=[joinedload(Person.department), joinedload(Person.manager)])
     if person is None:
         raise NotFound(f"There is no person with id {person_id}.")
     permissions.require(permissions.can_view_person(actor, person_id), "You can see only your own page.")
@@ -166,16 +170,21 @@ def _validate(data: PersonData, person: Person | None = None) -> None:
         raise ValidationFailed("Some fields need attention; nothing was saved.", errors)
 
 
+#: PersonData's fields, in order (``dataclasses.fields`` is slow for a loop over a whole staff list).
+DATA_FIELDS = tuple(f.name for f in fields(PersonData))
+_OPTIONAL_TEXT = ("hr_id", "personal_email", "personal_phone")
+
+
 def normalise(data: PersonData) -> PersonData:
     """The data as it is stored: text trimmed, empty optional text as None, the work email in lower
     case, and the dates the status does not use cleared. Saving a person's stored values again
     changes nothing (the CSV import compares rows with people this way)."""
     values: dict[str, Any] = {}
-    for f in fields(PersonData):
-        value = getattr(data, f.name)
+    for name in DATA_FIELDS:
+        value = getattr(data, name)
         if isinstance(value, str):
-            value = value.strip() or (None if f.name in ("hr_id", "personal_email", "personal_phone") else "")
-        values[f.name] = value
+            value = value.strip() or (None if name in _OPTIONAL_TEXT else "")
+        values[name] = value
     values["work_email"] = values["work_email"].lower()
     if values["status"] is PersonStatus.ACTIVE:
         values["last_day"] = values["left_on"] = None
@@ -186,8 +195,50 @@ def normalise(data: PersonData) -> PersonData:
 
 def _apply(person: Person, data: PersonData) -> None:
     stored = normalise(data)
-    for f in fields(PersonData):
-        setattr(person, f.name, getattr(stored, f.name))
+    for name in DATA_FIELDS:
+        setattr(person, name, getattr(stored, name))
+
+
+def data_of(person: Person) -> PersonData:
+    """A person's stored values as PersonData."""
+    return PersonData(**{name: getattr(person, name) for name in DATA_FIELDS})
+
+
+def _snapshot_of(data: PersonData, version: int, department: str | None, manager: str | None) -> dict[str, Any]:
+    """What ``_snapshot`` records for a person whose stored values are ``data``, given the names
+    of their department and manager: the batch writes below record the same events as the forms
+    without loading each person's relationships."""
+    values = {
+        "name": data.name,
+        "work_email": data.work_email,
+        "job_title": data.job_title,
+        "department": department,
+        "manager": manager,
+        "hr_id": data.hr_id,
+        "status": data.status,
+        "last_day": data.last_day,
+        "left_on": data.left_on,
+        "version": version,
+    }
+    snapshot = {name: audit.plain(values[name]) for name in SNAPSHOT_FIELDS}
+    for name in PRIVATE_FIELDS:
+        snapshot[name] = "recorded" if getattr(data, name) else None
+    return snapshot
+
+
+def _names(model: Any, ids: set[int]) -> dict[int, str]:
+    """id -> name of the given departments or people, a few thousand per query."""
+    wanted = sorted(ids)
+    names: dict[int, str] = {}
+    for first in range(0, len(wanted), _CHUNK):
+        names.update(
+            db.session.execute(sa.select(model.id, model.name).where(model.id.in_(wanted[first : first + _CHUNK]))).all()
+        )
+    return names
+
+
+#: Ids per ``IN`` list (well under SQLite's and PostgreSQL's limits on bound parameters).
+_CHUNK = 5_000
 
 
 def create_person(actor: Actor, data: PersonData) -> Person:
@@ -204,10 +255,11 @@ def create_person(actor: Actor, data: PersonData) -> Person:
     return person
 
 
-def create_people(actor: Actor, batch: list[PersonData]) -> list[Person]:
+def create_people(actor: Actor, batch: list[PersonData]) -> list[int]:
     """Add many people at once (the CSV import): what ``create_person`` does for each, with the
-    uniqueness and reference checks made for the whole batch in a few queries, one insert and one
-    batch of the same audit events. Managers must already exist (create a batch per level).
+    uniqueness and reference checks made for the whole batch in a few queries, one multi-row insert
+    and the same audit events appended in one go. Managers must already exist (create a batch per
+    level). Returns the new people's ids, in the batch's order.
 
     Raises PermissionDenied, or ValidationFailed keyed ``"<index>.<field>"`` (the index in
     ``batch``); adds nobody on error.
@@ -216,10 +268,8 @@ def create_people(actor: Actor, batch: list[PersonData]) -> list[Person]:
     stored = [normalise(data) for data in batch]
     taken_emails = set(db.session.scalars(sa.select(sa.func.lower(Person.work_email))))
     taken_hr_ids = set(db.session.scalars(sa.select(Person.hr_id).where(Person.hr_id.is_not(None))))
-    wanted_departments = {d.department_id for d in stored if d.department_id is not None}
-    wanted_managers = {d.manager_id for d in stored if d.manager_id is not None}
-    departments = set(db.session.scalars(sa.select(Department.id).where(Department.id.in_(wanted_departments))))
-    managers = set(db.session.scalars(sa.select(Person.id).where(Person.id.in_(wanted_managers))))
+    departments = _names(Department, {d.department_id for d in stored if d.department_id is not None})
+    managers = _names(Person, {d.manager_id for d in stored if d.manager_id is not None})
     errors: dict[str, list[str]] = {}
     for index, data in enumerate(stored):
         found = field_errors(data)
@@ -237,21 +287,137 @@ def create_people(actor: Actor, batch: list[PersonData]) -> list[Person]:
             taken_hr_ids.add(data.hr_id)
     if errors:
         raise ValidationFailed("Some people need attention; nobody was added.", errors)
-    created = []
-    for data in stored:
-        person = Person()
-        _apply(person, data)
-        created.append(person)
-    db.session.add_all(created)
-    db.session.flush()
-    audit.record_events(
-        actor,
+    if not stored:
+        return []
+    now = utcnow()
+    last_id = db.session.scalar(sa.select(sa.func.max(Person.id))) or 0
+    db.session.execute(
+        sa.insert(Person.__table__),
         [
-            audit.EventData("person.create", "person", p.id, f"Added {p.name} to the staff list", None, _snapshot(p))
-            for p in created
+            {name: getattr(data, name) for name in DATA_FIELDS} | {"created_at": now, "updated_at": now, "version": 1}
+            for data in stored
         ],
     )
-    return created
+    # The new ids, by work email (unique): only rows this batch added have these addresses.
+    wanted = {data.work_email for data in stored}
+    by_email = {
+        email: person_id
+        for person_id, email in db.session.execute(sa.select(Person.id, Person.work_email).where(Person.id > last_id))
+        if email in wanted
+    }
+    ids = [by_email[data.work_email] for data in stored]
+    audit.record_many(
+        actor,
+        [
+            audit.EventData(
+                "person.create",
+                "person",
+                person_id,
+                f"Added {data.name} to the staff list",
+                None,
+                _snapshot_of(data, 1, departments.get(data.department_id or 0), managers.get(data.manager_id or 0)),
+            )
+            for person_id, data in zip(ids, stored, strict=True)
+        ],
+    )
+    return ids
+
+
+def update_people(actor: Actor, changes: list[tuple[Person, PersonData]]) -> None:
+    """Edit many people at once (the CSV import): what ``update_person`` does for each, in order,
+    from each person's current version: the same checks (made for the whole batch in a few
+    queries, each row seeing the rows before it as done), one multi-row update, the same audit
+    events, and access reviews passed on for those now leaving or departed. A row that changes
+    nothing writes nothing.
+
+    Raises PermissionDenied, ValidationFailed keyed ``"<index>.<field>"`` (the index in
+    ``changes``; nothing is written), or StaleEdit if one of them changed meanwhile.
+    """
+    permissions.require(permissions.can_edit_people(actor), "Only HR and admins keep the staff list.")
+    emails = dict(db.session.execute(sa.select(sa.func.lower(Person.work_email), Person.id)).all())
+    hr_ids = dict(db.session.execute(sa.select(Person.hr_id, Person.id).where(Person.hr_id.is_not(None))).all())
+    before_data = [data_of(person) for person, _ in changes]
+    stored = [normalise(data) for _, data in changes]
+    department_ids = {d.department_id for d in stored + before_data if d.department_id is not None}
+    departments = _names(Department, department_ids)
+    managers = _names(Person, {d.manager_id for d in stored + before_data if d.manager_id is not None})
+    errors: dict[str, list[str]] = {}
+    writes: list[int] = []
+    for index, ((person, _), data) in enumerate(zip(changes, stored, strict=True)):
+        found = field_errors(data)
+        if "work_email" not in found and emails.get(data.work_email, person.id) != person.id:
+            found["work_email"] = [f"{data.work_email} already belongs to someone on the staff list."]
+        if data.hr_id and hr_ids.get(data.hr_id, person.id) != person.id:
+            found["hr_id"] = ["Another person already has this HR id."]
+        if data.department_id is not None and data.department_id not in departments:
+            found["department_id"] = ["That department no longer exists."]
+        if data.manager_id is not None:
+            if data.manager_id == person.id:
+                found["manager_id"] = ["A person cannot be their own manager."]
+            elif data.manager_id not in managers:
+                found["manager_id"] = ["That person no longer exists."]
+        if found:
+            errors.update({f"{index}.{name}": messages for name, messages in found.items()})
+            continue
+        # Later rows see this one as done (as one update_person after another would).
+        old = before_data[index]
+        if emails.get(old.work_email.strip().lower()) == person.id:
+            del emails[old.work_email.strip().lower()]
+        emails[data.work_email] = person.id
+        if old.hr_id and hr_ids.get(old.hr_id) == person.id:
+            del hr_ids[old.hr_id]
+        if data.hr_id:
+            hr_ids[data.hr_id] = person.id
+        if any(getattr(old, name) != getattr(data, name) for name in DATA_FIELDS):
+            writes.append(index)
+    if errors:
+        raise ValidationFailed("Some people need attention; nobody was changed.", errors)
+    if not writes:
+        return
+    now = utcnow()
+    table = Person.__table__
+    result = db.session.execute(
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("person_id"), table.c.version == sa.bindparam("old_version"))
+        .values(
+            {name: sa.bindparam(f"new_{name}") for name in DATA_FIELDS}
+            | {"version": sa.bindparam("new_version"), "updated_at": now}
+        ),
+        [
+            {f"new_{name}": getattr(stored[i], name) for name in DATA_FIELDS}
+            | {"person_id": changes[i][0].id, "old_version": changes[i][0].version, "new_version": changes[i][0].version + 1}
+            for i in writes
+        ],
+    )
+    if db.session.get_bind().dialect.supports_sane_multi_rowcount and result.rowcount != len(writes):
+        raise StaleEdit("Someone on the staff list")
+    events = []
+    passed_on = []
+    for i in writes:
+        person, data, old = changes[i][0], stored[i], before_data[i]
+        before = _snapshot_of(old, person.version, departments.get(old.department_id or 0), managers.get(old.manager_id or 0))
+        after = _snapshot_of(
+            data, person.version + 1, departments.get(data.department_id or 0), managers.get(data.manager_id or 0)
+        )
+        # The person in this session now holds what was written (as after update_person's flush).
+        for name in DATA_FIELDS:
+            set_committed_value(person, name, getattr(data, name))
+        set_committed_value(person, "version", person.version + 1)
+        set_committed_value(person, "updated_at", now)
+        db.session.expire(person, ["department", "manager"])
+        replaced = [
+            name.replace("_", " ")
+            for name in PRIVATE_FIELDS
+            if getattr(old, name) != getattr(data, name) and before[name] == after[name]
+        ]
+        if replaced or {k: v for k, v in before.items() if k != "version"} != {k: v for k, v in after.items() if k != "version"}:
+            summary = f"Edited {data.name}" + (f" (replaced {' and '.join(replaced)})" if replaced else "")
+            events.append(audit.EventData("person.update", "person", person.id, summary, before, after))
+        if data.status is not old.status and person.has_left:
+            passed_on.append(person)
+    audit.record_many(actor, events)
+    for person in passed_on:
+        reviews.reassign_tasks_of(person, actor)
 
 
 def update_person(actor: Actor, person: Person, data: PersonData, expected_version: int) -> Person:
@@ -284,76 +450,80 @@ def update_person(actor: Actor, person: Person, data: PersonData, expected_versi
 
 
 def footprint(person: Person) -> Footprint:
-    """Everything tied to the person, each kind in one query."""
+    """Everything tied to the person, each kind in one query: nine queries whatever the person
+    holds (many-to-one links are joined; profiles are matched by subquery, so no query waits on
+    another's result)."""
     result = Footprint(person=person)
+    held = sa.select(Profile.id).where(Profile.holder_id == person.id).scalar_subquery()
+    kept = sa.select(ProfileCustodian.profile_id).where(ProfileCustodian.person_id == person.id).scalar_subquery()
+    # What the pages and the ownership map show of an account: its platform and its owner profile.
+    account_opts = (joinedload(Account.platform), joinedload(Account.owner_profile))
+
+    def admin_roles(profiles: Any) -> list[AccountAdmin]:
+        return list(
+            db.session.scalars(
+                sa.select(AccountAdmin)
+                .join(AccountAdmin.account)
+                .options(
+                    contains_eager(AccountAdmin.account).joinedload(Account.platform),
+                    joinedload(AccountAdmin.profile).joinedload(Profile.platform),
+                )
+                .where(AccountAdmin.profile_id.in_(profiles))
+                .order_by(Account.name, AccountAdmin.id)
+            )
+        )
+
+    def owned_through(profiles: Any) -> list[Account]:
+        return list(
+            db.session.scalars(
+                sa.select(Account)
+                .options(*account_opts)
+                .where(Account.owner_profile_id.in_(profiles))
+                .order_by(Account.name, Account.id)
+            )
+        )
+
     result.profiles = list(
         db.session.scalars(
             sa.select(Profile)
-            .options(selectinload(Profile.platform))
+            .options(joinedload(Profile.platform))
             .where(Profile.holder_id == person.id)
-            .order_by(Profile.name)
+            .order_by(Profile.name, Profile.id)
         )
     )
     result.custodian_of = list(
         db.session.scalars(
             sa.select(Profile)
-            .join(ProfileCustodian, ProfileCustodian.profile_id == Profile.id)
-            .options(selectinload(Profile.platform))
-            .where(ProfileCustodian.person_id == person.id)
-            .order_by(Profile.name)
+            .options(joinedload(Profile.platform))
+            .where(Profile.id.in_(kept))
+            .order_by(Profile.name, Profile.id)
         )
     )
-    held_ids = [p.id for p in result.profiles]
-    kept_ids = [p.id for p in result.custodian_of]
-    account_opts = (selectinload(Account.platform), selectinload(Account.owner_profile))
-    if held_ids:
-        result.owned = list(
-            db.session.scalars(
-                sa.select(Account).options(*account_opts).where(Account.owner_profile_id.in_(held_ids)).order_by(Account.name)
+    result.owned = owned_through(held)
+    result.admin_roles = admin_roles(held)
+    result.connections = list(
+        db.session.scalars(
+            sa.select(Connection)
+            .options(
+                joinedload(Connection.account).joinedload(Account.platform),
+                joinedload(Connection.profile),
             )
+            .where(Connection.profile_id.in_(held))
+            .order_by(Connection.tool_name, Connection.id)
         )
-        result.admin_roles = list(
-            db.session.scalars(
-                sa.select(AccountAdmin)
-                .join(AccountAdmin.account)
-                .options(selectinload(AccountAdmin.account).selectinload(Account.platform), selectinload(AccountAdmin.profile))
-                .where(AccountAdmin.profile_id.in_(held_ids))
-                .order_by(Account.name)
-            )
-        )
-        result.connections = list(
-            db.session.scalars(
-                sa.select(Connection)
-                .options(selectinload(Connection.account), selectinload(Connection.profile))
-                .where(Connection.profile_id.in_(held_ids))
-                .order_by(Connection.tool_name)
-            )
-        )
-    if kept_ids:
-        result.through_custody = list(
-            db.session.scalars(
-                sa.select(Account).options(*account_opts).where(Account.owner_profile_id.in_(kept_ids)).order_by(Account.name)
-            )
-        ) + list(
-            db.session.scalars(
-                sa.select(AccountAdmin)
-                .join(AccountAdmin.account)
-                .options(selectinload(AccountAdmin.account), selectinload(AccountAdmin.profile))
-                .where(AccountAdmin.profile_id.in_(kept_ids))
-                .order_by(Account.name)
-            )
-        )
+    )
+    result.through_custody = [*owned_through(kept), *admin_roles(kept)]
     result.recovery_contacts = list(
         db.session.scalars(
             sa.select(RecoveryContact)
-            .options(selectinload(RecoveryContact.account))
+            .options(joinedload(RecoveryContact.account).joinedload(Account.platform))
             .where(RecoveryContact.person_id == person.id)
             .order_by(RecoveryContact.id)
         )
     )
     result.stewarded = list(
         db.session.scalars(
-            sa.select(Account).options(*account_opts).where(Account.steward_id == person.id).order_by(Account.name)
+            sa.select(Account).options(*account_opts).where(Account.steward_id == person.id).order_by(Account.name, Account.id)
         )
     )
     return result

@@ -1,15 +1,23 @@
-"""`make bench`: the key pages at scales S, M and L, written to bench-results.json with a printed table.
+"""`make bench`: the Scale figures in one bench-results.json (with the machine's description) and
+a printed table.
 
 For each scale (``BENCH_SCALES``, default ``S,M``; add ``L`` for the 20,000 people / 200,000
 accounts organisation) it generates the registry with ``app.services.generate`` into a fresh
-database (a temporary SQLite file, or the PostgreSQL database in ``BENCH_DATABASE_URL`` with
-``BENCH_DB=postgres``: its tables are dropped and recreated), then requests each key page through
-the WSGI app as an admin: warm-up requests first, then ``BENCH_REPEATS`` timed ones, reporting p50,
-p95 and the SQL statements per request.
+database (a temporary SQLite file; with ``BENCH_DB=postgres`` the PostgreSQL database in
+``BENCH_DATABASE_URL``, whose tables are dropped and recreated, or else a throwaway cluster
+started with .ci/pg.sh as the tests do), then requests each key page through the WSGI app as an
+admin: warm-up requests first, then ``BENCH_REPEATS`` timed ones, reporting p50, p95 and the SQL
+statements per request (``BENCH_PAGES``: only these pages, and the floor). It also times the full
+findings recompute.
 
 The floor is a route added to the benchmark's own app only (production has no such route): it
 signs in like any page and renders a 50-row table from memory through the base layout, with no
 query of its own. Each page's p50 is also given as a multiple of the floor's.
+
+The other parts (``BENCH_PARTS``, default all of them): on the largest scale, gunicorn with two
+workers on loopback (tests/benchmarks/serve.py: requests per second on the accounts list and on the
+floor, and each worker's peak memory); CSV import of 50,000 people (csv_import.py); key rotation
+against raw AES-GCM (keys.py); starting a case for a person tied to 2,000 records (offboarding.py).
 """
 
 from __future__ import annotations
@@ -17,12 +25,14 @@ from __future__ import annotations
 import json
 import os
 import platform as platform_module
+import socket
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +43,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from flask import Flask, render_template_string  # noqa: E402
+from flask import Flask, current_app, render_template_string  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
@@ -51,6 +61,9 @@ from app.security import signed_in  # noqa: E402
 from app.services import api_tokens, crypto, findings, generate  # noqa: E402
 from app.services.context import Actor  # noqa: E402
 from app.services.users import hash_password  # noqa: E402
+from tests.benchmarks import csv_import, serve  # noqa: E402
+from tests.benchmarks import keys as keys_bench  # noqa: E402
+from tests.benchmarks import offboarding as offboarding_bench  # noqa: E402
 
 PASSWORD = "benchmark-password-long"  # noqa: S105 (a throwaway benchmark sign-in)
 WARMUP = 3
@@ -177,15 +190,22 @@ def pick_targets() -> dict[str, int]:
     }
 
 
+def late_page(accounts: int, per_page: int) -> int:
+    """The page 90 % of the way through the accounts list."""
+    return max(2, int(accounts * 0.9) // per_page)
+
+
 def pages(targets: dict[str, int], per_page: int) -> dict[str, str]:
-    late = max(1, int(targets["accounts"] * 0.9) // per_page)
+    late = late_page(targets["accounts"], per_page)
+    # As a person gets there: through the Next links, which carry the last account shown.
+    after = f"&after={targets['late_after']}" if targets.get("late_after") else ""
     return {
         "floor": "/_bench/floor",
         "dashboard": "/",
         "accounts_list": "/accounts/",
         "accounts_filter": "/accounts/?status=dormant&owner_kind=personal",
         "accounts_search": "/accounts/?q=harbour",
-        "accounts_late_page": f"/accounts/?page={late}",
+        "accounts_late_page": f"/accounts/?page={late}{after}",
         "account_detail": f"/accounts/{targets['account_id']}",
         "person_footprint": f"/people/{targets['person_id']}",
         "findings": "/findings/",
@@ -203,11 +223,24 @@ def prepare_visitor() -> tuple[str, dict[str, int]]:
     db.session.flush()
     _, token = api_tokens.create_token(Actor.for_user(admin), "bench", ["registry:read"], 30)
     db.session.commit()
-    return token, pick_targets()
+    targets = pick_targets()
+    per_page = current_app.config["PER_PAGE"]
+    # The last account of the page before the late page, in the list's order (name, then id).
+    targets["late_after"] = db.session.scalar(
+        sa.select(Account.id)
+        .order_by(Account.name, Account.id)
+        .offset((late_page(targets["accounts"], per_page) - 1) * per_page - 1)
+        .limit(1)
+    )
+    return token, targets
 
 
-def run_scale(name: str, url: str | None, repeats: int) -> dict[str, Any]:
+def run_scale(name: str, url: str | None, repeats: int, parts: set[str], only: set[str] | None) -> dict[str, Any]:
+    """Generate the scale, then measure its pages (``only``: those names and the floor), the
+    findings recompute and, with "serve" in ``parts``, gunicorn on the same database."""
     people, accounts = generate.SCALES[name]
+    found: list[Any] = []
+    findings_s = None
     with tempfile.TemporaryDirectory() as tmp:
         database = url or f"sqlite:///{tmp}/bench-{name}.sqlite3"
         app = create_app("testing", SQLALCHEMY_DATABASE_URI=database, WTF_CSRF_ENABLED=False)
@@ -228,9 +261,10 @@ def run_scale(name: str, url: str | None, repeats: int) -> dict[str, Any]:
             generation_s = time.perf_counter() - start
             click.echo(f"  {name}: generated in {generation_s:.1f} s — {sizes}")
             token, targets = prepare_visitor()
-            start = time.perf_counter()
-            found = findings.evaluate()
-            findings_s = time.perf_counter() - start
+            if "findings" in parts:
+                start = time.perf_counter()
+                found = findings.evaluate()
+                findings_s = round(time.perf_counter() - start, 3)
             engine = db.engine
             per_page = app.config["PER_PAGE"]
         client = app.test_client()
@@ -240,6 +274,8 @@ def run_scale(name: str, url: str | None, repeats: int) -> dict[str, Any]:
         # No app context is held here: each request must push its own, so its session (and
         # identity map) ends with the request, as under a real server.
         for page, path in pages(targets, per_page).items():
+            if only is not None and page not in only and page != "floor":
+                continue
             headers = {"Authorization": f"Bearer {token}"} if path.startswith("/api/") else None
             api_client = app.test_client() if headers else client
             try:
@@ -251,56 +287,124 @@ def run_scale(name: str, url: str | None, repeats: int) -> dict[str, Any]:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+        served = None
+        if "serve" in parts:
+            click.echo(f"  {name}: gunicorn, {serve.WORKERS} workers")
+            try:
+                served = serve.measure(
+                    database, "bench@org.example", PASSWORD, {"accounts_list": "/accounts/", "floor": "/_bench/floor"}
+                )
+            except serve.ServeFailed as error:
+                click.echo(f"  gunicorn: {error}", err=True)
+                served = {"error": str(error)}
+            else:
+                served["accounts_list_to_floor"] = round(
+                    served["pages"]["accounts_list"]["requests_per_second"] / served["pages"]["floor"]["requests_per_second"], 3
+                )
+                click.echo(
+                    f"    accounts list {served['pages']['accounts_list']['requests_per_second']} req/s, floor "
+                    f"{served['pages']['floor']['requests_per_second']} req/s (ratio {served['accounts_list_to_floor']}); "
+                    f"worker peak RSS {served['max_worker_peak_rss_mb']} MB"
+                )
     floor = results["floor"]["p50_ms"]
     for figures in results.values():
         if "p50_ms" in figures:
             figures["x_floor"] = round(figures["p50_ms"] / floor, 2)
-    return {
+    scale = {
         "people": people,
         "accounts": accounts,
         "sizes": sizes.counts,
         "generation_s": round(generation_s, 2),
-        "findings_recompute_s": round(findings_s, 3),
-        "findings": len(found),
+        "findings_recompute_s": findings_s,
+        "findings": len(found) if findings_s is not None else None,
         "targets": targets,
         "pages": results,
     }
+    if served is not None:
+        scale["gunicorn"] = served
+    return scale
 
 
 def table(results: dict[str, Any]) -> str:
     scales = list(results["scales"])
     header = f"{'page':20}" + "".join(f" {s + ' p50':>9} {s + ' p95':>9} {s + ' SQL':>6} {s + ' ×fl':>7}" for s in scales)
     lines = [header, "-" * len(header)]
-    for page in next(iter(results["scales"].values()))["pages"]:
+    names: list[str] = []
+    for s in scales:
+        names += [page for page in results["scales"][s]["pages"] if page not in names]
+    for page in names:
         row = f"{page:20}"
         for s in scales:
-            f = results["scales"][s]["pages"][page]
-            if "error" in f:
-                row += f" {'failed':>34}"
+            f = results["scales"][s]["pages"].get(page)
+            if f is None or "error" in f:
+                row += f" {'not run' if f is None else 'failed':>34}"
                 continue
             row += f" {f['p50_ms']:>9.1f} {f['p95_ms']:>9.1f} {f['statements']:>6} {f['x_floor']:>7.1f}"
         lines.append(row)
     lines.append("")
     for s in scales:
         r = results["scales"][s]
-        lines.append(
-            f"{s}: {r['people']:,} people / {r['accounts']:,} accounts generated in {r['generation_s']} s; "
+        recompute = (
             f"findings recompute {r['findings_recompute_s']} s ({r['findings']:,} findings)"
+            if r["findings_recompute_s"] is not None
+            else "findings recompute not run"
         )
+        lines.append(f"{s}: {r['people']:,} people / {r['accounts']:,} accounts generated in {r['generation_s']} s; {recompute}")
+        if "gunicorn" in r and "error" not in r["gunicorn"]:
+            g = r["gunicorn"]
+            lines.append(
+                f"{s}: gunicorn -w {g['workers']}: accounts list {g['pages']['accounts_list']['requests_per_second']} req/s, "
+                f"floor {g['pages']['floor']['requests_per_second']} req/s, ratio {g['accounts_list_to_floor']}; "
+                f"worker peak RSS {g['max_worker_peak_rss_mb']} MB"
+            )
     return "\n".join(lines)
+
+
+@contextmanager
+def postgres_server() -> Any:
+    """BENCH_DATABASE_URL, or a throwaway PostgreSQL cluster (.ci/pg.sh, as the tests use) for this run."""
+    if url := os.environ.get("BENCH_DATABASE_URL"):
+        yield url
+        return
+    data = Path(tempfile.mkdtemp(prefix="handover-bench-pg-"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    try:
+        url = subprocess.run(
+            [str(ROOT / ".ci" / "pg.sh"), "start", str(data), str(port)], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    except subprocess.CalledProcessError as error:
+        raise click.ClickException(
+            f"BENCH_DB=postgres: no BENCH_DATABASE_URL, and a throwaway cluster did not start ({error.stderr.strip()})."
+        ) from None
+    try:
+        yield url
+    finally:
+        subprocess.run([str(ROOT / ".ci" / "pg.sh"), "stop", str(data)], check=False)
+
+
+PARTS = ("pages", "findings", "serve", "csv", "keys", "offboarding")
 
 
 @click.command()
 @click.option("--scales", default=lambda: os.environ.get("BENCH_SCALES", "S,M"), show_default="BENCH_SCALES or S,M")
 @click.option("--repeats", type=int, default=lambda: int(os.environ.get("BENCH_REPEATS", "20")), show_default="20")
+@click.option(
+    "--parts",
+    default=lambda: os.environ.get("BENCH_PARTS", ",".join(PARTS)),
+    show_default="BENCH_PARTS or all",
+    help="pages (the key pages at each scale), findings (recompute at each scale), serve (gunicorn on the largest "
+    "scale), csv (import of 50,000 people), keys (rotation against raw AES-GCM), offboarding (a 2,000-record case).",
+)
+@click.option("--pages", "only", default=lambda: os.environ.get("BENCH_PAGES", ""), help="Only these pages (and the floor).")
 @click.option("--output", default=str(ROOT / "bench-results.json"), show_default=True)
-def main(scales: str, repeats: int, output: str) -> None:
+def main(scales: str, repeats: int, parts: str, only: str, output: str) -> None:
     backend = os.environ.get("BENCH_DB", "sqlite")
-    url = None
-    if backend == "postgres":
-        url = os.environ.get("BENCH_DATABASE_URL")
-        if not url:
-            raise click.ClickException("BENCH_DB=postgres needs BENCH_DATABASE_URL (an empty database: its tables are dropped).")
+    chosen = {p.strip() for p in parts.split(",") if p.strip()}
+    if unknown := chosen - set(PARTS):
+        raise click.ClickException(f"Unknown part(s) {', '.join(sorted(unknown))}: choose from {', '.join(PARTS)}.")
+    wanted = {p.strip() for p in only.split(",") if p.strip()} or None
     names = [s.strip().upper() for s in scales.split(",") if s.strip()]
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -308,27 +412,67 @@ def main(scales: str, repeats: int, output: str) -> None:
         "machine": machine(),
         "repeats": repeats,
         "warmup": WARMUP,
+        "parts": sorted(chosen),
         "scales": {},
     }
-    for name in names:
-        click.echo(f"Scale {name} ({backend})")
-        results["scales"][name] = run_scale(name, url, repeats)
-    first = results["scales"][names[0]]["pages"]
-    results["statements_identical_across_scales"] = {
-        page: len({results["scales"][n]["pages"][page].get("statements") for n in names}) == 1 for page in first
-    }
-    if len(names) > 1:
-        last = results["scales"][names[-1]]["pages"]
-        results[f"p50_ratio_{names[-1]}_over_{names[0]}"] = {
-            page: round(last[page]["p50_ms"] / max(first[page]["p50_ms"], 0.01), 2)
-            for page in first
-            if "p50_ms" in first[page] and "p50_ms" in last[page]
+    if chosen & {"pages", "findings", "serve"}:
+        with postgres_server() if backend == "postgres" else nullcontext(None) as url:
+            for name in names:
+                click.echo(f"Scale {name} ({backend})")
+                serving = chosen - ({"serve"} if name != names[-1] else set())
+                results["scales"][name] = run_scale(name, url, repeats, serving, wanted)
+        first = results["scales"][names[0]]["pages"]
+        results["statements_identical_across_scales"] = {
+            page: len({results["scales"][n]["pages"].get(page, {}).get("statements") for n in names}) == 1 for page in first
         }
+        if len(names) > 1:
+            last = results["scales"][names[-1]]["pages"]
+            results[f"p50_ratio_{names[-1]}_over_{names[0]}"] = {
+                page: round(last[page]["p50_ms"] / max(first[page]["p50_ms"], 0.01), 2)
+                for page in first
+                if "p50_ms" in first[page] and "p50_ms" in last.get(page, {})
+            }
+        click.echo(table(results))
+    if "csv" in chosen:
+        click.echo("CSV import (SQLite)")
+        results["csv_import"] = csv_import.run()
+    if "offboarding" in chosen:
+        click.echo("Offboarding (SQLite)")
+        results["offboarding"] = offboarding_bench.run()
+    if "keys" in chosen:
+        click.echo("Key rotation (SQLite)")
+        results["keys"] = keys_bench.run()
+    results["summary"] = summary(results)
+    for line in results["summary"]:
+        click.echo(f"  {line}")
     previous = json.loads(Path(output).read_text()) if Path(output).exists() else {}
     previous.update(results)
     Path(output).write_text(json.dumps(previous, indent=2) + "\n")
-    click.echo(table(results))
     click.echo(f"Wrote {output}")
+
+
+def summary(results: dict[str, Any]) -> list[str]:
+    """The figures the Scale targets name, one line each."""
+    lines = []
+    scales = list(results["scales"])
+    if len(scales) > 1:
+        ratios = results.get(f"p50_ratio_{scales[-1]}_over_{scales[0]}", {})
+        lines.append(f"p50 {scales[-1]}/{scales[0]}: " + ", ".join(f"{page} {r}" for page, r in ratios.items()))
+    for name, scale in results["scales"].items():
+        if "gunicorn" in scale and "error" not in scale["gunicorn"]:
+            g = scale["gunicorn"]
+            lines.append(
+                f"gunicorn at {name}: accounts list / floor = {g['accounts_list_to_floor']}; peak worker RSS {g['max_worker_peak_rss_mb']} MB"
+            )
+    if "csv_import" in results:
+        lines.append(
+            f"CSV import of {results['csv_import']['people']:,} people: {results['csv_import']['add']['rows_per_second']:,} rows/s"
+        )
+    if "offboarding" in results:
+        lines.append(f"case for a person tied to 2,000 records: {results['offboarding']['median_ms']} ms")
+    if "keys" in results:
+        lines.append(f"key rotation / raw AES-GCM: {results['keys']['ratio']}")
+    return lines
 
 
 if __name__ == "__main__":

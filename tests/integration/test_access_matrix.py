@@ -299,6 +299,7 @@ MATRIX: tuple[Row, ...] = (
     Row("platforms.create", INVENTORY),
     Row("platforms.edit", INVENTORY, lambda w: {"platform_id": w.platform.id}),
     Row("audit.index", AUDITORS),
+    Row("audit.export_csv", AUDITORS),
     Row("credentials.create", INVENTORY, lambda w: {"account": w.account.id}),
     Row("credentials.detail", READERS, note("note")),
     Row("credentials.detail", ALL, note("my_note"), case=MINE),

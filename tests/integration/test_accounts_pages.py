@@ -114,6 +114,33 @@ def test_list_paginates_past_one_page(client, login_as, facebook, app):
     assert f"Account {per_page + 4:03}" in client.get("/accounts/?page=99").text
 
 
+def test_next_and_previous_links_carry_the_row_they_continue_from(client, login_as, facebook, app, monkeypatch):
+    """Deep pages are reached through links that name the last (or first) account shown, so the
+    page after it is found through the index; a search counts its matches only up to a limit."""
+    login_as(Role.DIRECTOR)
+    per_page = app.config["PER_PAGE"]
+    for n in range(2 * per_page + 3):
+        factories.make_account(facebook, name=f"Harbour {n:03}")
+    db.session.commit()
+
+    first = client.get("/accounts/")
+    next_url = re.search(r'href="([^"]+)" rel="next"', first.text).group(1).replace("&amp;", "&")
+    assert "after=" in next_url and "page=2" in next_url
+    second = client.get(next_url)
+    assert f"Harbour {per_page:03}" in second.text and f"Harbour {per_page - 1:03}" not in second.text
+    assert f"Showing {per_page + 1}–{2 * per_page} of {2 * per_page + 3}" in second.text
+    assert "Page 2 of 3" in second.text
+    prev_url = re.search(r'href="([^"]+)" rel="prev"', second.text).group(1).replace("&amp;", "&")
+    assert "before=" in prev_url
+    back = client.get(prev_url)
+    assert "Harbour 000" in back.text and f"Harbour {per_page:03}" not in back.text and 'rel="prev"' not in back.text
+
+    monkeypatch.setattr("app.accounts.routes.COUNT_LIMIT", per_page)
+    searched = client.get("/accounts/?q=harbour")
+    assert f"Showing 1–{per_page} of more than {per_page}" in searched.text and 'rel="next"' in searched.text
+    assert "Page 1 of" not in searched.text
+
+
 # --- create and edit ----------------------------------------------------------------------
 
 

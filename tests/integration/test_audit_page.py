@@ -27,9 +27,10 @@ def test_only_admins_and_directors_read_the_log(client, login_as, role, status):
     assert ('href="/audit/"' in home) is (status == 200)
 
 
-def test_empty_log_says_so(client, login_as):
+def test_empty_log_says_so(client, login_as, drop_append_only_triggers):
     login_as(Role.DIRECTOR)
-    db.session.execute(sa.delete(AuditEvent))  # the sign-in itself is recorded
+    drop_append_only_triggers()  # the log is append-only; the sign-in itself is recorded
+    db.session.execute(sa.delete(AuditEvent))
     db.session.commit()
     assert "Nothing has been recorded yet" in client.get("/audit/").text
 
@@ -142,3 +143,82 @@ def test_pages_follow_per_page_and_keep_the_filters(app, client, login_as):
     last = client.get("/audit/?object_type=account&page=3").text
     assert "Event number 0" in last and "Page 3 of 3" in last
     assert "Page 3 of 3" in client.get("/audit/?object_type=account&page=99").text
+
+
+def _spread_events() -> None:
+    """Events on three days (their times set through the chain rules, as if recorded then)."""
+    from datetime import UTC, datetime
+
+    days = {
+        1: datetime(2026, 11, 1, 23, 30, tzinfo=UTC),
+        2: datetime(2026, 11, 2, 0, 15, tzinfo=UTC),
+        3: datetime(2026, 11, 3, 12, tzinfo=UTC),
+    }
+    rows = []
+    for n, when in days.items():
+        row = audit._row(ALICE if n != 2 else IAN, "account.update", "account", n, f'=HYPERLINK("x") day {n}', None, {"n": n})  # noqa: SLF001
+        row["occurred_at"] = when
+        rows.append(row)
+    audit.chain_rows(rows)
+    db.session.execute(sa.insert(AuditEvent.__table__), rows)
+    db.session.commit()
+
+
+def test_filters_by_record_number_and_dates(client, login_as):
+    _spread_events()
+    login_as(Role.DIRECTOR)
+    page = client.get("/audit/?object_type=account&object_id=2").text
+    assert "day 2" in page and "day 1" not in page and "day 3" not in page
+    page = client.get("/audit/?date_from=2026-11-02&date_to=2026-11-02").text
+    assert "day 2" in page and "day 1" not in page and "day 3" not in page
+    page = client.get("/audit/?date_from=2026-11-02&actor=alice").text
+    assert "day 3" in page and "day 2" not in page and "day 1" not in page
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("date_from=2026-13-01", "From: enter a date as YYYY-MM-DD, e.g. 2026-12-04."),
+        ("date_to=yesterday", "To: enter a date as YYYY-MM-DD, e.g. 2026-12-04."),
+        ("date_from=2026-11-03&date_to=2026-11-01", "To: this date is before the From date"),
+        ("object_id=abc", "Enter the record number as a whole number, e.g. 42."),
+    ],
+)
+def test_invalid_filters_say_what_to_fix(client, login_as, query, message):
+    _spread_events()
+    login_as(Role.ADMIN)
+    response = client.get(f"/audit/?{query}")
+    assert response.status_code == 400
+    assert message in response.text and "day 1" not in response.text
+    csv_response = client.get(f"/audit/export.csv?{query}")
+    assert csv_response.status_code == 400 and message in csv_response.text
+
+
+def test_csv_download_holds_the_filtered_events_with_formulas_escaped(client, login_as):
+    import csv
+    import io
+
+    _spread_events()
+    login_as(Role.ADMIN)
+    page = client.get("/audit/?object_type=account&date_from=2026-11-02").text
+    assert 'href="/audit/export.csv?object_type=account&amp;date_from=2026-11-02"' in page
+    response = client.get("/audit/export.csv?object_type=account&date_from=2026-11-02")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
+    table = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))
+    assert table[0][:3] == ["Sequence number", "When (UTC)", "Who"]
+    assert [r[7] for r in table[1:]] == ['\'=HYPERLINK("x") day 3', '\'=HYPERLINK("x") day 2']
+    assert [r[2] for r in table[1:]] == ["Alice Admin", "Ian IT"]
+    assert table[1][9] == '{"n": 3}'
+    everything = list(csv.reader(io.StringIO(client.get("/audit/export.csv").text.lstrip("\ufeff"))))
+    assert len(everything) - 1 == db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+
+
+def test_csv_download_streams_every_page_in_batches(app, login_as):
+    _spread_events()
+    for n in range(7):
+        audit.record_event(IAN, "person.create", "person", n, f"Added {n}")
+    db.session.commit()
+    chunks = list(audit.export_csv(ALICE, audit.EventFilters(object_type="person"), batch_size=3))
+    assert len(chunks) == 1 + 3  # header, then 3 + 3 + 1
+    assert sum(chunk.count("\n") for chunk in chunks[1:]) == 7

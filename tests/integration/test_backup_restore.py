@@ -40,10 +40,10 @@ from app import create_app
 from app.extensions import db
 from app.models import Account, AuditEvent, Department, Person, User
 from app.models.credential import CredentialKind, CredentialNote, CredentialVersion
-from app.services import backup, credentials, crypto, demo, generate, users
+from app.services import audit, backup, credentials, crypto, demo, generate, users
 from app.services.context import Actor
 from config import ConfigError, TestingConfig
-from tests import factories
+from tests import factories, old_audit_chain
 from tests.conftest import Client, scratch_postgres_database, skip_or_fail
 
 pytestmark = pytest.mark.xdist_group("backup-restore")
@@ -175,7 +175,7 @@ def test_a_backup_of_the_demo_and_10000_accounts_verifies(drill: Drill, record_p
     assert manifest.row_counts["accounts"] == GENERATED_ACCOUNTS + 31  # the demo's 31 and the generated ones
     assert manifest.row_counts["credential_notes"] > 5_000
     assert manifest.alembic_revision and len(manifest.row_counts) >= 25
-    assert manifest.audit_chain_head and manifest.audit_chain_head["id"] == manifest.row_counts["audit_events"]
+    assert manifest.audit_chain_head and manifest.audit_chain_head["seq"] == manifest.row_counts["audit_events"]
     assert manifest.credential_key_ids == ["test-key-1"]
 
     started = time.perf_counter()
@@ -355,13 +355,15 @@ def test_verification_fails_when_the_copy_does_not_match_its_manifest(app: Flask
     assert _cli(app, "backup", "create", str(path)).exit_code == 0
     with backup.open_backup(path) as (manifest, copy):
         manifest.row_counts["people"] += 1
-        manifest.audit_chain_head = {"id": 999, "hash": "f" * 64}
+        manifest.audit_chain_head = {"seq": 999, "link": "f" * 64}
         key = backup.backup_keys().keys[0]  # whoever holds the backup key can forge a file: the content checks remain
         backup._write_archive(forged, manifest, copy, backup.no_progress, key)  # noqa: SLF001 (writes a consistent file)
     result = _cli(app, "backup", "verify", str(forged))
     assert result.exit_code == 1
     assert re.search(r"FAILED\s+row counts: people: 1 instead of 2", result.output)
-    assert re.search(r"FAILED\s+audit chain: the restored chain ends at event \d+ .*recorded event 999", result.output)
+    assert re.search(
+        r"FAILED\s+audit chain: the restored chain ends at sequence number \d+ .*recorded sequence number 999", result.output
+    )
     assert re.search(r"ok\s+credentials", result.output)
     restore = _cli(app, "backup", "restore", "--force", str(forged))
     assert restore.exit_code == 1 and "nothing was restored" in restore.output
@@ -527,7 +529,7 @@ def test_postgresql_tools_missing_or_the_other_database_kind(app: Flask, tmp_pat
 
 
 def test_a_backup_from_the_previous_revision_verifies_and_restores(
-    empty_database: str, tmp_path: Path, request: pytest.FixtureRequest
+    empty_database: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Last month's backup after an upgrade: verification migrates its scratch copy to this
     code's revision before reading the chain and the secrets; restore says to run `db upgrade`."""
@@ -540,7 +542,9 @@ def test_a_backup_from_the_previous_revision_verifies_and_restores(
         previous = previous[0] if isinstance(previous, tuple) else previous
         assert isinstance(previous, str)
         flask_migrate.upgrade(revision=previous)
-        _note("sealed-before-the-upgrade")
+        with monkeypatch.context() as old_code:  # the previous revision's code wrote a plain sha256 chain
+            old_code.setattr(audit, "record_events", lambda actor, events: old_audit_chain.append(actor.name, events) or [None])
+            _note("sealed-before-the-upgrade")
     path = tmp_path / "last-month.handover"
     try:
         assert _cli(source, "backup", "create", str(path)).exit_code == 0
@@ -642,10 +646,15 @@ def test_an_old_backup_still_verifies_after_the_backup_key_is_rotated(app: Flask
 def test_production_backs_up_only_with_a_backup_key_of_its_own(
     app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("BACKUP_KEY", "BACKUP_KEY_FILE", "MASTER_KEYS", "MASTER_KEY_FILE", "SECRET_KEY"):
+    for name in ("BACKUP_KEY", "BACKUP_KEY_FILE", "MASTER_KEYS", "MASTER_KEY_FILE", "AUDIT_KEY", "AUDIT_KEY_FILE", "SECRET_KEY"):
         monkeypatch.delenv(f"HANDOVER_{name}", raising=False)
-    master = crypto.generate_key_spec("prod-master")
-    settings = {"SECRET_KEY": "p" * 40, "MASTER_KEYS": master, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]}
+    master, audit_key = crypto.generate_key_spec("prod-master"), crypto.generate_key_spec("prod-audit")
+    settings = {
+        "SECRET_KEY": "p" * 40,
+        "MASTER_KEYS": master,
+        "AUDIT_KEY": audit_key,
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+    }
     path = tmp_path / "production.handover"
 
     refused = _cli_on(create_app("production", **settings), "backup", "create", str(path))
@@ -658,6 +667,14 @@ def test_production_backs_up_only_with_a_backup_key_of_its_own(
     reused = _cli_on(create_app("production", **settings, BACKUP_KEY=same), "backup", "create", str(path))
     assert reused.exit_code == 1
     assert "The backup key 'backup-1' is the same key as the master key 'prod-master'" in reused.output
+    as_audit = "backup-1:" + audit_key.split(":", 1)[1]
+    reused = _cli_on(
+        create_app("production", **settings, BACKUP_KEY=f"{backup.generate_backup_key()},{as_audit}"),
+        "backup",
+        "create",
+        str(path),
+    )
+    assert reused.exit_code == 1 and "is the same key as the audit key 'prod-audit'" in reused.output  # an older key too
     assert not path.exists()
 
     with pytest.raises(ConfigError, match="HANDOVER_BACKUP_KEY holds the testing key"):

@@ -62,7 +62,7 @@ def test_create_admin_refuses_a_taken_email(app: Flask) -> None:
     assert len(users()) == 1
 
 
-def test_audit_verify_reports_an_intact_chain_and_names_a_tampered_event(app: Flask) -> None:
+def test_audit_verify_reports_an_intact_chain_and_names_a_tampered_event(app: Flask, drop_append_only_triggers) -> None:
     empty = flask(app, "audit", "verify")
     assert empty.exit_code == 0, empty.output
     assert "The audit chain is intact: 0 events checked." in empty.output
@@ -75,8 +75,11 @@ def test_audit_verify_reports_an_intact_chain_and_names_a_tampered_event(app: Fl
     assert intact.exit_code == 0, intact.output
     assert "The audit chain is intact: 3 events checked." in intact.output
 
-    ids = sorted(db.session.scalars(sa.select(AuditEvent.id)))
-    db.session.execute(sa.text("UPDATE audit_events SET summary = 'x' WHERE id = :id"), {"id": ids[1]})
+    drop_append_only_triggers()
+    db.session.execute(sa.text("UPDATE audit_events SET summary = 'x' WHERE seq = 2"))
     db.session.commit()
     broken = flask(app, "audit", "verify")
-    assert_clean_failure(broken, f"The audit chain is broken at event {ids[1]} (after 1 good events).")
+    assert broken.exit_code == 1
+    assert_clean_failure(
+        broken, "The audit chain is broken at sequence number 2: its content or link was changed (1 events before it are intact)."
+    )

@@ -22,7 +22,7 @@ LARGE = (240, 900)
 #: Pages whose statement count still depends on the data (a query per row shown somewhere; see
 #: tests/benchmarks/README.md). Each is a strict xfail: fixing one fails here until it leaves this
 #: list, and any other page that starts to vary fails outright.
-GROWING: set[str] = {"accounts_late_page", "account_detail", "person_footprint", "case_page"}
+GROWING: set[str] = set()
 
 
 def _statements(tmp_path: Path, people: int, accounts: int) -> dict[str, int]:

@@ -243,6 +243,7 @@ def production(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HANDOVER_SECRET_KEY", "k" * 32)
     monkeypatch.setenv("HANDOVER_DATABASE_URL", f"sqlite:///{tmp_path / 'handover.sqlite3'}")
     monkeypatch.setenv("HANDOVER_MASTER_KEYS", "prod-1:" + "A" * 43)
+    monkeypatch.setenv("HANDOVER_AUDIT_KEY", "audit-1:" + "B" * 43)
     monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(tmp_path / "instance"))
 
 

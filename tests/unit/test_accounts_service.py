@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 import pytest
 import sqlalchemy as sa
@@ -584,3 +584,63 @@ def test_staff_list_only_the_accounts_they_steward(app, facebook):
 
     no_person = Actor(user_id=None, name="Loose login", role=Role.STAFF, person_id=None)
     assert names(service.list_accounts(no_person, service.AccountFilters())) == []
+
+
+@pytest.mark.parametrize("sort", ["name", "platform", "department", "status", "reviewed"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_next_and_previous_links_walk_every_account_once_in_order(it, facebook, sort, descending):
+    """Keyset pages (after / before an account) give exactly the order of the numbered pages, with
+    ties (same name, same platform) and empty values (no department, never reviewed) at the end."""
+    bluesky = factories.make_platform("Bluesky")
+    arts, zoo = factories.make_department("Arts"), factories.make_department("Zoo")
+    reviewed = [None, date(2026, 1, 5), date(2025, 3, 1)]
+    for n in range(17):
+        factories.make_account(
+            (facebook, bluesky)[n % 2],
+            name=f"Account {n % 6}",  # names repeat: ties broken by id
+            department=(arts, zoo, None)[n % 3],
+            status=(AccountStatus.ACTIVE, AccountStatus.DORMANT)[n % 5 == 0],
+            last_reviewed_at=None if reviewed[n % 3] is None else datetime.combine(reviewed[n % 3], time(), UTC),
+        )
+    filters = service.AccountFilters(sort=sort, descending=descending)
+    expected = [a.id for a in service.list_accounts(it, filters, page=1, per_page=100).items]
+    assert len(expected) == 17
+
+    walked, page = [], service.list_accounts(it, filters, page=1, per_page=4)
+    pages = [page]
+    walked += [a.id for a in page.items]
+    while page.has_next:
+        page = service.list_accounts(it, filters, page=page.page + 1, per_page=4, after=page.next_after)
+        pages.append(page)
+        walked += [a.id for a in page.items]
+    assert walked == expected
+    assert [p.page for p in pages] == [1, 2, 3, 4, 5] and [p.first_index for p in pages] == [1, 5, 9, 13, 17]
+
+    back = []
+    while page.has_prev:
+        page = service.list_accounts(it, filters, page=page.page - 1, per_page=4, before=page.prev_before)
+        back = [a.id for a in page.items] + back
+    assert page.page == 1 and back == expected[:16]
+
+
+def test_a_cursor_that_is_gone_starts_again_from_the_first_page(it, facebook):
+    for n in range(5):
+        factories.make_account(facebook, name=f"Account {n}")
+    page = service.list_accounts(it, service.AccountFilters(), page=3, per_page=2, after=999_999)
+    assert page.page == 3 and names(page) == ["Account 4"]  # an unknown id: the numbered page
+    last = service.list_accounts(it, service.AccountFilters(), page=1, per_page=5).items[-1]
+    page = service.list_accounts(it, service.AccountFilters(), page=2, per_page=2, after=last.id)
+    assert page.page == 1 and names(page) == ["Account 0", "Account 1"]  # nothing after it any more
+
+
+def test_a_search_counts_its_matches_up_to_the_limit(it, facebook):
+    for n in range(7):
+        factories.make_account(facebook, name=f"Harbour {n}")
+    factories.make_account(facebook, name="Other")
+    page = service.list_accounts(it, service.AccountFilters(q="harbour"), per_page=3, count_limit=5)
+    assert (page.total, page.total_capped, page.has_next) == (5, True, True)
+    assert (page.first_index, page.last_index) == (1, 3)
+    exact = service.list_accounts(it, service.AccountFilters(q="harbour"), per_page=3)
+    assert (exact.total, exact.total_capped, exact.pages) == (7, False, 3)
+    # The whole list is counted exactly (it reads the table alone).
+    assert service.list_accounts(it, service.AccountFilters(), per_page=3, count_limit=5).total == 8

@@ -16,6 +16,7 @@ from config import ConfigError, TestingConfig
 
 GOOD_MASTER_KEY = "prod-1:" + "A" * 43
 GOOD_SECRET = "k" * 32
+GOOD_AUDIT_KEY = "audit-1:" + "B" * 43
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +31,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         "RATELIMIT_STORAGE_URI",
         "MASTER_KEYS",
         "MASTER_KEY_FILE",
+        "AUDIT_KEY",
+        "AUDIT_KEY_FILE",
     ):
         monkeypatch.delenv(f"HANDOVER_{name}", raising=False)
     instance = tmp_path / "instance"
@@ -73,6 +76,7 @@ def test_production_refuses_to_start_without_a_database_url(monkeypatch: pytest.
 
 def test_production_starts_when_configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_environment: Path) -> None:
     monkeypatch.setenv("HANDOVER_ENV", "production")
+    monkeypatch.setenv("HANDOVER_AUDIT_KEY", GOOD_AUDIT_KEY)
     monkeypatch.setenv("HANDOVER_SECRET_KEY", GOOD_SECRET)
     monkeypatch.setenv("HANDOVER_DATABASE_URL", sqlite_url(tmp_path))
     monkeypatch.setenv("HANDOVER_MASTER_KEYS", GOOD_MASTER_KEY)
@@ -90,6 +94,7 @@ def test_production_refuses_to_start_without_master_keys(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_environment: Path
 ) -> None:
     monkeypatch.setenv("HANDOVER_ENV", "production")
+    monkeypatch.setenv("HANDOVER_AUDIT_KEY", GOOD_AUDIT_KEY)
     monkeypatch.setenv("HANDOVER_SECRET_KEY", GOOD_SECRET)
     monkeypatch.setenv("HANDOVER_DATABASE_URL", sqlite_url(tmp_path))
     with pytest.raises(ConfigError, match=r"HANDOVER_MASTER_KEYS must be set .*`flask keys generate`"):
@@ -106,12 +111,47 @@ def test_a_master_key_file_must_exist_in_production(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_environment: Path
 ) -> None:
     monkeypatch.setenv("HANDOVER_ENV", "production")
+    monkeypatch.setenv("HANDOVER_AUDIT_KEY", GOOD_AUDIT_KEY)
     monkeypatch.setenv("HANDOVER_SECRET_KEY", GOOD_SECRET)
     monkeypatch.setenv("HANDOVER_DATABASE_URL", sqlite_url(tmp_path))
     monkeypatch.setenv("HANDOVER_MASTER_KEY_FILE", str(tmp_path / "keys"))
     with pytest.raises(ConfigError, match="HANDOVER_MASTER_KEYS"):
         create_app()
     assert not (tmp_path / "keys").exists()
+
+
+def test_production_refuses_to_start_without_its_own_audit_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_environment: Path
+) -> None:
+    monkeypatch.setenv("HANDOVER_ENV", "production")
+    monkeypatch.setenv("HANDOVER_SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("HANDOVER_DATABASE_URL", sqlite_url(tmp_path))
+    monkeypatch.setenv("HANDOVER_MASTER_KEYS", GOOD_MASTER_KEY)
+    with pytest.raises(ConfigError, match=r"HANDOVER_AUDIT_KEY must be set .*`flask keys generate`"):
+        create_app()
+    assert not (clean_environment / "audit_keys").exists(), "production never writes an audit key of its own"
+    monkeypatch.setenv("HANDOVER_AUDIT_KEY", TestingConfig.AUDIT_KEY)
+    with pytest.raises(ConfigError, match="HANDOVER_AUDIT_KEY is the testing key"):
+        create_app()
+    monkeypatch.setenv("HANDOVER_AUDIT_KEY", "audit-1:not-a-key")
+    with pytest.raises(
+        ConfigError, match="HANDOVER_AUDIT_KEY: the key for 'audit-1' is not valid base64. Set HANDOVER_AUDIT_KEY"
+    ):
+        create_app()
+    monkeypatch.setenv("HANDOVER_AUDIT_KEY", "audit-1:" + GOOD_MASTER_KEY.split(":")[1])
+    with pytest.raises(ConfigError, match="also a master key"):
+        create_app()
+    monkeypatch.setenv("HANDOVER_AUDIT_KEY", f"audit-2:{'C' * 43}, {GOOD_AUDIT_KEY}")
+    assert create_app().extensions["handover_audit_keyring"].get().primary.key_id == "audit-2"
+
+
+def test_development_keeps_a_private_audit_key_in_the_instance_folder(clean_environment: Path, tmp_path: Path) -> None:
+    create_app("development", SQLALCHEMY_DATABASE_URI=sqlite_url(tmp_path))
+    key_file = clean_environment / "audit_keys"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    first = key_file.read_text()
+    create_app("development", SQLALCHEMY_DATABASE_URI=sqlite_url(tmp_path))
+    assert key_file.read_text() == first
 
 
 # --- Development --------------------------------------------------------------------------

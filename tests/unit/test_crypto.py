@@ -513,3 +513,52 @@ def test_sqlite_never_reuses_the_id_of_a_deleted_note(app) -> None:
     second.secret = old_envelope
     with pytest.raises(crypto.UndecryptableSecret):
         crypto.current_keyring().open(second.secret, crypto.associated_data("credential_notes", second.id, "secret"))
+
+
+# --- Re-sealing many at once (key rotation) -----------------------------------------------
+
+ROTATED = Keyring([MasterKey("key-b", KEY_B), MasterKey("key-a", KEY_A)])
+B_ONLY = Keyring([MasterKey("key-b", KEY_B)])
+
+
+def test_reseal_many_moves_every_envelope_to_the_primary_key_bound_to_its_own_row() -> None:
+    plaintexts = [SECRET, "", "pässwörd 🔑", "x" * 5000]
+    aads = [associated_data("credential_notes", n, "secret") for n in range(len(plaintexts))]
+    sealed = [RING.seal(p, a) for p, a in zip(plaintexts, aads, strict=True)]
+    moved = ROTATED.reseal_many(list(zip(sealed, aads, strict=True)))
+    assert [crypto.key_id_of(e) for e in moved] == ["key-b"] * len(plaintexts)
+    assert [B_ONLY.open(e, a) for e, a in zip(moved, aads, strict=True)] == plaintexts
+    # Still bound to its row: the envelope of row 0 does not open as row 1's.
+    with pytest.raises(UndecryptableSecret):
+        B_ONLY.open(moved[0], aads[1])
+    # A fresh nonce for each, as one reseal each would give.
+    assert len({_body(e)[: crypto.NONCE_BYTES] for e in moved}) == len(moved)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda e: e[:-1] + ("A" if e[-1] != "A" else "B"),  # altered (or a non-canonical last character)
+        lambda e: e[:-20],  # truncated
+        lambda e: e.replace("hv1:", "hv2:", 1),  # not an envelope
+        lambda e: e.replace(":key-a:", ":key-z:", 1),  # a key this server does not have
+        lambda e: e + "=",  # padded: not the canonical spelling
+        lambda e: e[:12] + "+" + e[13:],  # a character outside the alphabet
+    ],
+    ids=["altered", "truncated", "prefix", "unknown-key", "padded", "alphabet"],
+)
+def test_reseal_many_refuses_what_open_refuses_and_says_the_same(damage) -> None:  # noqa: ANN001
+    good = RING.seal(SECRET, AAD)
+    bad = damage(good)
+    expected = _refused(bad, ring=ROTATED)
+    with pytest.raises(UndecryptableSecret) as refused:
+        ROTATED.reseal_many([(good, AAD), (bad, AAD)])
+    assert refused.value.detail == expected.detail
+    assert SECRET not in refused.value.message
+
+
+def test_reseal_many_refuses_an_envelope_from_another_row() -> None:
+    envelope = RING.seal(SECRET, associated_data("credential_notes", 8, "secret"))
+    with pytest.raises(UndecryptableSecret) as refused:
+        ROTATED.reseal_many([(envelope, AAD)])
+    assert refused.value.detail == _refused(envelope, ring=ROTATED).detail

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from app.services import audit, csv_io, reviews
 from app.services import people as people_service
 from app.services.context import Actor
 from app.services.csv_io import Fate, Limits
-from app.services.errors import PermissionDenied, ValidationFailed
+from app.services.errors import PermissionDenied, StaleEdit, ValidationFailed
 from tests import factories
 
 HR = Actor(user_id=None, name="Hana HR", role=Role.HR)
@@ -318,3 +319,70 @@ def test_create_people_checks_the_whole_batch_as_create_person_would(adult: Any)
     assert len(everyone()) == 1 and events() == []
     with pytest.raises(PermissionDenied):
         people_service.create_people(Actor(user_id=None, name="Ira", role=Role.IT), batch[:1])
+
+
+# --- Batch writes: the same records and events as the forms ----------------------------------
+
+
+def test_imported_people_get_the_events_the_forms_would_record(adult: Any) -> None:
+    """The batch writes record each person's before and after exactly as create_person and
+    update_person snapshot them (department and manager by name, private details as "recorded")."""
+    boss = factories.make_person("Jo Kim", hr_id="H1", work_email="jo@org.example")
+    sam = factories.make_person("Sam Page", hr_id="H3", work_email="sam@org.example", personal_phone="555 0100")
+    db.session.commit()
+    sam_before = people_service._snapshot(sam)
+    text = people_csv(
+        {"hr_id": "H2", "name": "Dana Okafor", "work_email": "dana@org.example", "department": "Adult Services",
+         "manager_hr_id": "H1", "status": "leaving", "last_day": "2099-01-31", "personal_email": "dana@home.example"},
+        {"hr_id": "H3", "name": "Sam Page", "work_email": "sam@org.example", "job_title": "Porter",
+         "department": "Adult Services", "manager_hr_id": "H2", "personal_phone": "555 0199"},
+    )  # fmt: skip
+    assert run(text).applied
+    db.session.commit()
+    db.session.expire_all()
+    dana = everyone()["dana@org.example"]
+    created = next(e for e in events() if e.action == "person.create")
+    assert (created.object_id, created.before, created.after) == (dana.id, None, people_service._snapshot(dana))
+    assert created.after["department"] == "Adult Services" and created.after["manager"] == boss.name
+    assert created.after["personal_email"] == "recorded" and "dana@home.example" not in str(created.after)
+    updated = next(e for e in events() if e.action == "person.update")
+    assert updated.object_id == sam.id
+    assert (updated.before, updated.after) == (sam_before, people_service._snapshot(sam))
+    assert sam.version == 2 and sam.manager == dana and sam.job_title == "Porter"
+    # A replaced personal detail reads "recorded" both times: the summary says it was replaced.
+    assert updated.summary == "Edited Sam Page (replaced personal phone)"
+    assert audit.verify_chain() == (len(events()), None)
+
+
+def test_update_people_sees_each_row_after_the_ones_before_it(adult: Any) -> None:
+    """As one update_person after another: a work email freed by an earlier row may be taken by a
+    later one; two people swapping addresses in one batch is refused (the first would clash)."""
+    ann = factories.make_person("Ann", work_email="ann@org.example")
+    bo = factories.make_person("Bo", work_email="bo@org.example")
+    db.session.commit()
+
+    def data(person: Person, email: str) -> people_service.PersonData:
+        return replace(people_service.data_of(person), work_email=email)
+
+    with pytest.raises(ValidationFailed) as refused:
+        people_service.update_people(HR, [(ann, data(ann, "bo@org.example")), (bo, data(bo, "ann@org.example"))])
+    assert refused.value.field_errors == {
+        "0.work_email": ["bo@org.example already belongs to someone on the staff list."],
+        "1.work_email": ["ann@org.example already belongs to someone on the staff list."],
+    }
+    assert (ann.work_email, bo.work_email, events()) == ("ann@org.example", "bo@org.example", [])
+
+    people_service.update_people(HR, [(bo, data(bo, "bo.new@org.example")), (ann, data(ann, "bo@org.example"))])
+    db.session.commit()
+    db.session.expire_all()
+    assert (ann.work_email, bo.work_email) == ("bo@org.example", "bo.new@org.example")
+    assert [e.action for e in events()] == ["person.update", "person.update"]
+
+
+def test_update_people_refuses_a_person_changed_meanwhile(adult: Any) -> None:
+    ann = factories.make_person("Ann", work_email="ann@org.example")
+    db.session.commit()
+    # Someone else saves Ann after this batch loaded her (version 1 -> 2).
+    db.session.execute(sa.update(Person.__table__).where(Person.id == ann.id).values(job_title="Clerk", version=2))
+    with pytest.raises(StaleEdit):
+        people_service.update_people(HR, [(ann, replace(people_service.data_of(ann), job_title="Porter"))])

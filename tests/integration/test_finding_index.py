@@ -1,0 +1,105 @@
+"""The finding index: kept current by each change, rebuilt for a new day, rebuilt by the CLI.
+
+(Every integration test also ends by comparing the index with a full evaluation: tests/conftest.py.)
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask import Flask
+
+from app.extensions import db
+from app.models import PersonStatus, ProfileKind
+from app.models.finding import FindingIndexState, IndexedFinding
+from app.services import findings
+from app.services.context import Actor
+from tests import factories
+
+INTERVAL = 365
+
+
+def _single_admin_account(name: str) -> object:
+    platform = factories.make_platform(f"Platform of {name}")
+    profile = factories.make_profile(platform, kind=ProfileKind.ORGANISATION, name=f"{name} org")
+    account = factories.make_account(platform, name=name)
+    account.owner_profile = profile
+    factories.make_admin(account, profile)
+    return account
+
+
+def _indexed(rule_id: str) -> set[int]:
+    return set(db.session.scalars(sa.select(IndexedFinding.subject_id).where(IndexedFinding.rule_id == rule_id)))
+
+
+def test_a_change_refreshes_only_what_it_touched_and_counts_follow(app: Flask) -> None:
+    first = _single_admin_account("First Page")
+    db.session.commit()
+    second = _single_admin_account("Second Page")
+    db.session.commit()
+    assert {first.id, second.id} <= _indexed("single-admin")
+    before = findings.organisation_summary(INTERVAL)
+
+    # A second admin clears one account's finding; the other account's row is untouched.
+    other = factories.make_profile(second.platform, kind=ProfileKind.ORGANISATION, name="Second backup")
+    factories.make_admin(second, other)
+    db.session.commit()
+    assert first.id in _indexed("single-admin") and second.id not in _indexed("single-admin")
+    after = findings.organisation_summary(INTERVAL)
+    assert after.by_rule["single-admin"] == before.by_rule["single-admin"] - 1
+    assert after.total == before.total - 1
+
+
+def test_a_person_leaving_raises_findings_on_what_they_hold(app: Flask) -> None:
+    dana = factories.make_person("Dana Whitfield")
+    platform = factories.make_platform("Facebook")
+    own = factories.make_profile(platform, kind=ProfileKind.PERSONAL, holder=dana, name="Dana W")
+    account = factories.make_account(platform, name="Teen Zone")
+    account.owner_profile = own
+    factories.make_admin(account, own)
+    db.session.commit()
+    assert account.id not in _indexed("held-by-leaver")
+
+    dana.status = PersonStatus.LEAVING
+    dana.last_day = date.today() + timedelta(days=10)
+    db.session.commit()
+    assert account.id in _indexed("held-by-leaver")
+    shown = findings.evaluate(findings.FindingFilters(person_id=dana.id), INTERVAL)
+    assert {(x.rule.id, x.account_id) for x in shown} >= {("held-by-leaver", account.id), ("owner-personal", account.id)}
+
+
+def test_a_read_on_a_new_day_rebuilds_the_index_first(app: Flask) -> None:
+    account = _single_admin_account("Yesterday's Page")
+    db.session.commit()
+    # The index was built yesterday, and since then a row went missing (as if a rule's date passed).
+    db.session.execute(sa.update(FindingIndexState).values(computed_on=date.today() - timedelta(days=1)))
+    db.session.execute(sa.delete(IndexedFinding).where(IndexedFinding.subject_id == account.id))
+    db.session.commit()
+    page, summary = findings.list_findings(
+        Actor.system("test"), findings.FindingFilters(rule_id="single-admin"), review_interval_days=INTERVAL
+    )
+    assert account.id in {x.account_id for x in page.items}
+    assert db.session.scalar(sa.select(FindingIndexState.computed_on)) == date.today()
+
+
+def test_flask_findings_rebuild_reports_what_it_holds(app: Flask) -> None:
+    _single_admin_account("Rebuilt Page")
+    db.session.commit()
+    db.session.execute(sa.delete(IndexedFinding))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["findings", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "The finding index holds" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IndexedFinding)) > 0
+    assert findings.index_problems() == []
+
+
+def test_the_teardown_check_would_notice_a_stale_index(app: Flask) -> None:
+    account = _single_admin_account("Stale Page")
+    db.session.commit()
+    db.session.execute(sa.delete(IndexedFinding).where(IndexedFinding.subject_id == account.id))
+    db.session.commit()
+    assert any("missing from the index" in p for p in findings.index_problems())
+    findings.rebuild(INTERVAL)
+    db.session.commit()
