@@ -41,6 +41,10 @@ class Config:
     MASTER_KEYS: str | None = None
     #: Where the keys are read from when MASTER_KEYS is not set (development default: instance/master_keys).
     MASTER_KEY_FILE: str | None = None
+    #: Backup keys (HANDOVER_BACKUP_KEY, ``id:base64key``, newest first) or a file holding them
+    #: (HANDOVER_BACKUP_KEY_FILE); development's default: instance/backup_keys. Never a master key.
+    BACKUP_KEY: str | None = None
+    BACKUP_KEY_FILE: str | None = None
     #: Keys of the audit chain's links as ``id:base64key`` entries, newest first (HANDOVER_AUDIT_KEY):
     #: new events are linked with the first, older ones still verify with the others. Apart from the
     #: master keys and SECRET_KEY.
@@ -132,6 +136,9 @@ class Config:
             values["MASTER_KEYS"] = keys
         if key_file := _env("MASTER_KEY_FILE"):
             values["MASTER_KEY_FILE"] = key_file
+        for name in ("BACKUP_KEY", "BACKUP_KEY_FILE"):
+            if backup_key := _env(name):
+                values[name] = backup_key
         if audit_key := _env("AUDIT_KEY"):
             values["AUDIT_KEY"] = audit_key
         if audit_key_file := _env("AUDIT_KEY_FILE"):
@@ -281,6 +288,7 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-only-secret-key-not-for-production-use"  # noqa: S105  (ProductionConfig refuses it)
     #: A fixed key for tests only; ProductionConfig refuses it.
     MASTER_KEYS = "test-key-1:dGVzdGluZy1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXM"
+    BACKUP_KEY = "test-backup-1:dGVzdGluZy1vbmx5LWJhY2t1cC1rZXktMzItYnl0ZXM"
     #: A fixed audit key for tests only; ProductionConfig refuses it.
     AUDIT_KEY = "test-audit-1:dGVzdGluZy1vbmx5LWF1ZGl0LWNoYWluLWtleS0zMmI"
     RATELIMIT_ENABLED = False
@@ -323,6 +331,10 @@ class ProductionConfig(Config):
         if values.get("MASTER_KEYS") == TestingConfig.MASTER_KEYS:
             raise ConfigError(
                 "HANDOVER_MASTER_KEYS is the testing key from the repository; generate a real one with `flask keys generate`."
+            )
+        if TestingConfig.BACKUP_KEY and TestingConfig.BACKUP_KEY in str(values.get("BACKUP_KEY") or ""):
+            raise ConfigError(
+                "HANDOVER_BACKUP_KEY holds the testing key from the repository; generate a real one with `flask backup key`."
             )
         if not values.get("AUDIT_KEY") and not values.get("AUDIT_KEY_FILE"):
             raise ConfigError(

@@ -619,7 +619,7 @@ from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-backup_cli = AppGroup("backup", help="Backups: one file with a consistent copy of the database and a manifest.")
+backup_cli = AppGroup("backup", help="Backups: one encrypted file with a consistent copy of the database and a manifest.")
 
 
 @contextmanager
@@ -651,22 +651,39 @@ def _verification_lines(report: Any) -> None:
 @backup_cli.command("create")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def backup_create(file: Path) -> None:
-    """Write a backup of the database to FILE (a new file; safe while the server runs)."""
+    """Write an encrypted backup of the database to FILE (a new file; safe while the server runs)."""
     from app.services import backup
 
     with _backup_errors():
         created = backup.create_backup(file, progress=_progress_bar)
     manifest = created.manifest
+    if created.new_key_file is not None:
+        click.echo(
+            f"Made a backup key in {created.new_key_file} (development only). Keep a copy of it apart from the backups: "
+            "without it they cannot be opened."
+        )
     click.echo(
         f"Backed up the {manifest.kind_label} database to {created.path} ({created.file_bytes:,} bytes): "
         f"{len(manifest.row_counts)} tables, {manifest.total_rows:,} rows, audit chain at {manifest.head_label}, "
         f"revision {manifest.alembic_revision or 'none'}."
     )
     click.echo(
-        "Credentials stay encrypted in the backup. The master keys are NOT in it "
-        f"(key ids needed: {', '.join(manifest.credential_key_ids) or 'none'}): back them up separately, "
-        "or the credentials in this backup cannot be read. Check the backup with `flask backup verify`."
+        f"The file is encrypted with the backup key {manifest.backup_key_id}. Credentials stay encrypted in it too; "
+        f"the master keys are NOT in it (key ids needed: {', '.join(manifest.credential_key_ids) or 'none'}), nor is the "
+        "backup key: keep both, apart from the backups and from each other, or this backup cannot be restored. "
+        "Check the backup with `flask backup verify`."
     )
+
+
+@backup_cli.command("key")
+@click.option("--id", "key_id", default=None, help="Key id (lower-case letters, digits, dashes); default backup-<date>-<random>.")
+def backup_key(key_id: str | None) -> None:
+    """Print a new backup key as <id>:<key>, for HANDOVER_BACKUP_KEY (newest first; never a master key)."""
+    from app.services import backup, crypto
+
+    if key_id is not None and not crypto.KEY_ID.match(key_id):
+        raise click.ClickException("A key id is 1-40 lower-case letters, digits and dashes, starting with a letter or digit.")
+    click.echo(backup.generate_backup_key(key_id))
 
 
 @backup_cli.command("verify")

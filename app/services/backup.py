@@ -1,23 +1,34 @@
-"""Backups you can trust (`flask backup create|verify|restore`).
+"""Backups you can trust (`flask backup create|verify|restore|key`).
 
-A backup is ONE file: an ordinary tar archive holding ``manifest.json`` and a consistent copy of
-the database (SQLite: a database file written with the online backup API, safe while the server
-runs; PostgreSQL: a ``pg_dump`` custom-format dump taken in the same snapshot the manifest
-describes), followed by a one-line trailer with the SHA-256 of every byte before it. Any change
-to the file, one byte anywhere, fails verification before anything is restored.
+A backup is ONE file, encrypted with a backup key that is kept apart from the database and from
+the master keys. Inside the encryption is an ordinary tar archive holding ``manifest.json`` and a
+consistent copy of the database (SQLite: a database file written with the online backup API, safe
+while the server runs; PostgreSQL: a ``pg_dump`` custom-format dump taken in the same snapshot the
+manifest describes).
+
+The file: a short clear header (``MAGIC``, the format version, the backup key's id, the block size
+and a random nonce), then the archive in blocks of ``BLOCK_BYTES`` sealed with AES-256-GCM. Each
+block's associated data is the whole header, the block's index and whether it is the last one, so
+one changed byte anywhere, blocks swapped, dropped or added, or the file cut short fails before
+anything is used; memory stays bounded by two blocks whatever the database's size. Someone who
+takes the file without the backup key learns its size and the key id, nothing else.
 
 The manifest records what a restore must reproduce: row counts per table, the Alembic revision,
 the audit chain's head and the ids of the master keys that sealed the credentials. Verification
-restores into a scratch place (a temporary SQLite file, or a scratch PostgreSQL database created
-and dropped) and checks integrity, counts, revision, the chain, and that every credential note,
-kept version and two-factor seed opens with the configured keys (in memory; never shown).
+decrypts into a scratch folder (files 0600, removed afterwards), restores into a scratch place (a
+temporary SQLite file, or a scratch PostgreSQL database created and dropped) and checks integrity,
+counts, revision, the chain, and that every credential note, kept version and two-factor seed opens
+with the configured master keys (in memory; never shown).
 
-Secrets stay encrypted in the backup exactly as they are in the database. The master keys are
-NOT in the backup: they must be backed up separately, or the credentials in it cannot be read.
+Credentials stay sealed with the master keys inside the backup, exactly as in the database.
+Neither the master keys nor the backup key are in the backup: both must be kept elsewhere, apart
+from each other. Format-1 backups (a plain tar followed by a SHA-256 line, made before backups
+were encrypted) are still read, and reported as not encrypted.
 """
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
 import os
@@ -25,6 +36,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import struct
 import subprocess
 import tarfile
 import tempfile
@@ -39,6 +51,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask, current_app
 from sqlalchemy.pool import NullPool
 
@@ -49,17 +63,29 @@ from app.services import audit, crypto, keys
 from app.services.errors import DomainError
 
 FORMAT = "handover-backup"
-FORMAT_VERSION = 1
+#: 2: encrypted with a backup key (this module's docstring). 1: a plain tar and a SHA-256 line (read only).
+FORMAT_VERSION = 2
+#: An encrypted backup starts with these bytes.
+MAGIC = b"HANDOVER-BACKUP\n"
+#: Plaintext bytes per sealed block; each block on disk is this plus its 16-byte GCM tag.
+BLOCK_BYTES = 4 * 1024 * 1024
+#: The largest block size a reader accepts from a header (the header is only authenticated with
+#: the first block, so its size field must not make the reader allocate without limit).
+MAX_BLOCK_BYTES = 64 * 1024 * 1024
+TAG_BYTES = 16
+NONCE_BYTES = 12
+#: Where development keeps its backup key when none is configured (in the instance folder).
+DEFAULT_BACKUP_KEY_FILE = "backup_keys"
 MANIFEST = "manifest.json"
 DUMP_NAMES = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
 KIND_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-#: The file ends with this, the SHA-256 (hex) of every byte before it, and a newline.
+#: A format-1 file ends with this, the SHA-256 (hex) of every byte before it, and a newline.
 TRAILER_PREFIX = b"\nHANDOVER-BACKUP-SHA256 "
 TRAILER_LENGTH = len(TRAILER_PREFIX) + 64 + 1
 SECRETS_NOTE = (
     "Credential notes, kept versions and two-factor seeds are in this backup encrypted, exactly as in the database. "
     "The master keys are NOT in this backup: back them up separately (key ids in credential_key_ids); "
-    "without them these secrets cannot be read."
+    "without them these secrets cannot be read. Nor is the backup key (backup_key_id) that encrypts the whole file."
 )
 #: Tables a freshly migrated database already fills (the seeded platform catalogue, the revision,
 #: the check values a server records for its keys): rows there do not make a database "hold data".
@@ -102,7 +128,11 @@ class Manifest:
     row_counts: dict[str, int]
     audit_chain_head: dict[str, Any] | None
     credential_key_ids: list[str]
+    #: The backup key that encrypts the file (None: a format-1 file, not encrypted).
+    backup_key_id: str | None = None
     format_version: int = FORMAT_VERSION
+    #: How the file was found intact when it was read (set by open_backup; not stored).
+    file_check: Check | None = field(default=None, compare=False)
 
     @property
     def total_rows(self) -> int:
@@ -121,6 +151,7 @@ class Manifest:
                 "row_counts": self.row_counts,
                 "audit_chain_head": self.audit_chain_head,
                 "credential_key_ids": self.credential_key_ids,
+                "backup_key_id": self.backup_key_id,
                 "secrets": SECRETS_NOTE,
             },
             indent=2,
@@ -150,6 +181,7 @@ class Manifest:
                 row_counts={str(k): int(v) for k, v in raw["row_counts"].items()},
                 audit_chain_head=raw["audit_chain_head"],
                 credential_key_ids=[str(k) for k in raw["credential_key_ids"]],
+                backup_key_id=None if raw.get("backup_key_id") is None else str(raw["backup_key_id"]),
                 format_version=version,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -311,6 +343,320 @@ def _tail(text: str, lines: int = 6) -> str:
     return " | ".join(kept) or "no message"
 
 
+# --- The backup key ----------------------------------------------------------------------------
+
+_HOW_TO_SET_BACKUP_KEY = (
+    "Set HANDOVER_BACKUP_KEY to <id>:<key> entries, newest first (`flask backup key` prints a new one), "
+    "or HANDOVER_BACKUP_KEY_FILE to a mode-0600 file holding them."
+)
+
+
+@dataclass(frozen=True)
+class BackupKey:
+    key_id: str
+    key: bytes = field(default=b"", repr=False)  # never printed
+
+
+@dataclass
+class BackupKeys:
+    """The configured backup keys, newest first (the first encrypts new backups), and where they come from."""
+
+    keys: list[BackupKey]
+    #: The key file they are read from (None: HANDOVER_BACKUP_KEY, or nothing configured).
+    path: Path | None = None
+    #: The key file made just now (development's default), to tell the operator about it.
+    created_file: Path | None = None
+
+    @property
+    def source(self) -> str:
+        return "HANDOVER_BACKUP_KEY" if self.path is None else f"the backup key file {self.path}"
+
+    @property
+    def absent(self) -> str:
+        """Why there is no key, for messages."""
+        if self.path is None:
+            return "HANDOVER_BACKUP_KEY and HANDOVER_BACKUP_KEY_FILE are not set"
+        return f"{self.source} {'holds no key' if self.path.exists() else 'does not exist'}"
+
+    def get(self, key_id: str) -> BackupKey | None:
+        return next((key for key in self.keys if key.key_id == key_id), None)
+
+    @property
+    def key_ids(self) -> list[str]:
+        return [key.key_id for key in self.keys]
+
+
+def generate_backup_key(key_id: str | None = None) -> str:
+    """A new backup key as ``<id>:<base64url of 32 random bytes>`` (ids start with ``backup-``)."""
+    return crypto.generate_key_spec(key_id or f"backup-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(3)}")
+
+
+def parse_backup_keys(text: str, source: str) -> list[BackupKey]:
+    """``id:base64key`` entries separated by commas, spaces or new lines, newest first; ``#`` starts
+    a comment. The same spelling as the master keys; messages never repeat key material."""
+    keys: list[BackupKey] = []
+    body = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    for entry in re.split(r"[\s,]+", body.strip()):
+        if not entry:
+            continue
+        key_id, _, encoded = entry.partition(":")
+        if not crypto.KEY_ID.match(key_id) or not encoded:
+            raise BackupError(
+                f"{source} has an entry that is not <id>:<key> (ids are 1-40 lower-case letters, digits and dashes). "
+                + _HOW_TO_SET_BACKUP_KEY
+            )
+        try:
+            raw = crypto._decode_key(encoded)  # noqa: SLF001  (the master keys' own spelling)
+        except (binascii.Error, ValueError):
+            raise BackupError(f"{source}: the backup key {key_id!r} is not valid base64. {_HOW_TO_SET_BACKUP_KEY}") from None
+        if len(raw) != crypto.KEY_BYTES:
+            raise BackupError(
+                f"{source}: the backup key {key_id!r} must be 32 bytes (256 bits), not {len(raw)}. {_HOW_TO_SET_BACKUP_KEY}"
+            )
+        if any(key.key_id == key_id for key in keys):
+            raise BackupError(f"{source}: the backup key id {key_id!r} appears twice; each id must be unique.")
+        keys.append(BackupKey(key_id, raw))
+    return keys
+
+
+def backup_keys(create: bool = False) -> BackupKeys:
+    """The configured backup keys: HANDOVER_BACKUP_KEY, else HANDOVER_BACKUP_KEY_FILE, else (in
+    development only) ``instance/backup_keys``. With ``create``, development makes that file
+    (mode 0600) when it is missing; production never makes a key by itself."""
+    config = current_app.config
+    if spec := config.get("BACKUP_KEY"):
+        return BackupKeys(parse_backup_keys(str(spec), "HANDOVER_BACKUP_KEY"))
+    development = config.get("ENV_NAME") == "development"
+    configured = config.get("BACKUP_KEY_FILE")
+    if configured:
+        path = Path(configured)
+    elif development:
+        path = Path(current_app.instance_path) / DEFAULT_BACKUP_KEY_FILE
+    else:
+        return BackupKeys([])
+    created = None
+    if not path.exists():
+        if not (create and development):
+            return BackupKeys([], path)
+        crypto.write_key_file(
+            path,
+            "# Handover backup key(s), newest first. Keep a copy apart from the database, its backups and the master keys.\n"
+            f"{generate_backup_key()}\n",
+        )
+        created = path
+    found = BackupKeys([], path, created)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise BackupError(f"Cannot read {found.source}: {error.strerror}.") from None
+    found.keys = parse_backup_keys(text, found.source)
+    return found
+
+
+def _sealing_key() -> tuple[BackupKey, BackupKeys]:
+    """The key a new backup is encrypted with (the newest), after refusing a missing backup key or
+    one that is also a master or audit key (one stolen secret must not open both the data and its backups)."""
+    configured = backup_keys(create=True)
+    if not configured.keys:
+        raise BackupError(
+            f"No backup key is configured ({configured.absent}), and a backup is never written unencrypted. "
+            f"{_HOW_TO_SET_BACKUP_KEY} Keep it apart from the database, from its backups and from the master keys."
+        )
+    others = [("master key", crypto.current_keyring()), ("audit key", audit.current_keyring())]
+    for key in configured.keys:
+        for kind, keyring in others:
+            for other_id in keyring.key_ids:
+                if secrets.compare_digest(key.key, keyring.raw_key(other_id)):
+                    raise BackupError(
+                        f"The backup key {key.key_id!r} is the same key as the {kind} {other_id!r}. A backup key must be a "
+                        "key of its own, kept apart from the master and audit keys: make one with `flask backup key`."
+                    )
+    return configured.keys[0], configured
+
+
+def _opening_key(key_id: str, name: str) -> BackupKey:
+    """The configured backup key with this id, or a message naming the key the file needs."""
+    configured = backup_keys()
+    key = configured.get(key_id)
+    if key is not None:
+        return key
+    have = f"configured: {', '.join(configured.key_ids)}" if configured.keys else configured.absent
+    raise BackupError(
+        f"{name} is encrypted with the backup key {key_id!r}, which is not configured here ({have}). "
+        f"Add it to HANDOVER_BACKUP_KEY or HANDOVER_BACKUP_KEY_FILE (several keys are allowed, newest first) and try again "
+        "(if you have no key with that id, the file's header is damaged)."
+    )
+
+
+# --- The encrypted file -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Header:
+    """The clear start of an encrypted backup: MAGIC, version (1 byte), key id length (1 byte) and
+    key id, block size (4 bytes, big-endian), nonce (12 bytes). Every block authenticates it."""
+
+    version: int
+    key_id: str
+    block_bytes: int
+    nonce: bytes
+
+    def to_bytes(self) -> bytes:
+        key_id = self.key_id.encode()
+        return MAGIC + struct.pack(">BB", self.version, len(key_id)) + key_id + struct.pack(">I", self.block_bytes) + self.nonce
+
+    @classmethod
+    def read(cls, handle: IO[bytes], name: str) -> tuple[Header, bytes]:
+        """The header after MAGIC (already read); raises BackupError."""
+        fixed = handle.read(2)
+        if len(fixed) < 2:
+            raise _undecipherable(name, None, "its header is cut short")
+        version, length = struct.unpack(">BB", fixed)
+        if version > FORMAT_VERSION:
+            raise BackupError(
+                f"{name} was written by a newer Handover (backup format {version}; this one reads up to "
+                f"{FORMAT_VERSION}): verify and restore it with that version (or its header is damaged)."
+            )
+        rest = handle.read(length + 4 + NONCE_BYTES)
+        if version != FORMAT_VERSION or len(rest) < length + 4 + NONCE_BYTES:
+            raise _undecipherable(name, None, "its header is not readable")
+        key_id = rest[:length].decode("ascii", errors="replace")
+        (block_bytes,) = struct.unpack(">I", rest[length : length + 4])
+        if not crypto.KEY_ID.match(key_id) or not 0 < block_bytes <= MAX_BLOCK_BYTES:
+            raise _undecipherable(name, None, "its header is not readable")
+        header = cls(version, key_id, block_bytes, rest[length + 4 :])
+        return header, header.to_bytes()
+
+
+def _block_nonce(nonce: bytes, index: int) -> bytes:
+    """The header's random nonce with the block index mixed into its last 8 bytes: unique per block."""
+    return nonce[:4] + (int.from_bytes(nonce[4:], "big") ^ index).to_bytes(8, "big")
+
+
+def _block_aad(header: bytes, index: int, final: bool) -> bytes:
+    return header + index.to_bytes(8, "big") + (b"\x01" if final else b"\x00")
+
+
+def _undecipherable(name: str, key_id: str | None, what: str) -> BackupError:
+    key = f" ({key_id})" if key_id else ""
+    return BackupError(
+        f"{name}: the backup file is damaged or was not made with this backup key{key}: {what}. It was changed, "
+        "corrupted or cut short after it was written, or it needs another key; do not restore it, use another backup."
+    )
+
+
+class _SealingWriter:
+    """A write-only file that encrypts what passes through it, block by block, after the header."""
+
+    def __init__(self, raw: IO[bytes], key: BackupKey, block_bytes: int = 0):
+        self.raw = raw
+        self.header = Header(FORMAT_VERSION, key.key_id, block_bytes or BLOCK_BYTES, os.urandom(NONCE_BYTES))
+        self.header_bytes = self.header.to_bytes()
+        self.aead = AESGCM(key.key)
+        self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        self.blocks = 0
+        raw.write(self.header_bytes)
+
+    def write(self, data: bytes) -> int:
+        self.pending.append(bytes(data))
+        self.pending_bytes += len(data)
+        size = self.header.block_bytes
+        # A full block is sealed only when more follows: the last block must carry the final flag.
+        if self.pending_bytes > size:
+            joined = b"".join(self.pending)
+            view, start = memoryview(joined), 0
+            while len(joined) - start > size:
+                self._seal(view[start : start + size], final=False)
+                start += size
+            self.pending = [joined[start:]]
+            self.pending_bytes = len(joined) - start
+        return len(data)
+
+    def finish(self) -> None:
+        self._seal(b"".join(self.pending), final=True)
+        self.pending, self.pending_bytes = [], 0
+
+    def _seal(self, plain: bytes | memoryview, final: bool) -> None:
+        nonce = _block_nonce(self.header.nonce, self.blocks)
+        self.raw.write(self.aead.encrypt(nonce, plain, _block_aad(self.header_bytes, self.blocks, final)))
+        self.blocks += 1
+
+
+class _OpeningReader:
+    """A read-only file of an encrypted backup's plaintext. A block is given out only once its tag
+    checks; the end of the file must be the block marked last (``finish`` reads to there)."""
+
+    def __init__(
+        self, raw: IO[bytes], header: Header, header_bytes: bytes, key: BackupKey, name: str, advance: Callable[[int], None]
+    ):
+        self.raw, self.header, self.header_bytes, self.name, self.advance = raw, header, header_bytes, name, advance
+        self.aead = AESGCM(key.key)
+        self.sealed_size = header.block_bytes + TAG_BYTES
+        self.ahead = self._read_sealed()
+        self.plain = b""
+        self.position = 0
+        self.blocks = 0
+        self.done = False
+
+    def _read_sealed(self) -> bytes:
+        data = self.raw.read(self.sealed_size)
+        self.advance(len(data))
+        return data
+
+    def _open_next(self) -> bytes:
+        sealed, index = self.ahead, self.blocks
+        self.ahead = self._read_sealed()
+        final = not self.ahead  # nothing after it: it must be the block marked last
+        nonce = _block_nonce(self.header.nonce, index)
+        try:
+            plain = self.aead.decrypt(nonce, sealed, _block_aad(self.header_bytes, index, final))
+        except InvalidTag:
+            if final and self._opens_as_middle(nonce, sealed, index):
+                raise _undecipherable(
+                    self.name, self.header.key_id, f"it is cut short (it ends after block {index + 1}, which is not the last)"
+                ) from None
+            where = "the file ends inside a block" if final and len(sealed) < self.sealed_size else "it does not authenticate"
+            raise _undecipherable(
+                self.name, self.header.key_id, f"block {index + 1} (from byte {self._offset(index):,}): {where}"
+            ) from None
+        self.blocks += 1
+        self.done = final
+        return plain
+
+    def _opens_as_middle(self, nonce: bytes, sealed: bytes, index: int) -> bool:
+        try:
+            self.aead.decrypt(nonce, sealed, _block_aad(self.header_bytes, index, False))
+        except InvalidTag:
+            return False
+        return True
+
+    def _offset(self, index: int) -> int:
+        return len(self.header_bytes) + index * self.sealed_size
+
+    def read(self, size: int = -1) -> bytes:
+        parts = []
+        while size < 0 or size > 0:
+            if self.position >= len(self.plain):
+                if self.done:
+                    break
+                self.plain, self.position = self._open_next(), 0
+                continue
+            end = len(self.plain) if size < 0 else min(len(self.plain), self.position + size)
+            parts.append(self.plain[self.position : end])
+            if size > 0:
+                size -= end - self.position
+            self.position = end
+        return b"".join(parts)
+
+    def finish(self) -> int:
+        """Authenticate the rest of the file (what the archive did not need); the number of blocks."""
+        while not self.done:
+            self.plain, self.position = self._open_next(), 0
+        self.plain = b""
+        return self.blocks
+
+
 # --- Create -----------------------------------------------------------------------------------
 
 
@@ -319,24 +665,27 @@ class Created:
     path: Path
     manifest: Manifest
     file_bytes: int
+    #: Development's default backup key file, when this backup made it.
+    new_key_file: Path | None = None
 
 
 def create_backup(path: Path, progress: Progress = no_progress) -> Created:
-    """Write a backup of the configured database to ``path`` (a new file, written atomically).
+    """Write an encrypted backup of the configured database to ``path`` (a new file, written atomically).
 
-    Raises BackupError if ``path`` exists, its folder is missing, the database is not a file, or
-    pg_dump is missing or fails.
+    Raises BackupError if no backup key is configured (or it is also a master key), ``path``
+    exists, its folder is missing, the database is not a file, or pg_dump is missing or fails.
     """
     path = Path(path)
     if path.exists():
         raise BackupError(f"{path} already exists: give the backup a new name (e.g. one with the date).")
     if not path.parent.is_dir():
         raise BackupError(f"The folder {path.parent} does not exist: create it first.")
+    key, configured = _sealing_key()
     kind = db.engine.dialect.name
     if kind not in DUMP_NAMES:
         raise BackupError(f"Backups support SQLite and PostgreSQL, not {kind}.")
     with tempfile.TemporaryDirectory(prefix="handover-backup-") as work:
-        dump = Path(work) / DUMP_NAMES[kind]
+        dump = _private_file(Path(work) / DUMP_NAMES[kind])
         if kind == "sqlite":
             facts, server_version = _dump_sqlite(dump, progress)
         else:
@@ -349,10 +698,17 @@ def create_backup(path: Path, progress: Progress = no_progress) -> Created:
             dump_name=dump.name,
             dump_bytes=size,
             dump_sha256=digest,
+            backup_key_id=key.key_id,
             **facts,
         )
-        file_bytes = _write_archive(path, manifest, dump, progress)
-    return Created(path, manifest, file_bytes)
+        file_bytes = _write_archive(path, manifest, dump, progress, key)
+    return Created(path, manifest, file_bytes, configured.created_file)
+
+
+def _private_file(path: Path) -> Path:
+    """An empty file readable by its owner only (decrypted copies are made in such files)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
 
 
 def _sqlite_file() -> Path:
@@ -424,18 +780,6 @@ def _sha256_file(path: Path, progress: Progress, label: str, limit: int | None =
     return digest.hexdigest(), done
 
 
-class _HashingWriter:
-    """A write-only file that hashes what passes through it."""
-
-    def __init__(self, raw: IO[bytes]):
-        self.raw = raw
-        self.digest = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        return self.raw.write(data)
-
-
 class _CountingReader:
     def __init__(self, raw: IO[bytes], advance: Callable[[int], None]):
         self.raw = raw
@@ -447,9 +791,10 @@ class _CountingReader:
         return data
 
 
-def _write_archive(path: Path, manifest: Manifest, dump: Path, progress: Progress) -> int:
-    """manifest.json and the dump in a tar, then the trailer; written beside ``path`` and renamed
-    into place only when complete and on disk, so a failed run never leaves a half backup."""
+def _write_archive(path: Path, manifest: Manifest, dump: Path, progress: Progress, key: BackupKey) -> int:
+    """manifest.json and the dump in a tar, encrypted with ``key`` as it is written; written
+    beside ``path`` and renamed into place only when complete and on disk, so a failed run never
+    leaves a half backup."""
     partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -458,7 +803,7 @@ def _write_archive(path: Path, manifest: Manifest, dump: Path, progress: Progres
     mtime = int(datetime.now(UTC).timestamp())
     try:
         with os.fdopen(fd, "wb") as raw:
-            writer = _HashingWriter(raw)
+            writer = _SealingWriter(raw, key)
             with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
                 data = manifest.to_json()
                 info = tarfile.TarInfo(MANIFEST)
@@ -466,9 +811,9 @@ def _write_archive(path: Path, manifest: Manifest, dump: Path, progress: Progres
                 tar.addfile(info, BytesIO(data))
                 info = tarfile.TarInfo(manifest.dump_name)
                 info.size, info.mtime, info.mode = manifest.dump_bytes, mtime, 0o600
-                with open(dump, "rb") as source, progress("Writing the backup", manifest.dump_bytes) as advance:
+                with open(dump, "rb") as source, progress("Encrypting and writing the backup", manifest.dump_bytes) as advance:
                     tar.addfile(info, _CountingReader(source, advance))  # type: ignore[arg-type]
-            raw.write(TRAILER_PREFIX + writer.digest.hexdigest().encode() + b"\n")
+            writer.finish()
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(partial, path)
@@ -502,12 +847,66 @@ def _damaged(name: str, what: str) -> BackupError:
 
 @contextmanager
 def open_backup(path: Path, progress: Progress = no_progress) -> Iterator[tuple[Manifest, Path]]:
-    """Check the file's checksum, read its manifest and extract the database copy (checked against
-    the manifest's SHA-256) into a temporary folder; yields (manifest, copy). Raises BackupError."""
+    """Decrypt the file (every block authenticated), read its manifest and write the database copy
+    (checked against the manifest's SHA-256) into a temporary folder, mode 0600, removed when the
+    block ends; yields (manifest, copy). Raises BackupError, naming the backup key it needs."""
     path = Path(path)
     name = path.name
     try:
         size = path.stat().st_size
+        handle = open(path, "rb")  # noqa: SIM115  (closed below, also when the caller's block fails)
+    except OSError as error:
+        raise BackupError(f"Cannot read {path}: {error.strerror}.") from None
+    with handle:
+        if handle.read(len(MAGIC)) == MAGIC:
+            header, header_bytes = Header.read(handle, name)
+            key = _opening_key(header.key_id, name)
+            with tempfile.TemporaryDirectory(prefix="handover-restore-") as work:
+                with progress("Decrypting the backup", size) as advance:
+                    advance(len(header_bytes))
+                    reader = _OpeningReader(handle, header, header_bytes, key, name, advance)
+                    manifest, copy, digest, copied = _unpack(reader, Path(work), name)
+                    blocks = reader.finish()
+                _check_copy(manifest, copied, digest, name)
+                manifest.file_check = Check(
+                    "encryption",
+                    True,
+                    f"AES-256-GCM with the backup key {header.key_id}: all {blocks:,} blocks authentic, none missing or moved",
+                )
+                yield manifest, copy
+            return
+    with _open_plain(path, size, progress) as opened:
+        yield opened
+
+
+def _unpack(reader: _OpeningReader, work: Path, name: str) -> tuple[Manifest, Path, str, int]:
+    """Read the archive as it is decrypted: the manifest (in memory), then the database copy."""
+    try:
+        with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+            member = tar.next()
+            if member is None or member.name != MANIFEST or not member.isfile():
+                raise BackupError(f"{name} holds no {MANIFEST}: it is not a Handover backup.")
+            manifest = Manifest.from_json(_read_member(tar, member), name)
+            member = tar.next()
+            if DUMP_NAMES.get(manifest.database) != manifest.dump_name or member is None or member.name != manifest.dump_name:
+                raise BackupError(f"{name} does not hold the database copy its manifest names ({manifest.dump_name}).")
+            copy = work / manifest.dump_name
+            digest, copied = _extract(tar, member, copy, no_progress)
+    except (tarfile.TarError, EOFError) as error:
+        raise BackupError(f"{name} is not a readable backup archive ({error}).") from None
+    return manifest, copy, digest, copied
+
+
+def _check_copy(manifest: Manifest, copied: int, digest: str, name: str) -> None:
+    if copied != manifest.dump_bytes or digest != manifest.dump_sha256:
+        raise _damaged(name, f"the database copy inside does not match the SHA-256 in {MANIFEST}")
+
+
+@contextmanager
+def _open_plain(path: Path, size: int, progress: Progress) -> Iterator[tuple[Manifest, Path]]:
+    """A format-1 backup (a plain tar, then a SHA-256 line over it): still read, reported as not encrypted."""
+    name = path.name
+    try:
         with open(path, "rb") as handle:
             handle.seek(max(size - TRAILER_LENGTH, 0))
             trailer = handle.read()
@@ -515,7 +914,8 @@ def open_backup(path: Path, progress: Progress = no_progress) -> Iterator[tuple[
         raise BackupError(f"Cannot read {path}: {error.strerror}.") from None
     if size <= TRAILER_LENGTH or not trailer.startswith(TRAILER_PREFIX):
         raise BackupError(
-            f"{name} is not a Handover backup, or it is damaged or cut short: it does not end with its checksum line."
+            f"{name} is not a Handover backup, or it is damaged or cut short: it starts with neither the header of an "
+            "encrypted backup nor ends with the checksum line of an older one."
         )
     recorded = trailer[len(TRAILER_PREFIX) : -1]
     if not trailer.endswith(b"\n") or not re.fullmatch(rb"[0-9a-f]{64}", recorded):
@@ -537,27 +937,32 @@ def open_backup(path: Path, progress: Progress = no_progress) -> Iterator[tuple[
                 digest, copied = _extract(tar, member, copy, progress)
         except tarfile.TarError as error:
             raise BackupError(f"{name} is not a readable backup archive ({error}).") from None
-        if copied != manifest.dump_bytes or digest != manifest.dump_sha256:
-            raise _damaged(name, f"the database copy inside does not match the SHA-256 in {MANIFEST}")
+        _check_copy(manifest, copied, digest, name)
+        manifest.file_check = Check(
+            "file checksum",
+            True,
+            "the SHA-256 of the whole file matches its last line. NOT encrypted (format 1, made before backups were "
+            "encrypted): anyone who can read this file can read the database copy; make a new backup and delete this one",
+        )
         yield manifest, copy
 
 
 def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    handle = tar.extractfile(member)
+    handle = tar.extractfile(member) if member.isfile() else None
     if handle is None or member.size > 16 * CHUNK:
         raise BackupError(f"{MANIFEST} in the backup is not a readable file.")
     return handle.read()
 
 
 def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, progress: Progress) -> tuple[str, int]:
-    """Stream one member to ``target`` (never through tar's own extraction: no path from the
-    archive is used), hashing it."""
-    source = tar.extractfile(member)
+    """Stream one member to ``target``, a new file of mode 0600 (never through tar's own extraction:
+    no path from the archive is used), hashing it."""
+    source = tar.extractfile(member) if member.isfile() else None
     if source is None:
         raise BackupError("The database copy in the backup is not a regular file.")
     digest = hashlib.sha256()
     size = 0
-    with open(target, "wb") as out, progress("Extracting the database copy", member.size) as advance:
+    with open(_private_file(target), "wb") as out, progress("Extracting the database copy", member.size) as advance:
         while chunk := source.read(CHUNK):
             digest.update(chunk)
             out.write(chunk)
@@ -602,11 +1007,12 @@ def verify_backup(path: Path, progress: Progress = no_progress) -> Verification:
 
 def _verify_copy(manifest: Manifest, copy: Path, progress: Progress) -> Verification:
     report = Verification(manifest)
-    report.checks.append(Check("file checksum", True, "the SHA-256 of the whole file matches its last line"))
+    if manifest.file_check is not None:
+        report.checks.append(manifest.file_check)
     report.checks.append(Check("database copy", True, f"{_size(manifest.dump_bytes)}; its SHA-256 matches {MANIFEST}"))
     if manifest.database == "sqlite":
         with tempfile.TemporaryDirectory(prefix="handover-verify-") as work:
-            scratch = Path(work) / "scratch.sqlite3"
+            scratch = _private_file(Path(work) / "scratch.sqlite3")
             try:
                 _restore_sqlite(copy, scratch)
             except BackupError as error:
