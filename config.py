@@ -66,6 +66,8 @@ class Config:
     IMPORT_MAX_BYTES = 5 * 1024 * 1024
     IMPORT_MAX_ROWS = 50_000
     IMPORT_PREVIEW_MINUTES = 60
+    #: Strict-Transport-Security sent on every response; empty sends none (production sets it).
+    STRICT_TRANSPORT_SECURITY = ""
 
     # --- Sign-ins ---------------------------------------------------------------------------
     #: Roles that must use a second factor (TOTP), from HANDOVER_MFA_REQUIRED_ROLES
@@ -282,6 +284,8 @@ class ProductionConfig(Config):
     DEMO_ALLOWED = False
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    #: Production is served over HTTPS only (RFC 6797): browsers must never fall back to HTTP.
+    STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
     @classmethod
     def check(cls, values: dict[str, Any]) -> None:

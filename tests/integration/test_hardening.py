@@ -1,0 +1,134 @@
+"""Hardening of the HTTP layer: headers on every answer, body limits, proxies, 404 for unseen
+objects, http(s)-only links, GET never writes, and the map of security requirements to tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from app import create_app
+from app.extensions import db
+from app.models import Role
+from app.security import public
+from app.services import api_tokens
+from app.services.context import Actor
+
+SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+BROWSER_FEATURES = ("camera=()", "microphone=()", "geolocation=()", "payment=()", "usb=()")
+
+
+def bearer(*scopes: str) -> dict[str, str]:
+    _, token = api_tokens.create_token(Actor.system(), f"Hardening {'+'.join(scopes)}", list(scopes), 30)
+    db.session.commit()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_hardened(response: Any) -> None:
+    policy = response.headers.get("Permissions-Policy", "")
+    assert all(feature in policy for feature in BROWSER_FEATURES), (response.status_code, policy)
+    assert "frame-ancestors 'none'" in response.headers.get("Content-Security-Policy", "")
+    assert response.headers.get("X-Content-Type-Options") == "nosniff"
+
+
+# --- 1. Headers on every response -------------------------------------------------------------
+
+
+def _boom_route(app: Flask) -> None:
+    @public
+    def boom() -> Any:
+        raise RuntimeError("a bug in a view")
+
+    app.add_url_rule("/__boom", "hardening_boom", boom)
+    app.add_url_rule("/api/v1/__boom", "hardening_api_boom", boom)
+
+
+def test_every_answer_carries_the_permissions_policy(app: Flask, client: Any, login_as: Any) -> None:
+    _boom_route(app)
+    sign_in = client.get("/login")
+    assert sign_in.status_code == 200
+    assert_hardened(sign_in)
+
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404 and missing.mimetype == "text/html"
+    assert_hardened(missing)
+    not_allowed = client.delete("/login")
+    assert not_allowed.status_code == 405
+    assert_hardened(not_allowed)
+    crashed = client.get("/__boom")
+    assert crashed.status_code == 500 and "Something went wrong" in crashed.text
+    assert_hardened(crashed)
+
+    api_missing = client.get("/api/v1/people/999999", headers=bearer("registry:read"))
+    assert api_missing.status_code == 404 and api_missing.mimetype == "application/problem+json"
+    assert_hardened(api_missing)
+    api_unauthorised = client.get("/api/v1/people")
+    assert api_unauthorised.status_code == 401 and api_unauthorised.mimetype == "application/problem+json"
+    assert_hardened(api_unauthorised)
+    api_crashed = client.get("/api/v1/__boom")
+    assert api_crashed.status_code == 500 and api_crashed.mimetype == "application/problem+json"
+    assert_hardened(api_crashed)
+
+    scim_missing = client.get("/scim/v2/Users/no-such-id", headers=bearer("scim"))
+    assert scim_missing.status_code == 404 and scim_missing.json["schemas"] == [SCIM_ERROR]
+    assert_hardened(scim_missing)
+    scim_unauthorised = client.get("/scim/v2/Users")
+    assert scim_unauthorised.status_code == 401
+    assert_hardened(scim_unauthorised)
+
+    login_as(Role.STAFF)
+    forbidden = client.get("/users/")
+    assert forbidden.status_code == 403
+    assert_hardened(forbidden)
+    # Development and testing are served over plain HTTP: no HSTS there.
+    assert "Strict-Transport-Security" not in forbidden.headers
+
+
+def test_a_throttled_sign_in_and_a_rate_limit_carry_the_headers(app: Flask, client: Any, make_user: Any) -> None:
+    user = make_user(Role.IT)
+    page = client.get("/login")
+    answers = [
+        client.post("/login", data={"email": user.email, "password": "wrong-password-x", "csrf_token": client.token()})
+        for _ in range(app.config["THROTTLE_PER_ACCOUNT"] + 1)
+    ]
+    assert page.status_code == 200
+    assert answers[-1].status_code == 429
+    assert_hardened(answers[-1])
+
+
+def test_the_api_rate_limit_answer_carries_the_headers(sqlite_template: Path, tmp_path: Path) -> None:
+    path = tmp_path / "limited.sqlite3"
+    shutil.copy(sqlite_template, path)
+    limited_app = create_app(
+        "testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", RATELIMIT_ENABLED=True, API_RATE_LIMIT="1 per minute"
+    )
+    with limited_app.app_context():
+        headers = bearer("registry:read")
+        api = limited_app.test_client()
+        assert api.get("/api/v1/departments", headers=headers).status_code == 200
+        limited = api.get("/api/v1/departments", headers=headers)
+        assert limited.status_code == 429 and limited.mimetype == "application/problem+json"
+        assert_hardened(limited)
+        db.session.remove()
+        db.engine.dispose()
+
+
+PRODUCTION = {
+    "SECRET_KEY": "production-secret-key-long-enough-for-the-check-0123456789",
+    "MASTER_KEYS": "prod-1:cHJvZHVjdGlvbi1vbmx5LW1hc3Rlci1rZXktMzJieXQ",
+}
+
+
+def test_production_tells_browsers_to_use_https_only(database_url: str) -> None:
+    production = create_app("production", SQLALCHEMY_DATABASE_URI=database_url, **PRODUCTION)
+    with production.app_context():
+        response = production.test_client().get("/login", base_url="https://handover.example.org")
+        missing = production.test_client().get("/no-such-page", base_url="https://handover.example.org")
+        db.session.remove()
+        db.engine.dispose()
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert missing.status_code == 404
+    assert missing.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert_hardened(missing)
