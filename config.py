@@ -66,6 +66,10 @@ class Config:
     IMPORT_MAX_BYTES = 5 * 1024 * 1024
     IMPORT_MAX_ROWS = 50_000
     IMPORT_PREVIEW_MINUTES = 60
+    #: The largest request body accepted (HANDOVER_MAX_BODY_BYTES); a bigger one is answered 413 before
+    #: it is read. The CSV import views set their own limits from IMPORT_MAX_BYTES (its upload, and its
+    #: confirmation that carries the file back as base64); the default leaves room for both anyway.
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     #: Strict-Transport-Security sent on every response; empty sends none (production sets it).
     STRICT_TRANSPORT_SECURITY = ""
 
@@ -162,6 +166,8 @@ class Config:
         ):
             if (number := _env(name)) is not None:
                 values[name] = _positive_int(name, number)
+        if (max_body := _env("MAX_BODY_BYTES")) is not None:
+            values["MAX_CONTENT_LENGTH"] = _positive_int("MAX_BODY_BYTES", max_body)
         if password_sign_in := _env("PASSWORD_SIGN_IN"):
             if password_sign_in not in ("on", "off"):
                 raise ConfigError("HANDOVER_PASSWORD_SIGN_IN must be on or off.")

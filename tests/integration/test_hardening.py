@@ -3,10 +3,12 @@ objects, http(s)-only links, GET never writes, and the map of security requireme
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from app import create_app
@@ -132,3 +134,50 @@ def test_production_tells_browsers_to_use_https_only(database_url: str) -> None:
     assert missing.status_code == 404
     assert missing.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     assert_hardened(missing)
+
+
+# --- 2. Request body limit --------------------------------------------------------------------
+
+
+def test_the_default_body_limit_leaves_room_for_the_csv_import(app: Flask) -> None:
+    from app.imports import staging
+    from app.imports.routes import ENVELOPE
+
+    largest_import_body = staging.token_limit(app.config["IMPORT_MAX_BYTES"]) + ENVELOPE
+    assert app.config["MAX_CONTENT_LENGTH"] >= largest_import_body
+
+
+def test_the_body_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
+    from config import ConfigError
+
+    monkeypatch.setenv("HANDOVER_MAX_BODY_BYTES", "4096")
+    assert create_app("testing", SQLALCHEMY_DATABASE_URI=database_url).config["MAX_CONTENT_LENGTH"] == 4096
+    monkeypatch.setenv("HANDOVER_MAX_BODY_BYTES", "lots")
+    with pytest.raises(ConfigError, match="HANDOVER_MAX_BODY_BYTES must be a whole number"):
+        create_app("testing", SQLALCHEMY_DATABASE_URI=database_url)
+
+
+def test_an_oversized_body_is_refused_413_in_each_door_s_own_format(app: Flask, client: Any, login_as: Any) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = 4096
+    login_as(Role.IT)
+    big = "x" * 5000
+    page = client.post("/accounts/new", data={"csrf_token": client.token(), "name": big})
+    assert page.status_code == 413 and page.mimetype == "text/html"
+    assert "That request is too large" in page.text and "larger than 4 KB" in page.text
+    assert_hardened(page)
+
+    api = client.post("/api/v1/people", json={"name": big, "work_email": "big@org.example"}, headers=bearer("people:write"))
+    assert api.status_code == 413 and api.mimetype == "application/problem+json"
+    assert api.json["status"] == 413 and "larger than 4 KB" in api.json["detail"]
+    assert_hardened(api)
+
+    scim = client.post(
+        "/scim/v2/Users", data=json.dumps({"userName": big}), content_type="application/scim+json", headers=bearer("scim")
+    )
+    assert scim.status_code == 413 and scim.json["schemas"] == [SCIM_ERROR] and scim.json["status"] == "413"
+    assert_hardened(scim)
+    # Under the limit the same doors answer as usual.
+    small = client.post(
+        "/api/v1/people", json={"name": "Small", "work_email": "small@org.example"}, headers=bearer("people:write")
+    )
+    assert small.status_code == 201
