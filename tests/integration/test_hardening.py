@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from app import create_app
 from app.extensions import db
-from app.models import Role
+from app.models import AuditEvent, AuthAttempt, Role
 from app.security import public
 from app.services import api_tokens
 from app.services.context import Actor
+from tests import factories
+from tests.conftest import CSRF_RE
 
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 BROWSER_FEATURES = ("camera=()", "microphone=()", "geolocation=()", "payment=()", "usb=()")
@@ -181,3 +185,85 @@ def test_an_oversized_body_is_refused_413_in_each_door_s_own_format(app: Flask, 
         "/api/v1/people", json={"name": "Small", "work_email": "small@org.example"}, headers=bearer("people:write")
     )
     assert small.status_code == 201
+
+
+# --- 3. Behind a reverse proxy ----------------------------------------------------------------
+
+PROXY = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "handover.example.org"}
+
+
+@pytest.fixture(params=[0, 1], ids=["no-proxy", "one-proxy"])
+def proxied(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
+    """An app told there are 0 or 1 proxies in front of it, with a page that shows what it believes."""
+    from tests.conftest import Client, _truncate_all
+
+    proxied_app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, PROXY_HOPS=request.param, THROTTLE_PER_ADDRESS=3)
+    proxied_app.test_client_class = Client
+
+    @public
+    def where() -> Any:
+        from flask import request as current
+
+        return {"addr": current.remote_addr, "scheme": current.scheme, "host": current.host}
+
+    proxied_app.add_url_rule("/__where", "hardening_where", where)
+    with proxied_app.app_context():
+        yield proxied_app
+        db.session.remove()
+        if db.engine.dialect.name == "postgresql":
+            _truncate_all()
+        db.engine.dispose()
+
+
+def _sign_in(client: Any, email: str, password: str, headers: dict[str, str]) -> Any:
+    page = client.get("/login", headers=headers)
+    token = CSRF_RE.search(page.text)
+    assert token, "no CSRF token on the sign-in page"
+    # Over HTTPS the CSRF check also wants the Referer a browser sends: the page it came from.
+    referer = {"Referer": "https://handover.example.org/login"}
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token.group(1)}, headers={**headers, **referer}
+    )
+
+
+def test_forwarded_headers_count_only_with_a_proxy_configured(proxied: Flask) -> None:
+    trusted = proxied.config["PROXY_HOPS"] == 1
+    seen = proxied.test_client().get("/__where", headers=PROXY).json
+    if trusted:
+        assert seen == {"addr": "203.0.113.9", "scheme": "https", "host": "handover.example.org"}
+    else:
+        assert seen == {"addr": "127.0.0.1", "scheme": "http", "host": "localhost"}
+
+    user = factories.make_user(Role.STAFF)
+    db.session.commit()
+    assert _sign_in(proxied.test_client(), user.email, factories.PASSWORD, PROXY).status_code == 302
+    event = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "auth.sign_in")).one()
+    assert event.remote_addr == ("203.0.113.9" if trusted else "127.0.0.1")
+
+
+def test_the_sign_in_throttle_counts_the_forwarded_address(proxied: Flask) -> None:
+    trusted = proxied.config["PROXY_HOPS"] == 1
+    user = factories.make_user(Role.STAFF)
+    db.session.commit()
+    guesser = proxied.test_client()
+    for n in range(3):  # THROTTLE_PER_ADDRESS failures from 203.0.113.9
+        assert _sign_in(guesser, f"guess{n}@org.example", "wrong-password-x", PROXY).status_code == 400
+    keys = set(db.session.scalars(sa.select(AuthAttempt.key)))
+    assert ("sign-in:address:203.0.113.9" in keys) is trusted
+
+    held = _sign_in(guesser, user.email, factories.PASSWORD, PROXY)
+    assert held.status_code == 429
+    # Someone else behind the same proxy: a separate address only when the proxy is believed.
+    colleague = _sign_in(proxied.test_client(), user.email, factories.PASSWORD, {**PROXY, "X-Forwarded-For": "198.51.100.4"})
+    assert colleague.status_code == (302 if trusted else 429)
+
+
+def test_proxy_hops_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from config import ConfigError, TestingConfig
+
+    assert TestingConfig.load()["PROXY_HOPS"] == 0
+    monkeypatch.setenv("HANDOVER_PROXY_HOPS", "1")
+    assert TestingConfig.load()["PROXY_HOPS"] == 1
+    monkeypatch.setenv("HANDOVER_PROXY_HOPS", "-1")
+    with pytest.raises(ConfigError, match="HANDOVER_PROXY_HOPS"):
+        TestingConfig.load()
