@@ -83,14 +83,13 @@ def _snapshot(account: Account) -> dict[str, Any]:
 
 
 def get_account(actor: Actor, account_id: int) -> Account:
-    """The account, if the actor may see it. Raises NotFound or PermissionDenied."""
+    """The account, if the actor may see it. Raises NotFound (also for one the actor may not see)."""
     account = db.session.get(Account, account_id)
+    missing = NotFound(f"There is no account with id {account_id}. It may have been typed wrongly.")
     if account is None:
-        raise NotFound(f"There is no account with id {account_id}. It may have been typed wrongly.")
-    permissions.require(
-        permissions.can_view_account(actor, account),
-        "You can see only the accounts you steward. Ask IT if you need access to this one.",
-    )
+        raise missing
+    # Staff see only the accounts they steward: another one is answered as if it did not exist.
+    permissions.require_visible(permissions.can_view_account(actor, account), missing)
     return account
 
 

@@ -4,6 +4,7 @@ objects, http(s)-only links, GET never writes, and the map of security requireme
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -267,3 +268,73 @@ def test_proxy_hops_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("HANDOVER_PROXY_HOPS", "-1")
     with pytest.raises(ConfigError, match="HANDOVER_PROXY_HOPS"):
         TestingConfig.load()
+
+
+# --- 4. An object the role may not see is answered as a missing one ---------------------------
+
+MISSING = 2_000_000_000
+
+#: (door, method, URL pattern with {id}, the World attribute whose id is unseen by staff)
+UNSEEN_DOORS = [
+    ("account page", "GET", "/accounts/{id}", "account"),
+    ("account edit", "GET", "/accounts/{id}/edit", "account"),
+    ("account edit (save)", "POST", "/accounts/{id}/edit", "account"),
+    ("account retire", "GET", "/accounts/{id}/retire", "account"),
+    ("account add admin", "POST", "/accounts/{id}/admins", "account"),
+    ("person page", "GET", "/people/{id}", "person"),
+    ("credential note", "GET", "/credentials/{id}", "note"),
+    ("credential reveal", "POST", "/credentials/{id}/reveal", "note"),
+    ("credential rotate", "GET", "/credentials/{id}/rotate", "note"),
+    ("review task", "GET", "/reviews/tasks/{id}", "task"),
+    ("review confirm", "POST", "/reviews/tasks/{id}/confirm", "task"),
+    ("offboarding case", "GET", "/offboarding/{id}", "case"),
+    ("closed offboarding case", "GET", "/offboarding/{id}", "closed_case"),
+    ("exit declaration", "GET", "/offboarding/{id}/exit-declaration", "case"),
+    ("checklist item complete", "POST", "/offboarding/items/{id}/complete", "case_item"),
+    ("checklist item confirm", "POST", "/offboarding/items/{id}/confirm", "awaiting_item"),
+]
+
+
+def _without_id(body: str, object_id: int) -> str:
+    return re.sub(rf"\bid {object_id}\b", "id <id>", body)
+
+
+def _door(client: Any, method: str, url: str) -> tuple[int, str]:
+    response = client.get(url) if method == "GET" else client.submit(url, {})
+    return response.status_code, response.text
+
+
+def test_an_unseen_object_is_answered_exactly_like_a_missing_id(app: Flask, client: Any, login_as: Any) -> None:
+    from tests.integration.test_access_matrix import World
+
+    staff = login_as(Role.STAFF)
+    world = World(staff.person)
+    client.get("/")  # shows (and so clears) the "Signed in" message
+    differences = []
+    for door, method, pattern, attr in UNSEEN_DOORS:
+        unseen_id = getattr(world, attr).id
+        unseen_status, unseen_body = _door(client, method, pattern.format(id=unseen_id))
+        missing_status, missing_body = _door(client, method, pattern.format(id=MISSING))
+        # The id itself may be quoted ("There is no account with id 17"): everything else is identical.
+        same = _without_id(unseen_body, unseen_id) == _without_id(missing_body, MISSING)
+        if (unseen_status, missing_status) != (404, 404) or not same:
+            unseen_lines, missing_lines = (
+                _without_id(unseen_body, unseen_id).splitlines(),
+                _without_id(missing_body, MISSING).splitlines(),
+            )
+            first = next((pair for pair in zip(unseen_lines, missing_lines, strict=False) if pair[0] != pair[1]), None)
+            differences.append(f"{door}: unseen {unseen_status}, missing {missing_status}; first difference: {first}")
+    assert not differences, "\n".join(differences)
+
+
+def test_a_role_that_can_never_use_the_page_still_gets_403(app: Flask, client: Any, login_as: Any) -> None:
+    from tests.integration.test_access_matrix import World
+
+    staff = login_as(Role.STAFF)
+    world = World(staff.person)
+    assert client.get("/people/").status_code == 403
+    assert client.get(f"/platforms/{world.platform.id}").status_code == 403
+    assert client.get(f"/users/{world.colleague.id}").status_code == 403
+    # A note on their own account: seen (its page opens) but not revealed by their role.
+    assert client.get(f"/credentials/{world.my_note.id}").status_code == 200
+    assert client.submit(f"/credentials/{world.my_note.id}/reveal", {"reason": "curious"}).status_code == 403
