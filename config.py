@@ -76,6 +76,16 @@ class Config:
     IMPORT_MAX_BYTES = 5 * 1024 * 1024
     IMPORT_MAX_ROWS = 50_000
     IMPORT_PREVIEW_MINUTES = 60
+    #: The largest request body accepted (HANDOVER_MAX_BODY_BYTES); a bigger one is answered 413 before
+    #: it is read. The CSV import views set their own limits from IMPORT_MAX_BYTES (its upload, and its
+    #: confirmation that carries the file back as base64); the default leaves room for both anyway.
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    #: Reverse proxies in front of Handover (HANDOVER_PROXY_HOPS). 0: X-Forwarded-* headers are ignored
+    #: (anyone could write them). 1: the address, scheme and host one proxy sets are believed; more
+    #: only for that many proxies in a chain, each appending to the headers.
+    PROXY_HOPS = 0
+    #: Strict-Transport-Security sent on every response; empty sends none (production sets it).
+    STRICT_TRANSPORT_SECURITY = ""
 
     # --- Sign-ins ---------------------------------------------------------------------------
     #: Roles that must use a second factor (TOTP), from HANDOVER_MFA_REQUIRED_ROLES
@@ -177,6 +187,10 @@ class Config:
         ):
             if (number := _env(name)) is not None:
                 values[name] = _positive_int(name, number)
+        if (hops := _env("PROXY_HOPS")) is not None:
+            values["PROXY_HOPS"] = 0 if hops.strip() == "0" else _positive_int("PROXY_HOPS", hops)
+        if (max_body := _env("MAX_BODY_BYTES")) is not None:
+            values["MAX_CONTENT_LENGTH"] = _positive_int("MAX_BODY_BYTES", max_body)
         if password_sign_in := _env("PASSWORD_SIGN_IN"):
             if password_sign_in not in ("on", "off"):
                 raise ConfigError("HANDOVER_PASSWORD_SIGN_IN must be on or off.")
@@ -302,6 +316,8 @@ class ProductionConfig(Config):
     DEMO_ALLOWED = False
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    #: Production is served over HTTPS only (RFC 6797): browsers must never fall back to HTTP.
+    STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
     @classmethod
     def check(cls, values: dict[str, Any]) -> None:

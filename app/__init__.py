@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from config import Config, ConfigError, config_for
@@ -73,6 +74,11 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     # Ids are 32-bit everywhere (SQLite and PostgreSQL integers): a longer number in a URL is
     # answered 404 by the router instead of overflowing the database driver.
     app.url_map.converters["int"] = BoundedInt
+
+    if hops := int(app.config.get("PROXY_HOPS") or 0):
+        # Only behind a proxy that overwrites these headers: the client address (audit events,
+        # sign-in throttling), the scheme and the host then come from the proxy's X-Forwarded-*.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     _init_extensions(app)
     _init_keyring(app, config_cls.ENV_NAME)

@@ -22,6 +22,7 @@ TITLES = {
     405: "That action is not allowed here",
     409: "Someone else changed this first",
     412: "The record changed since you read it",
+    413: "That request is too large",
     422: "The request does not match the schema",
     428: "Say which version you are changing",
     429: "Too many attempts",
@@ -64,6 +65,12 @@ def _render(status: int, message: str | None = None, errors: list[Any] | None = 
     return render_template("errors/error.html", status=status, title=title, detail=detail), status
 
 
+def _too_large_detail(app: Flask) -> str:
+    limit = request.max_content_length or app.config.get("MAX_CONTENT_LENGTH") or 0
+    size = f"{limit / (1024 * 1024):.0f} MB" if limit >= 1024 * 1024 else f"{max(1, limit // 1024)} KB"
+    return f"The request is larger than {size}, the most Handover accepts. Nothing was saved: send less at once."
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Any:
@@ -96,6 +103,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
+        if error.code == 413:
+            return _render(413, _too_large_detail(app))
         body, status = _render(error.code or 500, None if error.code in HINTS else error.description)
         # Keep the headers the error carries besides its own body: Allow on a 405 (RFC 9110 §15.5.6).
         headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]

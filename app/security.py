@@ -113,7 +113,36 @@ def _carries_nul() -> bool:
     return any("\x00" in value for value in values)
 
 
+#: Browser features no page of Handover uses: refused for the page and anything it embeds.
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "web-share",
+        "xr-spatial-tracking",
+        "interest-cohort",
+    )
+)
+
+
 def _security_headers(response: Any) -> Any:
+    """Runs on every response, error pages and JSON problems included (after_request sees them too)."""
     response.headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -123,6 +152,10 @@ def _security_headers(response: Any) -> Any:
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    if hsts := current_app.config.get("STRICT_TRANSPORT_SECURITY"):
+        # Production only: a browser that once saw it refuses plain HTTP to this host for a year.
+        response.headers.setdefault("Strict-Transport-Security", hsts)
     if g.get("request_id"):
         response.headers.setdefault("X-Request-ID", g.request_id)
     if current_user and getattr(current_user, "is_authenticated", False):

@@ -55,7 +55,7 @@ QUEUE_LABELS = {"it": "IT (anyone in IT)", "hr": "HR (anyone in HR)", "admin": "
 def _case(case_id: int) -> OffboardingCase:
     case = db.session.get(OffboardingCase, case_id)
     if case is None:
-        raise NotFound("There is no such offboarding case.")
+        raise NotFound("There is no such offboarding case.")  # the same words as _require_view
     return case
 
 
@@ -70,9 +70,18 @@ def _involved(actor: Actor, case: OffboardingCase) -> bool:
     return actor.person_id is not None and any(actor.person_id in (item.assignee_id, item.confirmer_id) for item in case.items)
 
 
+def _can_view(actor: Actor, case: OffboardingCase) -> bool:
+    return actor.has_role(*READERS) or _involved(actor, case)
+
+
 def _require_view(actor: Actor, case: OffboardingCase) -> None:
-    if not (actor.has_role(*READERS) or _involved(actor, case)):
-        abort(403)
+    """A case the actor may not follow is answered as a missing one (404, same words)."""
+    permissions.require_visible(_can_view(actor, case), NotFound("There is no such offboarding case."))
+
+
+def _require_item_view(actor: Actor, item: ChecklistItem) -> None:
+    """An item of a case the actor may not follow is answered as a missing item."""
+    permissions.require_visible(_can_view(actor, item.case), NotFound("There is no such checklist item."))
 
 
 def _progress(done: int, waived: int, total: int) -> dict[str, int]:
@@ -401,6 +410,7 @@ def _item_data(form: Any) -> dict[str, Any]:
 def complete(item_id: int) -> Any:
     actor = current_actor()
     item = _item(item_id)
+    _require_item_view(actor, item)
     permissions.require(
         checklist.can_work(actor, item), "This item is assigned to someone else; only they, their team or an admin can do it."
     )
@@ -435,6 +445,7 @@ def complete(item_id: int) -> Any:
 def confirm(item_id: int) -> Any:
     actor = current_actor()
     item = _item(item_id)
+    _require_item_view(actor, item)
     permissions.require(
         checklist.can_confirm(actor, item),
         f"Only {item.confirmer.name if item.confirmer else 'an admin'} (who receives it) or an admin can confirm this.",
@@ -569,6 +580,8 @@ def exit_declaration(case_id: int) -> Any:
     actor = current_actor()
     case = _case(case_id)
     is_leaver = actor.person_id is not None and actor.person_id == case.person_id
+    if not is_leaver:
+        _require_view(actor, case)  # someone who cannot follow the case: as if it did not exist
     if not (actor.has_role(*offboarding.CASE_KEEPERS) or is_leaver):
         abort(403)
     item = next((i for i in case.items if i.kind is ItemKind.EXIT_DECLARATION), None)

@@ -108,14 +108,13 @@ ACCOUNT_PAGE = (
 
 def get_account(actor: Actor, account_id: int) -> Account:
     """The account, if the actor may see it, with what its page shows (ACCOUNT_PAGE). Raises
-    NotFound or PermissionDenied."""
+    NotFound (also for one the actor may not see)."""
     account = db.session.get(Account, account_id, options=ACCOUNT_PAGE)
+    missing = NotFound(f"There is no account with id {account_id}. It may have been typed wrongly.")
     if account is None:
-        raise NotFound(f"There is no account with id {account_id}. It may have been typed wrongly.")
-    permissions.require(
-        permissions.can_view_account(actor, account),
-        "You can see only the accounts you steward. Ask IT if you need access to this one.",
-    )
+        raise missing
+    # Staff see only the accounts they steward: another one is answered as if it did not exist.
+    permissions.require_visible(permissions.can_view_account(actor, account), missing)
     return account
 
 

@@ -139,10 +139,12 @@ def _snapshot(note: CredentialNote) -> dict[str, object]:
 
 
 def get_note(actor: Actor, note_id: int) -> CredentialNote:
+    """The note; NotFound also for a note the actor may not see (its existence is not told)."""
     note = db.session.get(CredentialNote, note_id)
+    missing = NotFound(f"There is no credential note with id {note_id}; it may have been deleted.")
     if note is None:
-        raise NotFound(f"There is no credential note with id {note_id}; it may have been deleted.")
-    permissions.require(can_view(actor, note), "You cannot see this credential note.")
+        raise missing
+    permissions.require_visible(can_view(actor, note), missing)
     return note
 
 

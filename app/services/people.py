@@ -104,12 +104,13 @@ def _snapshot(person: Person) -> dict[str, Any]:
 
 
 def get_person(actor: Actor, person_id: int) -> Person:
-    """The person (with their department and manager), if the actor may see them. Raises NotFound
-    or PermissionDenied."""
+    """The person (with their department and manager); NotFound also for someone else's page when
+    the actor sees only their own."""
     person = db.session.get(Person, person_id, options=[joinedload(Person.department), joinedload(Person.manager)])
+    missing = NotFound(f"There is no person with id {person_id}.")
     if person is None:
-        raise NotFound(f"There is no person with id {person_id}.")
-    permissions.require(permissions.can_view_person(actor, person_id), "You can see only your own page.")
+        raise missing
+    permissions.require_visible(permissions.can_view_person(actor, person_id), missing)
     return person
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from app.models.account import Account
 from app.models.user import Role
 from app.services.context import Actor
-from app.services.errors import PermissionDenied
+from app.services.errors import NotFound, PermissionDenied
 
 #: Roles that read the whole registry.
 READERS = (Role.ADMIN, Role.DIRECTOR, Role.HR, Role.IT)
@@ -56,6 +56,17 @@ def can_edit_account(actor: Actor, account: Account) -> bool:
 
 def can_view_person(actor: Actor, person_id: int) -> bool:
     return can_read_registry(actor) or actor.person_id == person_id
+
+
+def require_visible(visible: bool, missing: NotFound) -> None:
+    """Raise ``missing`` (the very error a missing id gets) unless the actor may see the object.
+
+    A role that may use a page but not see this one object is answered as if the id did not exist:
+    same status (404), same words, so ids cannot be probed. A role that can never use the page is
+    refused with ``require`` (403) instead.
+    """
+    if not visible:
+        raise missing
 
 
 def require(allowed: bool, message: str = "Your role does not allow this.") -> None:

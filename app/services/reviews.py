@@ -64,10 +64,13 @@ def get_campaign(actor: Actor, campaign_id: int) -> ReviewCampaign:
 
 
 def get_task(actor: Actor, task_id: int) -> ReviewTask:
-    """The task, for its assignee or an admin. Raises NotFound or PermissionDenied."""
+    """The task, for its assignee or an admin. Raises NotFound, or PermissionDenied for someone
+    who follows campaigns (and so sees the task listed) but is not its assignee."""
     task = db.session.get(ReviewTask, task_id)
+    missing = NotFound(f"There is no review task with id {task_id}.")
     if task is None:
-        raise NotFound(f"There is no review task with id {task_id}.")
+        raise missing
+    permissions.require_visible(can_work(actor, task) or can_watch(actor), missing)
     permissions.require(
         can_work(actor, task),
         "This review is assigned to someone else. Only they (or an admin) can confirm or correct it.",

@@ -1,7 +1,8 @@
 """Who may open what: one row per endpoint (and per object case), checked for every role.
 
 A row names the roles that get the page; every other signed-in role gets 403 and an anonymous
-visitor is sent to sign in, unless the row says otherwise. Adding a page means adding one row;
+visitor is sent to sign in, unless the row says otherwise. A role that may use the page but not
+see the row's object (``hidden``) gets 404, exactly as for an id that does not exist. Adding a page means adding one row;
 ``test_route_registry`` fails the suite until you do. Object-level rules (staff see and edit only
 the accounts they steward, and only their own person page) are rows too, told apart by ``case``.
 
@@ -140,6 +141,8 @@ class Row:
     method: str = "GET"
     ok: Outcome = 200
     denied: Outcome = 403
+    #: Roles that may use the page but not see this object: answered as for a missing id (404).
+    hidden: frozenset[str] = frozenset()
     anonymous: Outcome = SIGN_IN
     #: Which object case this row covers, when an endpoint has several rows.
     case: str = ""
@@ -149,6 +152,8 @@ class Row:
     def expected(self, who: str) -> Outcome:
         if who == ANONYMOUS:
             return self.anonymous
+        if who in self.hidden:
+            return 404
         return self.ok if who in self.allow else self.denied
 
     def label(self) -> str:
@@ -255,32 +260,32 @@ MATRIX: tuple[Row, ...] = (
     Row("reviews.index", ALL),
     Row("reviews.create", AUDITORS),
     Row("reviews.detail", READERS, lambda w: {"campaign_id": w.campaign.id}),
-    Row("reviews.task", frozenset({"admin"}), lambda w: {"task_id": w.task.id}),
+    Row("reviews.task", frozenset({"admin"}), lambda w: {"task_id": w.task.id}, hidden=STAFF),
     Row("reviews.task", ALL, lambda w: {"task_id": w.my_task.id}, case="a task assigned to them"),
-    Row("reviews.confirm", frozenset({"admin"}), lambda w: {"task_id": w.task.id}, method="POST", ok=400),
+    Row("reviews.confirm", frozenset({"admin"}), lambda w: {"task_id": w.task.id}, method="POST", ok=400, hidden=STAFF),
     Row("reviews.confirm", ALL, lambda w: {"task_id": w.my_task.id}, method="POST", ok=400, case="a task assigned to them"),
-    Row("reviews.correct", frozenset({"admin"}), lambda w: {"task_id": w.task.id}, method="POST", ok=400),
+    Row("reviews.correct", frozenset({"admin"}), lambda w: {"task_id": w.task.id}, method="POST", ok=400, hidden=STAFF),
     Row("reviews.correct", ALL, lambda w: {"task_id": w.my_task.id}, method="POST", ok=400, case="a task assigned to them"),
     Row("accounts.index", ALL),
     Row("accounts.create", INVENTORY),
-    Row("accounts.detail", READERS, account),
+    Row("accounts.detail", READERS, account, hidden=STAFF),
     Row("accounts.detail", ALL, my_account, case=MINE),
-    Row("accounts.edit", INVENTORY, account),
+    Row("accounts.edit", INVENTORY, account, hidden=STAFF),
     Row("accounts.edit", INVENTORY | STAFF, my_account, case=MINE),
-    Row("accounts.retire", INVENTORY, account),
+    Row("accounts.retire", INVENTORY, account, hidden=STAFF),
     Row("accounts.retire", INVENTORY | STAFF, my_account, case=MINE),
-    Row("accounts.add_admin", INVENTORY, account, method="POST", ok=400),
+    Row("accounts.add_admin", INVENTORY, account, method="POST", ok=400, hidden=STAFF),
     Row("accounts.add_admin", INVENTORY | STAFF, my_account, method="POST", ok=400, case=MINE),
-    Row("accounts.add_recovery", INVENTORY, account, method="POST", ok=400),
+    Row("accounts.add_recovery", INVENTORY, account, method="POST", ok=400, hidden=STAFF),
     Row("accounts.add_recovery", INVENTORY | STAFF, my_account, method="POST", ok=400, case=MINE),
-    Row("accounts.add_connection", INVENTORY, account, method="POST", ok=400),
+    Row("accounts.add_connection", INVENTORY, account, method="POST", ok=400, hidden=STAFF),
     Row("accounts.add_connection", INVENTORY | STAFF, my_account, method="POST", ok=400, case=MINE),
-    Row("accounts.remove_part", INVENTORY, part_of("account", "admins", "admin")),
+    Row("accounts.remove_part", INVENTORY, part_of("account", "admins", "admin"), hidden=STAFF),
     Row("accounts.remove_part", INVENTORY | STAFF, part_of("my_account", "recovery", "recovery"), case=MINE),
     Row("accounts.remove_part", INVENTORY | STAFF, part_of("my_account", "connections", "tool"), case=MINE),
     Row("people.index", READERS),
     Row("people.create", STAFF_LIST),
-    Row("people.detail", READERS, lambda w: {"person_id": w.person.id}),
+    Row("people.detail", READERS, lambda w: {"person_id": w.person.id}, hidden=STAFF),
     Row("people.detail", ALL, lambda w: {"person_id": w.me.id}, case="their own page"),
     Row("people.edit", STAFF_LIST, lambda w: {"person_id": w.person.id}),
     Row("people.edit", STAFF_LIST, lambda w: {"person_id": w.me.id}, case="their own page"),
@@ -301,15 +306,15 @@ MATRIX: tuple[Row, ...] = (
     Row("audit.index", AUDITORS),
     Row("audit.export_csv", AUDITORS),
     Row("credentials.create", INVENTORY, lambda w: {"account": w.account.id}),
-    Row("credentials.detail", READERS, note("note")),
+    Row("credentials.detail", READERS, note("note"), hidden=STAFF),
     Row("credentials.detail", ALL, note("my_note"), case=MINE),
     Row("credentials.detail", ALL, note("kept_note"), case=KEPT),
-    Row("credentials.reveal", INVENTORY, note("note"), method="POST", ok=400),
+    Row("credentials.reveal", INVENTORY, note("note"), method="POST", ok=400, hidden=STAFF),
     Row("credentials.reveal", INVENTORY, note("my_note"), method="POST", ok=400, case=MINE),
     Row("credentials.reveal", INVENTORY | STAFF, note("kept_note"), method="POST", ok=400, case=KEPT),
-    Row("credentials.rotate", INVENTORY, note("note")),
+    Row("credentials.rotate", INVENTORY, note("note"), hidden=STAFF),
     Row("credentials.rotate", INVENTORY | STAFF, note("kept_note"), case=KEPT),
-    Row("credentials.restore", INVENTORY, lambda w: {"note_id": w.note.id, "version_id": w.version.id}),
+    Row("credentials.restore", INVENTORY, lambda w: {"note_id": w.note.id, "version_id": w.version.id}, hidden=STAFF),
     Row("credentials.edit", INVENTORY, note("note")),
     Row("credentials.delete", INVENTORY, note("note")),
     Row("credentials.queue", INVENTORY),
@@ -318,19 +323,19 @@ MATRIX: tuple[Row, ...] = (
     Row("offboarding.my_tasks", ALL),
     Row("offboarding.start", STAFF_LIST),
     Row("offboarding.start", STAFF_LIST, lambda w: {"person": w.person.id}, case="for a chosen person"),
-    Row("offboarding.detail", READERS, case_of("case")),
+    Row("offboarding.detail", READERS, case_of("case"), hidden=STAFF),
     Row("offboarding.detail", ALL, case_of("my_case"), case=ASSIGNED),
-    Row("offboarding.detail", READERS, case_of("closed_case"), case="a closed case"),
-    Row("offboarding.complete", STAFF_LIST, item_of("case_item"), method="POST", ok=400),
+    Row("offboarding.detail", READERS, case_of("closed_case"), case="a closed case", hidden=STAFF),
+    Row("offboarding.complete", STAFF_LIST, item_of("case_item"), method="POST", ok=400, hidden=STAFF),
     Row("offboarding.complete", ALL, item_of("my_item"), method="POST", ok=400, case=ASSIGNED),
-    Row("offboarding.confirm", frozenset({"admin"}), item_of("awaiting_item"), method="POST", ok=400),
+    Row("offboarding.confirm", frozenset({"admin"}), item_of("awaiting_item"), method="POST", ok=400, hidden=STAFF),
     Row("offboarding.confirm", ALL, item_of("my_awaiting"), method="POST", ok=400, case=RECEIVING),
     Row("offboarding.waive", AUDITORS, item_of("case_item")),
     Row("offboarding.waive", AUDITORS, item_of("case_item"), method="POST", ok=400, case="an empty form"),
     Row("offboarding.refresh", frozenset({"admin", "hr", "it"}), case_of("case"), method="POST", ok=400),
     Row("offboarding.cancel", STAFF_LIST, case_of("case")),
     Row("offboarding.close", STAFF_LIST, case_of("case"), method="POST", ok=400),
-    Row("offboarding.exit_declaration", STAFF_LIST, case_of("case")),
+    Row("offboarding.exit_declaration", STAFF_LIST, case_of("case"), hidden=STAFF),
     Row("offboarding.report", READERS, case_of("closed_case")),
     Row("offboarding.report_csv", READERS, case_of("closed_case")),
     Row("offboarding.template", READERS),

@@ -374,9 +374,10 @@ def test_staff_see_and_edit_only_the_accounts_they_steward(client, login_as, fac
     assert "My Branch Page" in listing and "Someone Else's Page" not in listing
     assert "Add an account" not in listing
 
-    forbidden = client.get(f"/accounts/{theirs.id}")
-    assert forbidden.status_code == 403 and "only the accounts you steward" in forbidden.text
-    assert client.submit(f"/accounts/{theirs.id}/edit", account_form(theirs, name="Mine now")).status_code == 403
+    # Someone else's account is answered as if it did not exist.
+    unseen = client.get(f"/accounts/{theirs.id}")
+    assert unseen.status_code == 404 and f"There is no account with id {theirs.id}" in unseen.text
+    assert client.submit(f"/accounts/{theirs.id}/edit", account_form(theirs, name="Mine now")).status_code == 404
     assert client.get("/accounts/new").status_code == 403
 
     assert "Edit account" in client.get(f"/accounts/{mine.id}").text

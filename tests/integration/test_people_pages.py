@@ -75,7 +75,7 @@ def test_staff_cannot_see_the_staff_list_but_can_see_their_own_page(client, logi
     other = factories.make_person("Someone Else")
     db.session.commit()
     assert client.get("/people/").status_code == 403
-    assert client.get(f"/people/{other.id}").status_code == 403
+    assert client.get(f"/people/{other.id}").status_code == 404  # as if there were no such person
     own = client.get(f"/people/{staff.person_id}")
     assert own.status_code == 200 and "holds nothing in the registry" in own.text
 
