@@ -97,16 +97,18 @@ def two_factor_page() -> Any:
     form = EnrolForm()
     if form.validate_on_submit():
         try:
-            codes = two_factor.confirm_enrolment(current_actor(), user, form.code.data or "")
+            codes = two_factor.confirm_enrolment(current_actor(), user, form.code.data or "", session.get("totp_pending"))
         except ValidationFailed as error:
             db.session.rollback()
             apply_errors(form, error)
         else:
             db.session.commit()
+            session.pop("totp_pending", None)
             session["auth_at"] = sessions.now()
             return render_template("account/recovery_codes.html", codes=codes, first=True), 200, NO_STORE
-    enrolment = two_factor.start_enrolment(user)
-    db.session.commit()
+    # The set-up key waits, sealed, in the session until a code confirms it: showing it stores nothing.
+    enrolment = two_factor.start_enrolment(user, session.get("totp_pending"))
+    session["totp_pending"] = enrolment.pending
     return (
         render_template(
             "account/two_factor_enrol.html",

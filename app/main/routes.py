@@ -31,22 +31,8 @@ def home() -> Any:
     summary = home_service.summary(actor)
     if not actor.has_role(Role.DIRECTOR, Role.ADMIN) or summary.registry_empty:
         return render_template("main/home.html", summary=summary, demo_allowed=current_app.config["DEMO_ALLOWED"])
-    interval = current_app.config["REVIEW_INTERVAL_DAYS"]
-    try:
-        board = dashboard_service.build(actor, interval)
-    except sa.exc.IntegrityError:
-        # Another request inserted today's snapshot while this one was counting: use theirs.
-        db.session.rollback()
-        board = dashboard_service.build(actor, interval)
-    # Rendered before the commit, which would expire the objects the page lists.
-    page = render_template("main/dashboard.html", summary=summary, board=board, **_charts(board))
-    if board.snapshot_recorded:
-        try:
-            db.session.commit()
-        except sa.exc.IntegrityError:
-            # Another request recorded today's snapshot a moment earlier: theirs stands.
-            db.session.rollback()
-    return page
+    board = dashboard_service.build(actor, current_app.config["REVIEW_INTERVAL_DAYS"])
+    return render_template("main/dashboard.html", summary=summary, board=board, **_charts(board))
 
 
 def _charts(board: dashboard_service.Dashboard) -> dict[str, Any]:

@@ -65,8 +65,6 @@ class Dashboard:
     single_point_count: int
     #: Daily counts of open findings, oldest first, today's included.
     trend: list[TrendDay]
-    #: Whether this view recorded today's snapshot (the caller commits).
-    snapshot_recorded: bool
 
 
 def risk_score(items: list[Finding]) -> int:
@@ -100,21 +98,21 @@ def rank_accounts(items: list[Finding], limit: int = TOP_ACCOUNTS) -> tuple[list
 
 
 def build(actor: Actor, review_interval_days: int = 365, today: date | None = None) -> Dashboard:
-    """The dashboard for a director or an admin; records today's snapshot if there is none yet.
+    """The dashboard for a director or an admin, with today's counts as the trend's last point.
 
     Read from the finding index (kept counts, kept risk scores, the first rows of one rule), so
-    its cost does not grow with the registry. Raises PermissionDenied for other roles. Flushes a
-    new snapshot; the caller commits.
+    its cost does not grow with the registry. Raises PermissionDenied for other roles. Writes
+    nothing (unless the index is not current for today: then it is rebuilt first).
     """
     permissions.require(actor.has_role(Role.DIRECTOR, Role.ADMIN), "Only a director or an admin sees the dashboard.")
     today = today or date.today()
     summary = findings.organisation_summary(review_interval_days)
     history = findings.trend(TREND_DAYS, today)
-    recorded = False
+    trend = [TrendDay(s.taken_on, s.total, dict(s.by_severity or {})) for s in history if s.taken_on <= today]
     if not any(s.taken_on == today for s in history):
-        # Directors and admins see the whole organisation, so this view's summary is the day's count.
-        history.append(findings.record_snapshot(today, review_interval_days, summary))
-        recorded = True
+        # Directors and admins see the whole organisation, so this view's summary is today's point.
+        # It is drawn, not stored: reading never writes (`flask findings snapshot`, daily, stores it).
+        trend.append(TrendDay(today, summary.total, {s.value: n for s, n in summary.by_severity.items()}))
     at_risk, with_findings = findings.riskiest_accounts(TOP_ACCOUNTS)
     single = findings.indexed_page(FindingFilters(rule_id="single-admin"), 0, SHORT_LIST, review_interval_days)
     return Dashboard(
@@ -126,6 +124,5 @@ def build(actor: Actor, review_interval_days: int = 365, today: date | None = No
         accounts_with_findings=with_findings,
         single_points=[SinglePoint(x.account_id or 0, x.account_name, x.platform_name, x.detail) for x in single if x.account_id],
         single_point_count=summary.by_rule.get("single-admin", 0),
-        trend=[TrendDay(s.taken_on, s.total, dict(s.by_severity or {})) for s in history if s.taken_on <= today],
-        snapshot_recorded=recorded,
+        trend=trend,
     )

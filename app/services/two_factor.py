@@ -39,6 +39,9 @@ class Enrolment:
     secret: str
     uri: str
     qr_svg: str
+    #: The secret sealed under the master key, bound to the user and their session epoch: kept
+    #: by the caller (the session) until a code confirms it.
+    pending: str = ""
 
 
 def _aad(user: User, column: str) -> bytes:
@@ -54,20 +57,35 @@ def is_required(user: User, required_roles: frozenset[str]) -> bool:
     return user.role.value in required_roles
 
 
-def start_enrolment(user: User) -> Enrolment:
-    """Make a new pending secret (kept sealed until a code confirms it) and return what to show.
+def _pending_aad(user: User) -> bytes:
+    # Bound to the session epoch too: once every session is ended, a set-up key from before is void.
+    return crypto.associated_data("users", user.id, f"totp_pending:{user.session_epoch}")
 
-    Re-opening the page shows the same pending secret, so a phone that already scanned it still works.
+
+def _open_pending(user: User, pending: str | None) -> str | None:
+    if not pending:
+        return None
+    try:
+        return crypto.current_keyring().open(pending, _pending_aad(user))
+    except (crypto.UndecryptableSecret, ValueError):
+        return None  # another user's, from before a reset, or altered: start afresh
+
+
+def start_enrolment(user: User, pending: str | None = None) -> Enrolment:
+    """The set-up key to show: the one still ``pending`` (sealed, from an earlier view), or a new one.
+
+    Nothing is stored, so opening the enrolment page writes nothing: the key travels sealed under
+    the master key in ``Enrolment.pending`` (the web door keeps it in the session), and re-opening
+    the page in the same session shows the same key, so a phone that already scanned it still works.
     """
-    secret = _open(user, "totp_pending")
+    secret = _open_pending(user, pending)
     if secret is None:
         secret = pyotp.random_base32()
-        user.totp_pending = crypto.current_keyring().seal(secret, _aad(user, "totp_pending"))
-        db.session.flush()
+        pending = crypto.current_keyring().seal(secret, _pending_aad(user))
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
     buffer = io.BytesIO()
     segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=2, xmldecl=False, svgns=True, title="QR code")
-    return Enrolment(secret=secret, uri=uri, qr_svg=buffer.getvalue().decode())
+    return Enrolment(secret=secret, uri=uri, qr_svg=buffer.getvalue().decode(), pending=pending or "")
 
 
 def _step_matching(secret: str, code: str, after_step: int) -> int | None:
@@ -83,14 +101,15 @@ def _step_matching(secret: str, code: str, after_step: int) -> int | None:
     return None
 
 
-def confirm_enrolment(actor: Actor, user: User, code: str) -> list[str]:
-    """Turn two factors on with the pending secret if ``code`` matches; return the new recovery codes.
+def confirm_enrolment(actor: Actor, user: User, code: str, pending: str | None) -> list[str]:
+    """Turn two factors on with the ``pending`` secret (``Enrolment.pending``) if ``code`` matches;
+    return the new recovery codes.
 
     Raises ValidationFailed for a wrong code (nothing changes) or when no enrolment was started.
     Other sessions are kept: ending them would let someone holding a stolen session lock the
     owner out by enrolling first (resetting two factors, which needs a code, does end them).
     """
-    secret = _open(user, "totp_pending")
+    secret = _open_pending(user, pending)
     if secret is None:
         raise ValidationFailed(
             "Start again: open the two-factor page to get a new code to scan.", {"code": ["No set-up is in progress."]}

@@ -160,7 +160,7 @@ def _sign_ins(sam: Any, dana: Any) -> dict[str, Any]:
     # Two factors on (for the code step of signing in, and the users page's reset form).
     tess = factories.make_user(Role.STAFF, email=TWO_FACTOR_USER, person=factories.make_person("Tess Two"))
     enrolment = two_factor.start_enrolment(tess)
-    two_factor.confirm_enrolment(admin, tess, totp_now(enrolment.secret))
+    two_factor.confirm_enrolment(admin, tess, totp_now(enrolment.secret), enrolment.pending)
     factories.make_user(Role.STAFF, email=ENROLLING_USER, person=factories.make_person("Enid Enrol"))
     # A reset link, read from the email waiting for the commit.
     user_service.request_password_reset(ENROLLING_USER, "")

@@ -113,7 +113,7 @@ def turn_on_two_factors(user: User) -> tuple[Phone, str, list[str]]:
     enrolment = two_factor.start_enrolment(user)
     phone = Phone(enrolment.secret)
     code = phone.code()
-    recovery = two_factor.confirm_enrolment(Actor.system("test"), user, code)
+    recovery = two_factor.confirm_enrolment(Actor.system("test"), user, code, enrolment.pending)
     db.session.commit()
     return phone, code, recovery
 

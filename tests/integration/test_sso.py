@@ -520,9 +520,9 @@ def test_with_passwords_off_only_the_break_glass_admin_signs_in_with_a_password(
 
 def test_a_person_with_two_factors_still_gets_the_code_step(client: Client, provider: Provider, make_user: Any) -> None:
     user = make_user(Role.IT, email="quinn.totp@org.example")
-    secret = two_factor.start_enrolment(user).secret
-    totp = pyotp.TOTP(secret)
-    two_factor.confirm_enrolment(Actor.for_user(user), user, totp.at(time.time() - 30))
+    enrolment = two_factor.start_enrolment(user)
+    totp = pyotp.TOTP(enrolment.secret)
+    two_factor.confirm_enrolment(Actor.for_user(user), user, totp.at(time.time() - 30), enrolment.pending)
     db.session.commit()
     sub = new_sub()
     provider.set_user(sub, email=user.email, email_verified=True)
