@@ -5,9 +5,9 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField, URLField
-from wtforms.validators import URL, DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
-from app.forms import OptionalSelectField, PersonPickerField, ProfilePickerField, VersionField, choices, optional_int
+from app.forms import OptionalSelectField, PersonPickerField, ProfilePickerField, VersionField, WebAddress, choices, optional_int
 from app.models.account import AccountStatus, RecoveryKind
 
 STATUS_CHOICES = choices([(s.value, s.value.capitalize()) for s in AccountStatus])
@@ -27,9 +27,7 @@ class AccountForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(message="Give the account a name."), Length(max=200)])
     platform_id = SelectField("Platform", coerce=optional_int, validators=[DataRequired(message="Choose a platform.")])
     handle = StringField("Handle", validators=[Optional(), Length(max=200)])
-    url = URLField(
-        "Address (URL)", validators=[Optional(), URL(message="Give a full address starting with https://"), Length(max=500)]
-    )
+    url = URLField("Address (URL)", validators=[Optional(), WebAddress(), Length(max=500)])
     purpose = TextAreaField("Purpose", validators=[Optional(), Length(max=2000)])
     department_id = OptionalSelectField("Department")
     status = SelectField("Status", choices=STATUS_CHOICES, default="active", coerce=enum_value)

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from app.accounts.forms import RECOVERY_CHOICES
 from app.credentials.forms import MAX_SECRET, SECRET_INPUT
-from app.forms import OptionalSelectField, PersonPickerField, ProfilePickerField, VersionField
+from app.forms import OptionalSelectField, PersonPickerField, ProfilePickerField, VersionField, WebAddress
 
 STALE_HINT = "The page was out of date; reload it and try again."
 
@@ -109,7 +109,7 @@ class DeclaredRow(FlaskForm):
 
     name = StringField("Account name", validators=[Optional(), Length(max=200)])
     platform_id = OptionalSelectField("Platform", blank="— choose —")
-    url = StringField("Address (URL)", validators=[Optional(), Length(max=500)])
+    url = StringField("Address (URL)", validators=[Optional(), WebAddress(), Length(max=500)])
 
     def is_empty(self) -> bool:
         return not ((self.name.data or "").strip() or self.platform_id.data or (self.url.data or "").strip())

@@ -17,7 +17,7 @@ from app.models.person import Department, Person
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
 from app.models.user import Role
-from app.services import audit, permissions
+from app.services import audit, permissions, urls
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import Page, count_rows
@@ -269,6 +269,8 @@ def _validate(data: AccountData, account: Account | None = None) -> Platform:
         errors.setdefault("platform_id", []).append("Choose a platform from the list.")
     if not data.name.strip():
         errors.setdefault("name", []).append("Give the account a name people will recognise.")
+    if problem := urls.web_address_problem(data.url):
+        errors.setdefault("url", []).append(problem)
     if data.department_id is not None and db.session.get(Department, data.department_id) is None:
         errors.setdefault("department_id", []).append("That department no longer exists.")
     if data.steward_id is not None and db.session.get(Person, data.steward_id) is None:

@@ -40,7 +40,7 @@ from app.models.account import Account, AccountAdmin, AccountStatus, RecoveryCon
 from app.models.person import Department, Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile
-from app.services import accounts, audit, exports, people, permissions
+from app.services import accounts, audit, exports, people, permissions, urls
 from app.services.context import Actor
 from app.services.errors import ValidationFailed
 
@@ -1090,6 +1090,8 @@ class _AccountImport(_Import):
         values: dict[str, Any] = {"handle": handle, "name": name}
         if t.has("url"):
             values["url"] = _text(rows, row, "url", Account)
+            if problem := urls.web_address_problem(values["url"]):
+                rows.problem(row.line, "url", problem)
         if t.has("purpose"):
             values["purpose"] = row.cells["purpose"]
         if t.has("department"):

@@ -338,3 +338,146 @@ def test_a_role_that_can_never_use_the_page_still_gets_403(app: Flask, client: A
     # A note on their own account: seen (its page opens) but not revealed by their role.
     assert client.get(f"/credentials/{world.my_note.id}").status_code == 200
     assert client.submit(f"/credentials/{world.my_note.id}/reveal", {"reason": "curious"}).status_code == 403
+
+
+# --- 5. Only http(s) web addresses --------------------------------------------------------------
+
+REFUSED_ADDRESSES = [
+    "javascript:alert(document.cookie)",
+    "JavaScript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "file:///etc/passwd",
+    "ftp://files.example.org/page",
+    "/accounts/1",
+    "www.facebook.com/riversidelib",
+    "https://",
+    "https:///no-host",
+]
+
+
+def test_the_shared_rule_takes_http_and_https_with_a_host_only() -> None:
+    from app.services.urls import web_address_problem
+
+    for address in REFUSED_ADDRESSES:
+        assert web_address_problem(address), address
+    for address in ("https://www.facebook.com/riversidelib", "http://intranet.example:8080/x?y=1", "", "  "):
+        assert web_address_problem(address) is None, address
+    assert "“javascript:” addresses are not allowed" in (web_address_problem("javascript:alert(1)") or "")
+    assert "no site name" in (web_address_problem("https://") or "")
+
+
+@pytest.fixture
+def platform_id(app: Flask) -> int:
+    platform = factories.make_platform("Facebook", slug="facebook", role_names=["admin"])
+    db.session.commit()
+    return platform.id
+
+
+def test_a_form_refuses_a_script_address(client: Any, login_as: Any, platform_id: int) -> None:
+    from app.models import Account
+
+    login_as(Role.IT)
+    for address in ("javascript:alert(1)", "data:text/html,hi", "/relative/path"):
+        page = client.submit(
+            "/accounts/new", {"name": "Branch Page", "platform_id": platform_id, "url": address, "status": "active"}
+        )
+        assert page.status_code == 400, address
+        assert "Give a full address starting with https://" in page.text or "no site name" in page.text
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Account)) == 0
+    saved = client.submit(
+        "/accounts/new",
+        {"name": "Branch Page", "platform_id": platform_id, "url": "https://facebook.example/b", "status": "active"},
+    )
+    assert saved.status_code == 302
+
+
+def test_the_api_refuses_a_script_address_with_a_field_error(app: Flask, platform_id: int) -> None:
+    api = app.test_client()
+    headers = bearer("registry:write")
+    for address in ("javascript:alert(1)", "file:///etc/passwd", "ftp://x.example/"):
+        response = api.post("/api/v1/accounts", json={"platform_id": platform_id, "name": "P", "url": address}, headers=headers)
+        assert response.status_code in (400, 422), (address, response.status_code)
+        assert response.mimetype == "application/problem+json"
+        assert [e["loc"] for e in response.json["errors"]] == [["url"]], response.json
+    created = api.post(
+        "/api/v1/accounts", json={"platform_id": platform_id, "name": "P", "url": "https://x.example/"}, headers=headers
+    )
+    assert created.status_code == 201, created.json
+    patched = api.patch(
+        f"/api/v1/accounts/{created.json['id']}",
+        json={"url": "data:text/html,hi"},
+        headers={**headers, "If-Match": created.headers["ETag"]},
+    )
+    assert patched.status_code in (400, 422) and [e["loc"] for e in patched.json["errors"]] == [["url"]]
+
+
+def test_the_csv_import_refuses_a_script_address_by_line_and_column(client: Any, login_as: Any, platform_id: int) -> None:
+    from tests.integration.test_csv_import import ACCOUNTS, text_of, to_csv, upload
+
+    login_as(Role.IT)
+    data = to_csv(
+        ACCOUNTS,
+        {"platform": "Facebook", "name": "Good Page", "url": "https://facebook.example/good"},
+        {"platform": "Facebook", "name": "Bad Page", "url": "javascript:alert(1)"},
+    )
+    preview = text_of(upload(client, "accounts", data, "accounts.csv"))
+    assert "1 with problems" in preview
+    assert "“javascript:” addresses are not allowed here" in preview
+
+
+# --- 7. A GET never writes ----------------------------------------------------------------------
+
+#: GET endpoints allowed to write, with the reason. Each must stay short and justified.
+GET_WRITES: dict[str, str] = {
+    # Found by this test: opening the page starts enrolment by storing a new pending secret
+    # (encrypted) so the QR code shown matches the code checked on POST. To remove: keep the
+    # pending secret in the session until the code is confirmed.
+    "account.two_factor_page": "stores a pending two-factor secret for the QR code it shows",
+}
+
+
+def _dump(app: Flask) -> list[str]:
+    """Every row of every table, as SQL text (the SQLite file itself, read on a separate connection)."""
+    db.session.remove()
+    raw = db.engine.raw_connection()
+    try:
+        return list(raw.driver_connection.iterdump())  # type: ignore[union-attr]
+    finally:
+        raw.close()
+
+
+def test_no_get_request_writes_to_the_database(sqlite_template: Path, tmp_path: Path) -> None:
+    """As each role (signed in first: signing in writes), every GET row of the access matrix leaves
+    the database byte-for-byte the same. A page that refreshed a stored table while being read
+    (findings, a dashboard snapshot) would show up here as changed rows."""
+    from tests.conftest import Client
+    from tests.integration.test_access_matrix import MATRIX, ROLES, World, build_url, sharing_session
+
+    path = tmp_path / "crawl.sqlite3"
+    shutil.copy(sqlite_template, path)
+    crawl_app = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}")
+    crawl_app.test_client_class = Client
+    writes = []
+    with crawl_app.app_context():
+        for who in ROLES:
+            user = factories.make_user(Role(who))
+            db.session.commit()
+            world = World(user.person)
+            gets = [
+                (row, build_url(crawl_app, row, world))
+                for row in MATRIX
+                if row.method == "GET" and row.endpoint not in GET_WRITES and not row.signs_out
+            ]
+            client = crawl_app.test_client()
+            client.login(user)
+            client.get("/").close()  # the first page after signing in shows (and clears) the welcome message
+            for row, url in gets:
+                before = _dump(crawl_app)
+                sharing_session(client).get(url).close()
+                after = _dump(crawl_app)
+                if before != after:
+                    changed = sorted(set(after) ^ set(before))[:3]
+                    writes.append(f"as {who}: GET {url} ({row.label()}) changed {changed}")
+        db.session.remove()
+        db.engine.dispose()
+    assert not writes, "\n".join(writes)
