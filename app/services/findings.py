@@ -884,11 +884,7 @@ def record_snapshot(
     dashboard), so the rules are not run twice.
     """
     today = today or date.today()
-    summary = summary or (
-        organisation_summary(review_interval_days)
-        if today == date.today()
-        else summarize(evaluate(FindingFilters(), review_interval_days, today))
-    )
+    summary = summary or summarize(evaluate(FindingFilters(), review_interval_days, today))
     snapshot = db.session.scalar(sa.select(FindingSnapshot).where(FindingSnapshot.taken_on == today)) or FindingSnapshot(
         taken_on=today
     )

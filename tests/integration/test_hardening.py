@@ -125,6 +125,7 @@ def test_the_api_rate_limit_answer_carries_the_headers(sqlite_template: Path, tm
 PRODUCTION = {
     "SECRET_KEY": "production-secret-key-long-enough-for-the-check-0123456789",
     "MASTER_KEYS": "prod-1:cHJvZHVjdGlvbi1vbmx5LW1hc3Rlci1rZXktMzJieXQ",
+    "AUDIT_KEY": "audit-1:" + "B" * 43,
 }
 
 

@@ -283,8 +283,10 @@ def test_directors_and_hr_read_but_do_not_edit(app, facebook, role):
 def test_get_account_refuses_staff_on_others_accounts_and_reports_missing_ones(app, facebook):
     staff = actor_for(Role.STAFF)
     other = factories.make_account(facebook, steward=factories.make_person())
-    with pytest.raises(PermissionDenied):
+    # Someone else's account is answered as a missing one: its existence is not told.
+    with pytest.raises(NotFound) as hidden:
         service.get_account(staff, other.id)
+    assert hidden.value.message == f"There is no account with id {other.id}. It may have been typed wrongly."
     with pytest.raises(NotFound) as raised:
         service.get_account(staff, 424242)
     assert "424242" in raised.value.message
