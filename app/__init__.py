@@ -102,14 +102,19 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     return app
 
 
+def _key_file(app: Flask, setting: str, default_name: str, env_name: str) -> Path | None:
+    """The configured key file, or outside production the instance folder's (production names its own)."""
+    configured = app.config.get(setting)
+    if configured:
+        return Path(configured)
+    return Path(app.instance_path) / default_name if env_name != "production" else None
+
+
 def _init_keyring(app: Flask, env_name: str) -> None:
     """Load the master keys (HANDOVER_MASTER_KEYS or the key file); refuse to start without them."""
     from app.services import crypto
 
-    configured_file = app.config.get("MASTER_KEY_FILE")
-    key_file = Path(configured_file) if configured_file else None
-    if key_file is None and env_name != "production":
-        key_file = Path(app.instance_path) / "master_keys"
+    key_file = _key_file(app, "MASTER_KEY_FILE", "master_keys", env_name)
     try:
         source = crypto.KeyringSource(app.config.get("MASTER_KEYS"), key_file, create_file=env_name == "development")
     except crypto.KeyConfigError as error:
@@ -126,10 +131,7 @@ def _init_audit_keyring(app: Flask, env_name: str) -> None:
     """Load the audit chain's keys (HANDOVER_AUDIT_KEY or the key file); refuse to start without them."""
     from app.services import audit, crypto
 
-    configured_file = app.config.get("AUDIT_KEY_FILE")
-    key_file = Path(configured_file) if configured_file else None
-    if key_file is None and env_name != "production":
-        key_file = Path(app.instance_path) / "audit_keys"
+    key_file = _key_file(app, "AUDIT_KEY_FILE", "audit_keys", env_name)
     try:
         source = audit.AuditKeySource(app.config.get("AUDIT_KEY"), key_file, create_file=env_name == "development")
     except crypto.KeyConfigError as error:
