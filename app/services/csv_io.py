@@ -627,7 +627,6 @@ class _Import:
             stale = expected_digest is not None and expected_digest != self.report.digest
             if apply and self.report.ok and not stale:
                 self.record()
-                # findings: full refresh after bulk import
                 savepoint.commit()
                 self.report.applied = True
             else:

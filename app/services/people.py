@@ -15,7 +15,7 @@ from app.models.account import Account, AccountAdmin, Connection, RecoveryContac
 from app.models.base import utcnow
 from app.models.person import Department, Person, PersonStatus
 from app.models.profile import Profile, ProfileCustodian
-from app.services import audit, permissions, reviews
+from app.services import audit, findings, permissions, reviews
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import Page, paginate
@@ -335,6 +335,8 @@ def update_people(actor: Actor, changes: list[tuple[Person, PersonData]]) -> Non
     ``changes``; nothing is written), or StaleEdit if one of them changed meanwhile.
     """
     permissions.require(permissions.can_edit_people(actor), "Only HR and admins keep the staff list.")
+    # Written past the ORM: the finding index refreshes what these people hold before the commit.
+    findings.mark_changed(people=[person.id for person, _ in changes])
     emails = dict(db.session.execute(sa.select(sa.func.lower(Person.work_email), Person.id)).all())
     hr_ids = dict(db.session.execute(sa.select(Person.hr_id, Person.id).where(Person.hr_id.is_not(None))).all())
     before_data = [data_of(person) for person, _ in changes]
