@@ -155,6 +155,6 @@ def test_the_sweep_would_notice_a_change(app: Flask, client: Any, make_user: Any
     url = build_url(app, Row("accounts.create", INVENTORY), world)
     response = client.submit(url, PAYLOADS["accounts.create"](world))
     assert response.status_code == 302, response.text
-    # The new account and its audit event; the finding index follows the new account's findings.
+    # The new account, its audit event and the chain head; the finding index follows its findings.
     changed = set(changed_tables(before, fingerprint()))
-    assert {"accounts", "audit_events"} <= changed <= {"accounts", "audit_events", *FINDING_INDEX}
+    assert {"accounts", "audit_events", "audit_head"} <= changed <= {"accounts", "audit_events", "audit_head", *FINDING_INDEX}
