@@ -15,13 +15,11 @@ import hashlib
 import hmac
 import io
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,49 +77,19 @@ def snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
 # --- The audit key ----------------------------------------------------------------------------
 
 
-def _parse_keys(text: str, source: str) -> crypto.Keyring:
-    """Audit keys in the master keys' notation (``id:base64key``, 32 bytes each, newest first)."""
-    try:
-        return crypto.Keyring.parse(text, source=source)
-    except crypto.KeyConfigError as error:
-        message = str(error).replace(crypto._HOW_TO_SET, _AUDIT_HOW_TO).replace("master key", "audit key")  # noqa: SLF001
-        raise crypto.KeyConfigError(message) from None
-
-
-class AuditKeySource:
+class AuditKeySource(crypto.KeyringSource):
     """Where this server gets its audit keys: HANDOVER_AUDIT_KEY, else a 0600 key file (re-read when it changes)."""
 
-    def __init__(self, spec: str | None, key_file: Path | None, create_file: bool):
-        self.key_file = None if spec else key_file
-        if spec:
-            self._keyring = _parse_keys(spec, "HANDOVER_AUDIT_KEY")
-        elif key_file is not None:
-            if not key_file.exists():
-                if not create_file:
-                    raise crypto.KeyConfigError(
-                        "No audit key: set HANDOVER_AUDIT_KEY (generate one with `flask keys generate`), "
-                        f"or create the key file {key_file} (mode 0600)."
-                    )
-                key_file.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(crypto.generate_key_spec() + "\n")
-            self._keyring = _parse_keys(key_file.read_text(), str(key_file))
-        else:
-            raise crypto.KeyConfigError(f"No audit key. {_AUDIT_HOW_TO}")
-        self._stamp_seen = self._stamp()
+    kind = "audit key"
+    variable = "HANDOVER_AUDIT_KEY"
 
-    def _stamp(self) -> tuple[int, int, int] | None:
-        if self.key_file is None or not self.key_file.exists():
-            return None
-        info = self.key_file.stat()
-        return (info.st_mtime_ns, info.st_size, info.st_ino)
-
-    def get(self) -> crypto.Keyring:
-        if self.key_file is not None and self._stamp() != self._stamp_seen:
-            self._keyring = _parse_keys(self.key_file.read_text(), str(self.key_file))
-            self._stamp_seen = self._stamp()
-        return self._keyring
+    def parse(self, text: str, source: str) -> crypto.Keyring:
+        """Audit keys in the master keys' notation (``id:base64key``, 32 bytes each, newest first)."""
+        try:
+            return crypto.Keyring.parse(text, source=source)
+        except crypto.KeyConfigError as error:
+            message = str(error).replace(crypto._HOW_TO_SET, _AUDIT_HOW_TO).replace("master key", "audit key")  # noqa: SLF001
+            raise crypto.KeyConfigError(message) from None
 
 
 def current_keyring() -> crypto.Keyring:

@@ -286,34 +286,40 @@ def write_key_file(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
-def load_keyring(spec: str | None, key_file: Path | None, create_file: bool) -> Keyring:
-    """The keyring from HANDOVER_MASTER_KEYS, else the key file (created with mode 0600 when allowed)."""
-    if spec:
-        return Keyring.parse(spec)
-    if key_file is not None:
+class KeyringSource:
+    """Where this server gets its keys: the variable, else a mode-0600 key file (created when
+    allowed). A key file is re-read when it changes, so `flask keys rotate` on one machine
+    (adding a key) reaches running servers without a restart. Subclasses name other keys."""
+
+    #: How messages name these keys, and the variable that holds them.
+    kind = "master key"
+    variable = "HANDOVER_MASTER_KEYS"
+
+    def __init__(self, spec: str | None, key_file: Path | None, create_file: bool):
+        self.spec = spec
+        self.key_file = None if spec else key_file
+        self._keyring = self._load(spec, key_file, create_file)
+        self._mtime = self._stamp()
+
+    def parse(self, text: str, source: str) -> Keyring:
+        return Keyring.parse(text, source=source)
+
+    def _load(self, spec: str | None, key_file: Path | None, create_file: bool) -> Keyring:
+        if spec:
+            return self.parse(spec, self.variable)
+        if key_file is None:
+            raise KeyConfigError(f"No {self.kind}: set {self.variable} (generate one with `flask keys generate`).")
         if not key_file.exists():
             if not create_file:
                 raise KeyConfigError(
-                    "No master key: set HANDOVER_MASTER_KEYS (generate one with `flask keys generate`), "
+                    f"No {self.kind}: set {self.variable} (generate one with `flask keys generate`), "
                     f"or create the key file {key_file} (mode 0600)."
                 )
             key_file.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(generate_key_spec() + "\n")
-        return Keyring.parse(key_file.read_text(), source=str(key_file))
-    raise KeyConfigError("No master key: set HANDOVER_MASTER_KEYS (generate one with `flask keys generate`).")
-
-
-class KeyringSource:
-    """Where this server gets its keys. A key file is re-read when it changes, so `flask keys rotate`
-    on one machine (adding a key) reaches running servers without a restart."""
-
-    def __init__(self, spec: str | None, key_file: Path | None, create_file: bool):
-        self.spec = spec
-        self.key_file = None if spec else key_file
-        self._keyring = load_keyring(spec, key_file, create_file)
-        self._mtime = self._stamp()
+        return self.parse(key_file.read_text(), str(key_file))
 
     def _stamp(self) -> tuple[int, int, int] | None:
         """What changes when the file is rewritten (an atomic replace gives a new inode even within
@@ -325,7 +331,7 @@ class KeyringSource:
 
     def get(self) -> Keyring:
         if self.key_file is not None and self._stamp() != self._mtime:
-            self._keyring = Keyring.parse(self.key_file.read_text(), source=str(self.key_file))
+            self._keyring = self.parse(self.key_file.read_text(), str(self.key_file))
             self._mtime = self._stamp()
         return self._keyring
 
@@ -333,6 +339,11 @@ class KeyringSource:
     def writable_file(self) -> Path | None:
         """The key file, when keys come from one (otherwise HANDOVER_MASTER_KEYS is edited by the operator)."""
         return self.key_file
+
+
+def load_keyring(spec: str | None, key_file: Path | None, create_file: bool) -> Keyring:
+    """The master keys from HANDOVER_MASTER_KEYS, else the key file (created with mode 0600 when allowed)."""
+    return KeyringSource(spec, key_file, create_file).get()
 
 
 def current_keyring() -> Keyring:
