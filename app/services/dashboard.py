@@ -9,33 +9,20 @@ records today's: a fixed number of statements whatever the registry's size.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from app.models.user import Role
 from app.services import findings, permissions
 from app.services.context import Actor
-from app.services.findings import RULES, Finding, FindingFilters, Rule, Severity, Summary
+from app.services.findings import RULES, WEIGHTS, AccountRisk, Finding, FindingFilters, Severity, Summary
 
-#: How much one open finding adds to its account's risk score.
-WEIGHTS: dict[Severity, int] = {Severity.CRITICAL: 8, Severity.HIGH: 4, Severity.MEDIUM: 2, Severity.LOW: 1}
 #: Accounts listed under "greatest risk".
 TOP_ACCOUNTS = 10
 #: Accounts listed under "single points of failure" before linking to the full list.
 SHORT_LIST = 10
 #: Days of history the trend shows.
 TREND_DAYS = 90
-
-
-@dataclass
-class AccountRisk:
-    account_id: int
-    name: str
-    platform_name: str
-    department_name: str | None
-    score: int
-    #: (rule, how many findings of it) most severe first: a rule can apply twice (two credential notes).
-    rules: list[tuple[Rule, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -117,10 +104,7 @@ def build(actor: Actor, review_interval_days: int = 365, today: date | None = No
     single = findings.indexed_page(FindingFilters(rule_id="single-admin"), 0, SHORT_LIST, review_interval_days)
     return Dashboard(
         summary=summary,
-        at_risk=[
-            AccountRisk(a.account_id, a.name, a.platform_name, a.department_name, a.score, [(RULES[r], n) for r, n in a.rules])
-            for a in at_risk
-        ],
+        at_risk=at_risk,
         accounts_with_findings=with_findings,
         single_points=[SinglePoint(x.account_id or 0, x.account_name, x.platform_name, x.detail) for x in single if x.account_id],
         single_point_count=summary.by_rule.get("single-admin", 0),

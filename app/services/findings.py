@@ -923,7 +923,8 @@ def trend(days: int = 90, today: date | None = None) -> list[FindingSnapshot]:
 REBUILD_ABOVE = 2000
 #: Insert this many rows per statement.
 BATCH = 5000
-WEIGHT_BY_RANK = {s.rank: w for s, w in {Severity.CRITICAL: 8, Severity.HIGH: 4, Severity.MEDIUM: 2, Severity.LOW: 1}.items()}
+#: How much one open finding adds to its account's risk score.
+WEIGHTS: dict[Severity, int] = {Severity.CRITICAL: 8, Severity.HIGH: 4, Severity.MEDIUM: 2, Severity.LOW: 1}
 
 
 def _index_rows(items: list[Finding]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -972,7 +973,7 @@ def _counts(where: Any) -> Counter[tuple[str, int, bool]]:
 
 def _scores(where: Any) -> sa.Select:
     """Each account's weighted count of open findings, for the accounts ``where`` selects."""
-    weight = sa.case(*((IndexedFinding.severity_rank == rank, w) for rank, w in WEIGHT_BY_RANK.items()), else_=0)
+    weight = sa.case(*((IndexedFinding.severity_rank == severity.rank, w) for severity, w in WEIGHTS.items()), else_=0)
     critical = sa.case((IndexedFinding.severity_rank == Severity.CRITICAL.rank, 1), else_=0)
     return (
         sa.select(IndexedFinding.account_id, sa.func.sum(weight), sa.func.sum(critical))
@@ -1160,21 +1161,18 @@ def _note(touched: _Touched, obj: Any) -> None:
 def _resolve(touched: _Touched) -> tuple[set[int], set[int]]:
     """The accounts and notes whose findings the touched rows can change."""
     accounts, notes = set(touched.accounts), set(touched.notes)
-    profiles, people = set(touched.profiles), sorted(touched.people)
-    people = [p for p in people if p is not None]
+    profiles, people = set(touched.profiles), _ids(touched.people)
     if people:
         profiles |= set(db.session.scalars(sa.select(Profile.id).where(Profile.holder_id.in_(people))))
         profiles |= set(db.session.scalars(sa.select(ProfileCustodian.profile_id).where(ProfileCustodian.person_id.in_(people))))
         accounts |= set(db.session.scalars(sa.select(Account.id).where(Account.steward_id.in_(people))))
         accounts |= set(db.session.scalars(sa.select(RecoveryContact.account_id).where(RecoveryContact.person_id.in_(people))))
         notes |= set(db.session.scalars(sa.select(CredentialReveal.note_id).where(CredentialReveal.person_id.in_(people))))
-    if profiles:
-        ids = sorted(p for p in profiles if p is not None)
+    if ids := _ids(profiles):
         accounts |= set(db.session.scalars(sa.select(Account.id).where(Account.owner_profile_id.in_(ids))))
         accounts |= set(db.session.scalars(sa.select(AccountAdmin.account_id).where(AccountAdmin.profile_id.in_(ids))))
         notes |= set(db.session.scalars(sa.select(CredentialNote.id).where(CredentialNote.profile_id.in_(ids))))
-    if touched.platforms:
-        ids = sorted(p for p in touched.platforms if p is not None)
+    if ids := _ids(touched.platforms):
         accounts |= set(db.session.scalars(sa.select(Account.id).where(Account.platform_id.in_(ids))))
         notes |= set(
             db.session.scalars(
@@ -1183,12 +1181,14 @@ def _resolve(touched: _Touched) -> tuple[set[int], set[int]]:
                 .where(Profile.platform_id.in_(ids))
             )
         )
-    if touched.departments:
-        ids = sorted(touched.departments)
+    if ids := _ids(touched.departments):
         accounts |= set(db.session.scalars(sa.select(Account.id).where(Account.department_id.in_(ids))))
-    accounts.discard(None)  # type: ignore[arg-type]
-    notes.discard(None)  # type: ignore[arg-type]
-    return accounts, notes
+    return set(_ids(accounts)), set(_ids(notes))
+
+
+def _ids(values: Iterable[int | None]) -> list[int]:
+    """The ids, sorted, without the None of a row not yet linked."""
+    return sorted(v for v in values if v is not None)
 
 
 def _ours(session: Session) -> bool:
@@ -1255,17 +1255,17 @@ def _after_rollback(session: Session, previous_transaction: Any) -> None:
 
 
 @dataclass
-class RiskyAccount:
+class AccountRisk:
     account_id: int
     name: str
     platform_name: str
     department_name: str | None
     score: int
-    #: (rule id, how many open findings of it), most severe first.
-    rules: list[tuple[str, int]]
+    #: (rule, how many findings of it) most severe first: a rule can apply twice (two credential notes).
+    rules: list[tuple[Rule, int]] = field(default_factory=list)
 
 
-def riskiest_accounts(limit: int) -> tuple[list[RiskyAccount], int]:
+def riskiest_accounts(limit: int) -> tuple[list[AccountRisk], int]:
     """The accounts with the highest risk scores (ties: more critical, then by name) and how many
     accounts have any open finding: from the kept scores, a bounded read."""
     state = _state()
@@ -1277,7 +1277,7 @@ def riskiest_accounts(limit: int) -> tuple[list[RiskyAccount], int]:
         .order_by(AccountRiskScore.score.desc(), AccountRiskScore.critical.desc(), sa.func.lower(Account.name), Account.id)
         .limit(limit)
     ).all()
-    per_rule: dict[int, list[tuple[str, int]]] = {}
+    per_rule: dict[int, list[tuple[Rule, int]]] = {}
     if rows:
         counted = db.session.execute(
             sa.select(IndexedFinding.account_id, IndexedFinding.rule_id, sa.func.count())
@@ -1285,15 +1285,15 @@ def riskiest_accounts(limit: int) -> tuple[list[RiskyAccount], int]:
             .group_by(IndexedFinding.account_id, IndexedFinding.rule_id)
         )
         for account_id, rule_id, n in counted:
-            per_rule.setdefault(account_id, []).append((rule_id, n))
+            per_rule.setdefault(account_id, []).append((RULES[rule_id], n))
     ranked = [
-        RiskyAccount(
+        AccountRisk(
             account_id,
             name,
             platform_name,
             department_name,
             score,
-            sorted(per_rule.get(account_id, []), key=lambda rn: (RULES[rn[0]].severity.rank, RULES[rn[0]].title)),
+            sorted(per_rule.get(account_id, []), key=lambda rn: (rn[0].severity.rank, rn[0].title)),
         )
         for account_id, score, name, platform_name, department_name in rows
     ]
@@ -1301,8 +1301,8 @@ def riskiest_accounts(limit: int) -> tuple[list[RiskyAccount], int]:
 
 
 def index_problems(limit: int = 10) -> list[str]:
-    """Where the index differs from a full evaluation now (empty when it is current): a check for
-    tests and for `flask findings check`."""
+    """Where the index differs from a full evaluation now (empty when it is current): the check
+    every test ends with."""
     state = _state()
     if state is None or state.computed_on != date.today():
         return []
@@ -1348,13 +1348,15 @@ def index_problems(limit: int = 10) -> list[str]:
         problems.append(
             f"people differ: missing {sorted(want_people - have_people)[:5]}, extra {sorted(have_people - want_people)[:5]}"
         )
-    if _kept_counts() != _counts(sa.true()):
-        problems.append(f"kept counts {dict(_kept_counts())} differ from the index's {dict(_counts(sa.true()))}")
-    kept_scores = set(
-        db.session.execute(sa.select(AccountRiskScore.account_id, AccountRiskScore.score, AccountRiskScore.critical)).all()
-    )
-    scores = set(db.session.execute(_scores(sa.true())).all())
-    if {tuple(r) for r in kept_scores} != {tuple(r) for r in scores}:
+    kept, counted = _kept_counts(), _counts(sa.true())
+    if kept != counted:
+        problems.append(f"kept counts {dict(kept)} differ from the index's {dict(counted)}")
+    kept_scores = {
+        tuple(r)
+        for r in db.session.execute(sa.select(AccountRiskScore.account_id, AccountRiskScore.score, AccountRiskScore.critical))
+    }
+    scores = {tuple(r) for r in db.session.execute(_scores(sa.true()))}
+    if kept_scores != scores:
         problems.append("kept risk scores differ from the index's")
     if state.accounts_with_findings != len(scores):
         problems.append(f"accounts with findings kept as {state.accounts_with_findings}, the index has {len(scores)}")
