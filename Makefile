@@ -49,7 +49,7 @@ lint: install
 	$(BIN)/python -m ruff check app tests config.py wsgi.py
 	$(BIN)/python -m ruff format --check app tests config.py wsgi.py
 
-# Everything in one bench-results.json. BENCH_SCALES=S,M,L adds the 20,000-people scale;
+# Everything in one bench-results.json, scales S, M and L (BENCH_SCALES=S,M for a quicker run);
 # BENCH_DB=postgres for PostgreSQL (BENCH_DATABASE_URL, or a throwaway cluster); BENCH_PARTS and
 # BENCH_PAGES choose what runs (see tests/benchmarks/README.md).
 bench: install

@@ -39,7 +39,7 @@ from app.models.person import Department, Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
 from app.models.user import Role
-from app.services import audit, permissions
+from app.services import audit, finding_sql, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, ValidationFailed
 from app.services.pagination import Page
@@ -604,8 +604,13 @@ def evaluate(filters: FindingFilters | None = None, review_interval_days: int = 
         # Only the accounts and notes the index says concern the person: their footprint, not the registry.
         ensure_current(review_interval_days)
         rows = db.session.execute(
-            sa.select(IndexedFindingPerson.account_id, IndexedFindingPerson.subject_type, IndexedFindingPerson.subject_id).where(
-                IndexedFindingPerson.person_id == filters.person_id
+            sa.union_all(
+                sa.select(
+                    IndexedFindingPerson.account_id, IndexedFindingPerson.subject_type, IndexedFindingPerson.subject_id
+                ).where(IndexedFindingPerson.person_id == filters.person_id),
+                sa.select(IndexedFinding.account_id, IndexedFinding.subject_type, IndexedFinding.subject_id).where(
+                    IndexedFinding.steward_id == filters.person_id
+                ),
             )
         ).all()
         filters = dataclasses.replace(
@@ -639,7 +644,7 @@ def evaluate(filters: FindingFilters | None = None, review_interval_days: int = 
         findings = [x for x in findings if x.accepted is None]
     elif filters.show == "accepted":
         findings = [x for x in findings if x.accepted is not None]
-    findings.sort(key=lambda x: (x.severity.rank, x.account_name.lower(), x.rule.id, x.subject_id))
+    findings.sort(key=lambda x: (x.severity.rank, finding_sql.sort_name(x.account_name), x.rule.id, x.subject_id))
     return findings
 
 
@@ -699,7 +704,7 @@ def _index_where(filters: FindingFilters) -> list[Any]:
             IndexedFindingPerson.subject_type == IndexedFinding.subject_type,
             IndexedFindingPerson.subject_id == IndexedFinding.subject_id,
         )
-        where.append(concerned.exists())
+        where.append(sa.or_(IndexedFinding.steward_id == filters.person_id, concerned.exists()))
     if filters.show == "open":
         where.append(IndexedFinding.accepted.is_(False))
     elif filters.show == "accepted":
@@ -754,6 +759,12 @@ def _summary_from_counts(counts: Counter[tuple[str, int, bool]], show: str = "al
         by_department=by_department,
         accepted=accepted,
     )
+
+
+def rule_total(rule_id: str, review_interval_days: int) -> int:
+    """How many findings of one rule there are now, accepted or not: from the kept counts."""
+    ensure_current(review_interval_days)
+    return db.session.scalar(sa.select(sa.func.sum(FindingCount.n)).where(FindingCount.rule_id == rule_id)) or 0
 
 
 def organisation_summary(review_interval_days: int) -> Summary:
@@ -939,11 +950,12 @@ def _index_rows(items: list[Finding]) -> tuple[list[dict[str, Any]], list[dict[s
                 "platform_id": x.platform_id,
                 "department_id": x.department_id,
                 "steward_id": x.steward_id,
-                "sort_name": x.account_name.lower()[:254],
+                "sort_name": finding_sql.sort_name(x.account_name),
                 "accepted": x.accepted is not None,
             }
         )
-        for person_id in dict.fromkeys(p for p in (x.person_id, x.steward_id, *x.person_ids) if p is not None):
+        # Who the rule names; the steward is the row's own column.
+        for person_id in dict.fromkeys(p for p in (x.person_id, *x.person_ids) if p is not None):
             people.append({**key, "person_id": person_id, "account_id": x.account_id})
     return rows, people
 
@@ -989,14 +1001,16 @@ def _lock() -> None:
 
 
 def rebuild(review_interval_days: int, today: date | None = None) -> FindingIndexState:
-    """Evaluate every rule over the whole registry and replace the index with the result."""
+    """Replace the index with every rule evaluated over the whole registry, inside the database
+    (``finding_sql``: one INSERT … SELECT per rule)."""
     today = today or date.today()
     _lock()
-    rows, people = _index_rows(evaluate(FindingFilters(show="all"), review_interval_days, today))
     for model in (IndexedFindingPerson, IndexedFinding, FindingCount, AccountRiskScore, FindingIndexState):
         db.session.execute(sa.delete(model))
-    _insert(IndexedFinding, rows)
-    _insert(IndexedFindingPerson, people)
+    ranks = {rule_id: rule.severity.rank for rule_id, rule in RULES.items()}
+    with finding_sql.bulk_load():
+        for statement in finding_sql.statements(ranks, today, utcnow(), review_interval_days):
+            db.session.execute(statement)
     _insert(
         FindingCount, [{"rule_id": r, "department_key": d, "accepted": a, "n": n} for (r, d, a), n in _counts(sa.true()).items()]
     )

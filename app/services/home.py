@@ -10,8 +10,8 @@ from sqlalchemy.orm import selectinload
 from app.extensions import db
 from app.models.account import Account, AccountStatus
 from app.models.person import Person, PersonStatus
-from app.models.profile import Profile, ProfileKind
-from app.services import permissions
+from app.models.profile import Profile
+from app.services import findings, permissions
 from app.services.context import Actor
 
 
@@ -75,7 +75,8 @@ def summary(actor: Actor) -> HomeSummary:
         .where(live)
         .order_by(Account.name)
     )
-    result.personal_owner_count = _count(base.where(owner.kind == ProfileKind.PERSONAL))
+    # The owner-personal rule's findings, counted in the finding index (not by joining every account).
+    result.personal_owner_count = findings.rule_total("owner-personal", findings.configured_interval())
     held = base.join(holder, owner.holder_id == holder.id).where(holder.status.in_([PersonStatus.LEAVING, PersonStatus.DEPARTED]))
     result.held_by_leavers_count = _count(held)
     result.held_by_leavers = list(db.session.scalars(held.limit(SHORT_LIST)))

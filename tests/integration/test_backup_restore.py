@@ -528,17 +528,22 @@ def test_postgresql_tools_missing_or_the_other_database_kind(app: Flask, tmp_pat
     assert wrong_kind.exit_code == 1 and "This is a PostgreSQL backup" in wrong_kind.output
 
 
+#: The revision that keyed the audit chain (migrations/versions/*_keyed_audit_chain.py).
+KEYED_AUDIT_CHAIN = "c3a9e1f47b20"
+
+
 def test_a_backup_from_the_previous_revision_verifies_and_restores(
     empty_database: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Last month's backup after an upgrade: verification migrates its scratch copy to this
-    code's revision before reading the chain and the secrets; restore says to run `db upgrade`."""
+    """Last month's backup after upgrades: verification migrates its scratch copy to this code's
+    revision before reading the chain and the secrets; restore says to run `db upgrade`."""
     source = create_app("testing", SQLALCHEMY_DATABASE_URI=empty_database)
     with source.app_context():
         script = ScriptDirectory.from_config(source.extensions["migrate"].migrate.get_config())
         head = script.get_current_head()
         assert head
-        previous = script.get_revision(head).down_revision
+        # The last revision with the plain sha256 chain: the one before the keyed audit chain.
+        previous = script.get_revision(KEYED_AUDIT_CHAIN).down_revision
         previous = previous[0] if isinstance(previous, tuple) else previous
         assert isinstance(previous, str)
         flask_migrate.upgrade(revision=previous)
