@@ -385,10 +385,16 @@ def delete(note_id: int) -> Any:
 def queue() -> Any:
     department_id = optional_int(request.args.get("department"))
     platform_id = optional_int(request.args.get("platform"))
-    rows = service.rotation_queue(current_actor(), department_id=department_id, platform_id=platform_id)
+    page = service.rotation_queue(
+        current_actor(),
+        department_id=department_id,
+        platform_id=platform_id,
+        page=optional_int(request.args.get("page")) or 1,
+        per_page=current_app.config["PER_PAGE"],
+    )
     return render_template(
         "credentials/queue.html",
-        rows=rows,
+        page=page,
         department_id=department_id,
         platform_id=platform_id,
         departments=department_choices("All departments"),

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
@@ -26,9 +26,10 @@ from app.models.credential import CredentialKind, CredentialNote, CredentialReve
 from app.models.person import Person, PersonStatus
 from app.models.profile import Profile, ProfileCustodian
 from app.models.user import Role
-from app.services import audit, crypto, permissions
+from app.services import audit, crypto, finding_sql, permissions
 from app.services.context import Actor
 from app.services.errors import DomainError, NotFound, StaleEdit, ValidationFailed
+from app.services.pagination import Page, count_rows
 
 TABLE = "credential_notes"
 VERSION_TABLE = "credential_versions"
@@ -526,40 +527,88 @@ def _queue_candidates() -> sa.Select:
     )
 
 
-def rotation_queue(
-    actor: Actor, department_id: int | None = None, platform_id: int | None = None
-) -> list[tuple[CredentialNote, StateReport]]:
-    """Notes needing rotation: must-rotate first, then overdue, then due; filterable by department and platform."""
-    permissions.require(actor.has_role(*KEEPERS), "The rotation queue is for IT.")
-    stmt = _queue_candidates().options(
-        selectinload(CredentialNote.account).selectinload(Account.platform),
-        selectinload(CredentialNote.account).selectinload(Account.department),
-        selectinload(CredentialNote.profile).selectinload(Profile.platform),
-        selectinload(CredentialNote.profile).selectinload(Profile.custodian_links).selectinload(ProfileCustodian.person),
-        selectinload(CredentialNote.reveals).selectinload(CredentialReveal.person),
-    )
+#: The rotation queue counts its notes up to this many ("more than 1,000" beyond).
+QUEUE_COUNT_LIMIT = 1_000
+
+
+def _queue_filters(stmt: sa.Select, department_id: int | None, platform_id: int | None) -> sa.Select:
+    """Narrow a select over notes to a department (its account's) and a platform (its account's
+    or its profile's)."""
     if department_id:
-        stmt = stmt.outerjoin(CredentialNote.account).where(Account.department_id == department_id)
+        stmt = stmt.where(CredentialNote.account_id.in_(sa.select(Account.id).where(Account.department_id == department_id)))
     if platform_id:
-        # Aliases, so the subqueries never correlate to the Account joined for the department filter.
-        account, profile = aliased(Account), aliased(Profile)
-        on_account = (
-            sa.select(account.id)
-            .where(account.id == CredentialNote.account_id, account.platform_id == platform_id)
-            .correlate(CredentialNote)
-            .exists()
+        stmt = stmt.where(
+            sa.or_(
+                CredentialNote.account_id.in_(sa.select(Account.id).where(Account.platform_id == platform_id)),
+                CredentialNote.profile_id.in_(sa.select(Profile.id).where(Profile.platform_id == platform_id)),
+            )
         )
-        on_profile = (
-            sa.select(profile.id)
-            .where(profile.id == CredentialNote.profile_id, profile.platform_id == platform_id)
-            .correlate(CredentialNote)
-            .exists()
+    return stmt
+
+
+def rotation_queue(
+    actor: Actor,
+    department_id: int | None = None,
+    platform_id: int | None = None,
+    page: int = 1,
+    per_page: int = 25,
+    now: datetime | None = None,
+) -> Page[tuple[CredentialNote, StateReport]]:
+    """One page of the notes needing rotation: must rotate first, then overdue, then due within
+    the window, each by due date; filterable by department and platform.
+
+    The same statements whatever the registry's size: the must-rotate notes are found from the
+    few people who left, the others read in due-date order from its index, and only the page's
+    notes are loaded with what their state needs. The total is exact up to QUEUE_COUNT_LIMIT (and
+    the page asked for), then "more than".
+    """
+    permissions.require(actor.has_role(*KEEPERS), "The rotation queue is for IT.")
+    now, page = now or utcnow(), max(1, page)
+    soon = now + timedelta(days=DUE_WINDOW_DAYS)
+    must_ids = finding_sql.must_rotate_ids()
+    segments = [
+        CredentialNote.id.in_(must_ids),
+        sa.and_(CredentialNote.due_at <= now, CredentialNote.id.not_in(must_ids)),
+        sa.and_(CredentialNote.due_at > now, CredentialNote.due_at <= soon, CredentialNote.id.not_in(must_ids)),
+    ]
+    # Each part counted only as far as this page needs, and at least QUEUE_COUNT_LIMIT: past that
+    # the total reads "more than", and a page deep in the queue costs its depth, never the registry.
+    end = page * per_page
+    cap = max(QUEUE_COUNT_LIMIT, end + per_page)
+    sizes = [
+        count_rows(_queue_filters(sa.select(CredentialNote.id).where(where), department_id, platform_id), cap)
+        for where in segments
+    ]
+    total, capped = min(sum(n for n, _ in sizes), cap), any(more for _, more in sizes) or sum(n for n, _ in sizes) > cap
+    if not capped:
+        page = min(max(1, page), max(1, -(-total // per_page)))
+    # Each part gives the rows of the page that fall in it (always three statements).
+    ids: list[int] = []
+    start, end, seen = (page - 1) * per_page, page * per_page, 0
+    for where, (size, _) in zip(segments, sizes, strict=True):
+        offset, limit = max(0, start - seen), max(0, min(end, seen + size) - max(start, seen))
+        ids += db.session.scalars(
+            _queue_filters(sa.select(CredentialNote.id).where(where), department_id, platform_id)
+            .order_by(CredentialNote.due_at, CredentialNote.id)
+            .offset(offset)
+            .limit(limit)
         )
-        stmt = stmt.where(sa.or_(on_account, on_profile))
-    rows = [(note, state_of(note)) for note in db.session.scalars(stmt)]
-    rows = [(n, s) for n, s in rows if s.state is not NoteState.OK]
-    rows.sort(key=lambda row: (row[1].state.rank, row[0].due_at))
-    return rows
+        seen += size
+    loaded = list(
+        db.session.scalars(
+            sa.select(CredentialNote)
+            .where(CredentialNote.id.in_(ids))
+            .options(
+                joinedload(CredentialNote.account).joinedload(Account.platform),
+                joinedload(CredentialNote.account).joinedload(Account.department),
+                joinedload(CredentialNote.profile).joinedload(Profile.platform),
+            )
+        ).unique()
+    )
+    _load_people_of(loaded)
+    notes = {n.id: n for n in loaded}
+    rows = [(notes[i], state_of(notes[i], now)) for i in ids]
+    return Page(items=rows, total=total, page=page, per_page=per_page, total_capped=capped)
 
 
 def leavers_of(note: CredentialNote) -> list[Person]:
@@ -578,6 +627,33 @@ def leavers_of(note: CredentialNote) -> list[Person]:
             if _left(link.person) and _left_after(link.person, note.rotated_at) and link.person not in people:
                 people.append(link.person)
     return people
+
+
+def _load_people_of(notes: list[CredentialNote]) -> None:
+    """What ``state_of`` reads beyond the note: its reveals and its profile's custodians, each with
+    the person, in one query each, always issued (so the count never depends on the rows; not
+    selectinload, which sends one IN list per 500 parents and none for no parent)."""
+    reveals: dict[int, list[CredentialReveal]] = {n.id: [] for n in notes}
+    for reveal in db.session.scalars(
+        sa.select(CredentialReveal)
+        .options(joinedload(CredentialReveal.person))
+        .where(CredentialReveal.note_id.in_(sorted(reveals)))
+        .order_by(CredentialReveal.id)
+    ):
+        reveals[reveal.note_id].append(reveal)
+    profiles = {n.profile.id: n.profile for n in notes if n.profile is not None}
+    links: dict[int, list[ProfileCustodian]] = {pid: [] for pid in profiles}
+    for link in db.session.scalars(
+        sa.select(ProfileCustodian)
+        .options(joinedload(ProfileCustodian.person))
+        .where(ProfileCustodian.profile_id.in_(sorted(profiles)))
+        .order_by(ProfileCustodian.id)
+    ):
+        links[link.profile_id].append(link)
+    for note in notes:
+        set_committed_value(note, "reveals", reveals[note.id])
+    for pid, profile in profiles.items():
+        set_committed_value(profile, "custodian_links", links[pid])
 
 
 def states_for_findings(
@@ -603,28 +679,7 @@ def states_for_findings(
         joinedload(CredentialNote.profile).joinedload(Profile.platform),
     )
     notes = list(db.session.scalars(stmt).unique())
-    # Reveals and custodians in one query each, always issued (so the count never depends on the rows).
-    reveals: dict[int, list[CredentialReveal]] = {n.id: [] for n in notes}
-    for reveal in db.session.scalars(
-        sa.select(CredentialReveal)
-        .options(joinedload(CredentialReveal.person))
-        .where(CredentialReveal.note_id.in_(sorted(reveals)))
-        .order_by(CredentialReveal.id)
-    ):
-        reveals[reveal.note_id].append(reveal)
-    profiles = {n.profile.id: n.profile for n in notes if n.profile is not None}
-    links: dict[int, list[ProfileCustodian]] = {pid: [] for pid in profiles}
-    for link in db.session.scalars(
-        sa.select(ProfileCustodian)
-        .options(joinedload(ProfileCustodian.person))
-        .where(ProfileCustodian.profile_id.in_(sorted(profiles)))
-        .order_by(ProfileCustodian.id)
-    ):
-        links[link.profile_id].append(link)
-    for note in notes:
-        set_committed_value(note, "reveals", reveals[note.id])
-    for pid, profile in profiles.items():
-        set_committed_value(profile, "custodian_links", links[pid])
+    _load_people_of(notes)
     rows: list[tuple[CredentialNote, StateReport, tuple[Any, ...] | None]] = []
     for note in notes:
         account = note.account

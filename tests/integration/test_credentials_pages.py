@@ -479,6 +479,13 @@ def test_the_queue_orders_must_rotate_then_overdue_then_due_and_filters(client, 
     none_here = client.get(f"/credentials/queue?department={north.id}&platform={social.id}").text
     assert "Nothing to rotate here" in none_here
 
+    # A long queue comes in pages, in the same order.
+    app.config["PER_PAGE"] = 2
+    first, second = client.get("/credentials/queue").text, client.get("/credentials/queue?page=2").text
+    assert "Zeta bird login" in first and "Yankee north login" in first and "Xray south login" not in first
+    assert "Showing 1–2 of 3" in first and 'rel="next"' in first
+    assert "Xray south login" in second and "Zeta bird login" not in second and 'rel="prev"' in second
+
 
 def test_an_empty_queue_says_all_is_well(client, login_as, vault):
     login_as(Role.ADMIN)

@@ -323,7 +323,7 @@ def test_must_rotate_lists_every_reason_once(app: Flask) -> None:
 # --- Rotation queue -----------------------------------------------------------------------
 
 
-def test_the_rotation_queue_orders_and_filters(app: Flask) -> None:
+def test_the_rotation_queue_orders_and_filters(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     lending, archive = factories.make_department("Lending"), factories.make_department("Archive")
     facebook, youtube = factories.make_platform("Facebook"), factories.make_platform("YouTube")
     a_lending = factories.make_account(platform=facebook, department=lending)
@@ -342,9 +342,9 @@ def test_the_rotation_queue_orders_and_filters(app: Flask) -> None:
     db.session.commit()
 
     def labels(**filters: Any) -> list[str]:
-        return [note.label for note, _ in service.rotation_queue(IT, **filters)]
+        return [note.label for note, _ in service.rotation_queue(IT, **filters).items]
 
-    queue = service.rotation_queue(ADMIN)
+    queue = service.rotation_queue(ADMIN).items
     assert [(n.label, s.state) for n, s in queue] == [
         ("must (revealed)", NoteState.MUST_ROTATE),
         ("must (custodian)", NoteState.MUST_ROTATE),
@@ -363,6 +363,21 @@ def test_the_rotation_queue_orders_and_filters(app: Flask) -> None:
     service.rotate_note(IT, due, "fresh-value-2", "routine rotation")
     assert labels() == ["must (revealed)", "must (custodian)", "overdue 400"]
     assert kept.id and overdue.id
+
+    # Pages cut across the three parts of the queue, in the same order as the whole.
+    queue_before = labels()
+    pages = [service.rotation_queue(IT, page=n, per_page=2) for n in (1, 2)]
+    assert [p.total for p in pages] == [3, 3] and pages[1].pages == 2
+    assert [n.label for p in pages for n, _ in p.items] == queue_before
+    assert [n.label for n, _ in service.rotation_queue(IT, page=9, per_page=2).items] == ["overdue 400"], (
+        "past the end: the last page"
+    )
+    # A long queue is counted only so far: "more than" that, and every page still reachable.
+    monkeypatch.setattr(service, "QUEUE_COUNT_LIMIT", 2)
+    first = service.rotation_queue(IT, per_page=1)
+    assert (first.total, first.total_capped, first.has_next) == (2, True, True)
+    third = service.rotation_queue(IT, page=3, per_page=1)
+    assert (third.total, third.total_capped, [n.label for n, _ in third.items]) == (3, False, ["overdue 400"])
 
 
 @pytest.mark.parametrize("actor", [DIRECTOR, HR, STAFF], ids=["director", "hr", "staff"])
