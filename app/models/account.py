@@ -142,3 +142,42 @@ class Connection(Base):
 
     account: Mapped[Account] = relationship(back_populates="connections")
     profile: Mapped[Profile | None] = relationship()
+
+
+# --- The accounts' search index (SQLite) ------------------------------------------------------
+#
+# A trigram full-text index over name, handle and URL, kept by triggers: a search for any
+# substring of three characters or more reads the matching rows from it instead of scanning every
+# account. PostgreSQL searches the table itself. A migration that rebuilds the accounts table
+# (batch mode copies it) drops the triggers: such a migration must run ACCOUNT_SEARCH_DDL again.
+
+ACCOUNT_SEARCH_TABLE = "accounts_search"
+ACCOUNT_SEARCH_DDL = (
+    """CREATE VIRTUAL TABLE IF NOT EXISTS accounts_search USING fts5(
+    name, handle, url, content='accounts', content_rowid='id', tokenize='trigram')""",
+    """CREATE TRIGGER IF NOT EXISTS accounts_search_insert AFTER INSERT ON accounts BEGIN
+    INSERT INTO accounts_search(rowid, name, handle, url) VALUES (new.id, new.name, new.handle, new.url);
+END""",
+    """CREATE TRIGGER IF NOT EXISTS accounts_search_delete AFTER DELETE ON accounts BEGIN
+    INSERT INTO accounts_search(accounts_search, rowid, name, handle, url)
+    VALUES ('delete', old.id, old.name, old.handle, old.url);
+END""",
+    """CREATE TRIGGER IF NOT EXISTS accounts_search_update AFTER UPDATE OF name, handle, url ON accounts BEGIN
+    INSERT INTO accounts_search(accounts_search, rowid, name, handle, url)
+    VALUES ('delete', old.id, old.name, old.handle, old.url);
+    INSERT INTO accounts_search(rowid, name, handle, url) VALUES (new.id, new.name, new.handle, new.url);
+END""",
+    # Whatever the accounts table already holds (a migration over an existing registry).
+    "INSERT INTO accounts_search(accounts_search) VALUES ('rebuild')",
+)
+ACCOUNT_SEARCH_DROP = (
+    "DROP TRIGGER IF EXISTS accounts_search_update",
+    "DROP TRIGGER IF EXISTS accounts_search_delete",
+    "DROP TRIGGER IF EXISTS accounts_search_insert",
+    "DROP TABLE IF EXISTS accounts_search",
+)
+
+for _statement in ACCOUNT_SEARCH_DDL:
+    sa.event.listen(Account.__table__, "after_create", sa.DDL(_statement).execute_if(dialect="sqlite"))
+for _statement in ACCOUNT_SEARCH_DROP:
+    sa.event.listen(Account.__table__, "before_drop", sa.DDL(_statement).execute_if(dialect="sqlite"))

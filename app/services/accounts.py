@@ -21,7 +21,7 @@ from app.services import audit, permissions, urls
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import Page, count_rows
-from app.services.search import contains
+from app.services.search import account_matches
 
 #: Relationships shown by label in snapshots; reloaded after an edit changes their foreign keys.
 RELATED = ("platform", "department", "owner_profile", "steward")
@@ -144,8 +144,8 @@ def list_accounts(
     if not permissions.can_read_registry(actor):
         conditions.append(Account.steward_id == (actor.person_id or -1))
     if filters.q.strip():
-        q = filters.q
-        conditions.append(sa.or_(contains(Account.name, q), contains(Account.handle, q), contains(Account.url, q)))
+        searched = len(conditions)
+        conditions.append(account_matches(filters.q))
     if filters.platform_id:
         conditions.append(Account.platform_id == filters.platform_id)
     if filters.department_id:
@@ -161,6 +161,8 @@ def list_accounts(
         )
     # The count reads the accounts table alone (the joins below only serve the sort and the rows shown).
     total, capped = count_rows(sa.select(Account.id).where(*conditions), None if not conditions else count_limit)
+    if capped and filters.q.strip():
+        conditions[searched] = account_matches(filters.q, many=True)
 
     key = filters.sort if filters.sort in SORTS else "name"
     column = SORTS[key]

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from app.extensions import db
-from app.models.account import Account
+from app.models.account import ACCOUNT_SEARCH_TABLE, Account
 from app.models.person import Person
 from app.models.profile import Profile
 from app.services import permissions
@@ -19,6 +19,31 @@ from app.services.context import Actor
 def contains(column: Any, text: str) -> Any:
     """Case-insensitive substring match that takes ``%`` and ``_`` literally (a search for "100%" is not a wildcard)."""
     return sa.func.lower(column).contains(text.strip().lower(), autoescape=True)
+
+
+#: Shorter searches cannot use the trigram index: they scan.
+TRIGRAM = 3
+_account_search = sa.table(ACCOUNT_SEARCH_TABLE, sa.column("rowid"))
+
+
+def account_matches(text: str, many: bool = False) -> Any:
+    """Accounts whose name, handle or URL contains ``text``, ignoring case. On SQLite a search
+    of three characters or more reads the trigram index (``accounts_search``), so it costs what
+    it finds rather than the size of the registry; otherwise, and on PostgreSQL, ``contains``.
+
+    ``many``: the search is known to match many accounts (more than a count limit). The matches
+    are then a set that the accounts, read in name order from its index, are checked against,
+    instead of being fetched one by one and all sorted (200,000 accounts, 13,341 matches: the
+    first page's query 16 ms instead of 45 ms).
+    """
+    text = text.strip()
+    if len(text) >= TRIGRAM and db.session.get_bind().dialect.name == "sqlite":
+        phrase = '"' + text.replace('"', '""') + '"'  # one phrase: the text as a substring, nothing parsed
+        found = sa.select(_account_search.c.rowid).where(sa.literal_column(ACCOUNT_SEARCH_TABLE).op("MATCH")(phrase))
+        # "+ 0" is not the id column itself: SQLite cannot start from the matches' ids, so it
+        # reads the accounts in the page's order and keeps those in the set.
+        return (Account.id + 0).in_(found) if many else Account.id.in_(found)
+    return sa.or_(contains(Account.name, text), contains(Account.handle, text), contains(Account.url, text))
 
 
 @dataclass
@@ -42,7 +67,7 @@ def search(actor: Actor, query: str, limit: int = 20) -> SearchResults:
     accounts = (
         sa.select(Account)
         .options(selectinload(Account.platform))
-        .where(sa.or_(contains(Account.name, query), contains(Account.handle, query), contains(Account.url, query)))
+        .where(account_matches(query))
         .order_by(Account.name)
         .limit(limit)
     )

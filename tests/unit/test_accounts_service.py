@@ -646,3 +646,41 @@ def test_a_search_counts_its_matches_up_to_the_limit(it, facebook):
     assert (exact.total, exact.total_capped, exact.pages) == (7, False, 3)
     # The whole list is counted exactly (it reads the table alone).
     assert service.list_accounts(it, service.AccountFilters(), per_page=3, count_limit=5).total == 8
+
+
+def test_a_search_follows_renames_and_deletes_and_takes_quotes_literally(it, facebook):
+    harbour = factories.make_account(facebook, name="Harbour Reads", handle="@harbour")
+    factories.make_account(facebook, name='The "Quoted" Page', url="https://quoted.example/")
+    factories.make_account(facebook, name="Ha", handle="@ha")
+    assert names(service.list_accounts(it, service.AccountFilters(q="bour rea"))) == ["Harbour Reads"]
+    assert names(service.list_accounts(it, service.AccountFilters(q='"quoted"'))) == ['The "Quoted" Page']
+    assert names(service.list_accounts(it, service.AccountFilters(q="ha"))) == ["Ha", "Harbour Reads"]  # short: no index
+
+    harbour.name, harbour.handle = "Quay Reads", "@quay"
+    db.session.commit()
+    assert names(service.list_accounts(it, service.AccountFilters(q="harbour"))) == []
+    assert names(service.list_accounts(it, service.AccountFilters(q="QUAY"))) == ["Quay Reads"]
+    db.session.delete(harbour)
+    db.session.commit()
+    assert names(service.list_accounts(it, service.AccountFilters(q="quay"))) == []
+
+
+def test_a_search_with_many_matches_gives_the_same_pages(it, facebook):
+    for n in range(12):
+        factories.make_account(facebook, name=f"Harbour {n:02}", url=f"https://harbour{n}.example/")
+    factories.make_account(facebook, name="Aardvark harbour")
+    factories.make_account(facebook, name="Other")
+    capped = service.list_accounts(it, service.AccountFilters(q="harbour"), per_page=5, count_limit=3)
+    exact = service.list_accounts(it, service.AccountFilters(q="harbour"), per_page=5)
+    assert capped.total_capped and not exact.total_capped
+    assert names(capped) == names(exact) == ["Aardvark harbour", "Harbour 00", "Harbour 01", "Harbour 02", "Harbour 03"]
+    after = capped.items[-1].id
+    assert names(
+        service.list_accounts(it, service.AccountFilters(q="harbour"), page=2, per_page=5, count_limit=3, after=after)
+    ) == [
+        "Harbour 04",
+        "Harbour 05",
+        "Harbour 06",
+        "Harbour 07",
+        "Harbour 08",
+    ]
