@@ -61,9 +61,20 @@ def run_migrations_online() -> None:
     conf_args.setdefault("include_name", include_name)
 
     with migrate_ext.db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode copies a table and drops the old one; with foreign keys enforced, dropping
+            # users would delete (ON DELETE CASCADE) or empty (SET NULL) every row that points at
+            # it. The pragma is ignored inside a transaction: set it before one starts.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(connection=connection, target_metadata=target_metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            connection.commit()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 if context.is_offline_mode():

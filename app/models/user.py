@@ -56,8 +56,6 @@ class User(Timestamped, Base):
     sso_subject: Mapped[str | None] = mapped_column(sa.String(512), unique=True)
     #: The TOTP secret, sealed under the master key like a credential note (AES-GCM bound to this row).
     totp_secret: Mapped[str | None] = mapped_column(sa.Text)
-    #: A secret being enrolled, sealed the same way, until a code confirms it.
-    totp_pending: Mapped[str | None] = mapped_column(sa.Text)
     totp_enabled_at: Mapped[datetime | None] = mapped_column()
     #: The TOTP time step of the last accepted code: a code of that step or earlier is refused (RFC 6238 §5.2).
     totp_last_step: Mapped[int] = mapped_column(default=0)

@@ -58,7 +58,6 @@ from sqlalchemy.pool import NullPool
 
 from app.extensions import db
 from app.models.audit import AuditEvent
-from app.models.user import User
 from app.services import audit, crypto, keys
 from app.services.errors import DomainError
 
@@ -90,8 +89,6 @@ SECRETS_NOTE = (
 #: Tables a freshly migrated database already fills (the seeded platform catalogue, the revision,
 #: the check values a server records for its keys): rows there do not make a database "hold data".
 SCHEMA_ONLY_TABLES = {"alembic_version", "platforms", "master_key_checks"}
-#: The sealed columns of users (two-factor seeds), with the associated data they are bound to.
-USER_SEALED = ("totp_secret", "totp_pending")
 CHUNK = 1024 * 1024
 
 
@@ -236,23 +233,9 @@ def _revision(tables: list[str] | dict[str, int]) -> str | None:
     return ",".join(found) or None
 
 
-def _seed_envelopes() -> Iterator[tuple[int, str, str]]:
-    """(user id, column, envelope) of every two-factor seed."""
-    for column in USER_SEALED:
-        col = getattr(User, column)
-        for user_id, envelope in db.session.execute(sa.select(User.id, col).where(col.is_not(None)).order_by(User.id)):
-            yield user_id, column, envelope
-
-
 def _key_ids() -> list[str]:
     """Ids of the master keys the stored secrets need (notes and versions, and two-factor seeds)."""
-    needed = set(keys.usage())
-    for _, _, envelope in _seed_envelopes():
-        try:
-            needed.add(crypto.key_id_of(envelope))
-        except crypto.UndecryptableSecret:
-            continue  # a damaged envelope names no key; verification reports it
-    return sorted(needed)
+    return sorted(keys.usage())
 
 
 def _facts() -> dict[str, Any]:
@@ -1187,7 +1170,7 @@ def _secrets_checks(manifest: Manifest, counts: dict[str, int], progress: Progre
     opened: Counter[str] = Counter()
     failed: Counter[str] = Counter()
     totals = {label: 0 for label in ("notes", "kept versions", "two-factor seeds")}
-    total = sum(counts.get(table, 0) for _, table in keys.SEALED) + counts.get("users", 0) * len(USER_SEALED)
+    total = sum(counts.get(table, 0) for _, table in keys.SEALED) + counts.get("users", 0) * len(keys.USER_SEALED)
     with progress("Decrypting every credential (in memory)", total) as advance:
         for (model, table), label in zip(keys.SEALED, ("notes", "kept versions"), strict=True):
             stmt = sa.select(model.id, model.secret).order_by(model.id).execution_options(yield_per=2000)
@@ -1195,7 +1178,7 @@ def _secrets_checks(manifest: Manifest, counts: dict[str, int], progress: Progre
                 totals[label] += 1
                 _try_open(keyring, envelope, crypto.associated_data(table, row_id, "secret"), label, opened, failed)
                 advance(1)
-        for user_id, column, envelope in _seed_envelopes():
+        for user_id, column, envelope in keys.seed_envelopes():
             totals["two-factor seeds"] += 1
             _try_open(keyring, envelope, crypto.associated_data("users", user_id, column), "two-factor seeds", opened, failed)
             advance(1)

@@ -4,6 +4,7 @@ re-encryption under a new primary key in resumable batches (`flask keys ...`).""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,11 +13,30 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.credential import CredentialNote, CredentialVersion, MasterKeyCheck
+from app.models.user import User
 from app.services import crypto
 from app.services.credentials import TABLE, VERSION_TABLE
 
 #: The tables holding envelopes, with the table name their associated data uses.
 SEALED = ((CredentialNote, TABLE), (CredentialVersion, VERSION_TABLE))
+#: The columns of users holding a two-factor seed, sealed with the master keys too (a key id is in
+#: each envelope, not in a column: there are as many as users with two factors, a few hundred).
+USER_SEALED = ("totp_secret",)
+
+
+def seed_envelopes() -> Iterator[tuple[int, str, str]]:
+    """(user id, column, envelope) of every two-factor seed."""
+    for column in USER_SEALED:
+        col = getattr(User, column)
+        for user_id, envelope in db.session.execute(sa.select(User.id, col).where(col.is_not(None)).order_by(User.id)):
+            yield user_id, column, envelope
+
+
+def _seed_key(envelope: str) -> str | None:
+    try:
+        return crypto.key_id_of(envelope)
+    except crypto.UndecryptableSecret:
+        return None  # a damaged envelope names no key; `flask backup verify` reports it
 
 
 def _check_aad(key_id: str) -> bytes:
@@ -30,11 +50,15 @@ class KeyProblem:
 
 
 def usage() -> Counter[str]:
-    """How many envelopes each key sealed (notes and kept versions)."""
+    """How many envelopes each key sealed (notes, kept versions and two-factor seeds): a key in use
+    here cannot be dropped without losing what it sealed."""
     counts: Counter[str] = Counter()
     for model, _ in SEALED:
         for key_id, count in db.session.execute(sa.select(model.key_id, sa.func.count()).group_by(model.key_id)):
             counts[key_id] += count
+    for _, _, envelope in seed_envelopes():
+        if (key_id := _seed_key(envelope)) is not None:
+            counts[key_id] += 1
     return counts
 
 
@@ -107,8 +131,10 @@ def _old_key_ids(keyring: crypto.Keyring) -> list[str]:
 
 def pending(keyring: crypto.Keyring) -> int:
     """Envelopes not yet under the primary key."""
-    return sum(
-        db.session.scalar(sa.select(sa.func.count()).select_from(model).where(model.key_id != keyring.primary.key_id)) or 0
+    primary = keyring.primary.key_id
+    seeds = sum(1 for _, _, envelope in seed_envelopes() if _seed_key(envelope) not in (primary, None))
+    return seeds + sum(
+        db.session.scalar(sa.select(sa.func.count()).select_from(model).where(model.key_id != primary)) or 0
         for model, _ in SEALED
     )
 
@@ -153,6 +179,24 @@ def reencrypt_batch(keyring: crypto.Keyring, batch_size: int = 500) -> int:
         else:
             connection.exec_driver_sql(sql, [tuple(p[i] for i in order) for p in params])
         done += len(rows)
+    if done < batch_size:
+        done += _reseal_seeds(keyring, old_ids, batch_size - done)
+    return done
+
+
+def _reseal_seeds(keyring: crypto.Keyring, old_ids: list[str], limit: int) -> int:
+    """Re-seal up to ``limit`` two-factor seeds still under an older key, compare-and-swap on the
+    old envelope (a user re-enrolling meanwhile keeps their new seed)."""
+    done = 0
+    for user_id, column, envelope in list(seed_envelopes()):
+        if done >= limit:
+            break
+        if _seed_key(envelope) not in old_ids:
+            continue
+        col = getattr(User.__table__.c, column)
+        new = keyring.reseal(envelope, crypto.associated_data("users", user_id, column))
+        db.session.execute(sa.update(User.__table__).where(User.__table__.c.id == user_id, col == envelope).values({column: new}))
+        done += 1
     return done
 
 

@@ -122,7 +122,6 @@ def confirm_enrolment(actor: Actor, user: User, code: str, pending: str | None) 
         )
     was_enabled = user.two_factor_enabled
     user.totp_secret = crypto.current_keyring().seal(secret, _aad(user, "totp_secret"))
-    user.totp_pending = None
     user.totp_enabled_at = utcnow()
     user.totp_last_step = step
     codes = _new_recovery_codes(user)
@@ -198,7 +197,6 @@ def reset(actor: Actor, user: User, reason: str) -> None:
     enrolment at their next sign-in."""
     had = user.two_factor_enabled
     user.totp_secret = None
-    user.totp_pending = None
     user.totp_enabled_at = None
     user.totp_last_step = 0
     db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))

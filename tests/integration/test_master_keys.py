@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -23,7 +24,7 @@ from app.extensions import db
 from app.models import AuditEvent, ProfileKind, Role
 from app.models.base import utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialVersion, MasterKeyCheck
-from app.services import credentials, crypto, keys
+from app.services import credentials, crypto, keys, two_factor
 from app.services.context import Actor
 from config import TestingConfig
 from tests import factories
@@ -290,6 +291,32 @@ def test_rotation_with_keys_from_the_environment(app: Flask, database_url: str) 
 
     with other_app(database_url, MASTER_KEYS=new) as only_new, only_new.app_context():
         assert _digests(crypto.current_keyring()) == digests
+
+
+def test_two_factor_seeds_count_as_envelopes_and_are_rotated(app: Flask, database_url: str) -> None:
+    """A key that sealed only a two-factor seed is in use: dropping it would lock that user out."""
+    user = factories.make_user(Role.IT)
+    enrolment = two_factor.start_enrolment(user)
+    two_factor.confirm_enrolment(IT, user, pyotp.TOTP(enrolment.secret).now(), enrolment.pending)
+    db.session.commit()
+    assert keys.usage() == {OLD_ID: 1}
+    new = crypto.generate_key_spec("seed-new")
+
+    with other_app(database_url, MASTER_KEYS=f"{new},{OLD}") as server:
+        status = flask(server, "keys", "status")
+        assert _status_counts(status.output) == {"seed-new": ("primary", 0), OLD_ID: ("configured", 1)}
+        assert "1 envelopes are not yet under the primary key." in status.output
+        assert_clean_failure(flask(server, "keys", "drop", OLD_ID), "1 envelopes still use")
+        result = flask(server, "keys", "rotate")
+        assert result.exit_code == 0, result.output
+        assert "Re-encrypted 1 envelopes." in result.output
+        assert flask(server, "keys", "drop", OLD_ID).exit_code == 0
+
+    db.session.rollback()
+    assert crypto.key_id_of(db.session.get(type(user), user.id).totp_secret) == "seed-new"
+    with other_app(database_url, MASTER_KEYS=new) as only_new, only_new.app_context():
+        again = db.session.get(type(user), user.id)
+        assert two_factor.verify(again, pyotp.TOTP(enrolment.secret).at(time.time() + 30)) == "totp"
 
 
 def test_rotation_refuses_to_start_when_a_key_is_missing(app: Flask, database_url: str) -> None:

@@ -107,3 +107,30 @@ def test_every_revision_steps_up_down_and_up(migrating_app: Flask) -> None:
         assert current(migrating_app) == {script.revision}, f"upgrade of {script.revision} after its downgrade"
     assert_schema_matches_models(migrating_app)
 
+
+def test_a_migration_that_copies_users_keeps_the_rows_pointing_at_them(migrating_app: Flask) -> None:
+    """SQLite's batch mode copies a table and drops the old one: with foreign keys enforced that
+    drop would delete each user's recovery codes (ON DELETE CASCADE) and unlink their tokens."""
+    head = script_directory(migrating_app).get_current_head()
+    before = script_directory(migrating_app).get_revision(DROPS_TOTP_PENDING).down_revision
+    assert isinstance(before, str)
+    flask_migrate.upgrade(revision=before)
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, email, role, active, session_epoch, created_at, updated_at, last_login_addr,"
+                " totp_last_step) VALUES (77, 'it@example.org', 'it', true, 0, :at, :at, '', 0)"
+            ),
+            {"at": "2026-12-01 09:00:00"},
+        )
+        conn.execute(sa.text("INSERT INTO recovery_codes (user_id, code_hash) VALUES (77, 'a'), (77, 'b')"))
+    flask_migrate.upgrade()
+    assert current(migrating_app) == {head}
+    with db.engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM recovery_codes WHERE user_id = 77")) == 2
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1, "foreign keys are enforced again"
+
+
+#: The revision that rebuilds the users table (drops users.totp_pending).
+DROPS_TOTP_PENDING = "f2c6a8e4b913"
