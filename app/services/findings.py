@@ -735,7 +735,13 @@ def indexed_page(filters: FindingFilters, offset: int, limit: int, review_interv
 
 
 def _kept_counts() -> Counter[tuple[str, int, bool]]:
-    return Counter({(c.rule_id, c.department_key, c.accepted): c.n for c in db.session.scalars(sa.select(FindingCount)) if c.n})
+    # Plain rows, not objects: one per rule, department and acceptance (6,600 at 300 departments).
+    rows = db.session.execute(
+        sa.select(FindingCount.rule_id, FindingCount.department_key, FindingCount.accepted, FindingCount.n).where(
+            FindingCount.n != 0
+        )
+    )
+    return Counter({(rule_id, department, bool(accepted)): n for rule_id, department, accepted, n in rows})
 
 
 def _summary_from_counts(counts: Counter[tuple[str, int, bool]], show: str = "all") -> Summary:

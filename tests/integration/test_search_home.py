@@ -96,6 +96,20 @@ def test_home_lists_accounts_owned_by_someone_leaving_or_gone_for_readers(client
     assert "Len Leaving" in card(html, "leaving-title")
 
 
+@pytest.mark.parametrize("role", [Role.DIRECTOR, Role.HR])
+def test_home_lists_the_first_ten_people_leaving_and_counts_them_all(client, login_as, role):
+    login_as(role)
+    factories.make_account(factories.make_platform("Facebook"), name="Branch Page")
+    for n in range(12):
+        factories.make_person(f"Leaver {n:02}", status=PersonStatus.LEAVING)
+    db.session.commit()
+
+    html = client.get("/").text
+    leaving = card(html, "leaving-title")
+    assert leaving.count("Leaver ") == 10 and "All 12 people leaving" in leaving
+    assert re.search(r'stat__value">12</span> <span class="stat__label">people leaving', html)
+
+
 def test_home_shows_staff_the_accounts_they_steward_and_no_registry_figures(client, login_as):
     staff = login_as(Role.STAFF)
     fb = factories.make_platform("Facebook")
