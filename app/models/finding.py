@@ -66,7 +66,8 @@ class IndexedFinding(Base):
         sa.Index("ix_finding_index_order", "severity_rank", "sort_name", "rule_id", "subject_id"),
         # One rule's findings in the list's order (the dashboard's single points, a rule filter).
         sa.Index("ix_finding_index_rule_order", "rule_id", "severity_rank", "sort_name", "subject_id"),
-        sa.Index("ix_finding_index_subject", "subject_type", "subject_id"),
+        # An account's findings, and its risk score read from this index alone.
+        sa.Index("ix_finding_index_account", "account_id", "accepted", "severity_rank"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,7 +76,7 @@ class IndexedFinding(Base):
     subject_type: Mapped[str] = mapped_column(sa.String(20))
     subject_id: Mapped[int] = mapped_column()
     #: None for a credential note on a persona or shared-login profile.
-    account_id: Mapped[int | None] = mapped_column(index=True)
+    account_id: Mapped[int | None] = mapped_column()
     platform_id: Mapped[int] = mapped_column(index=True)
     department_id: Mapped[int | None] = mapped_column(index=True)
     steward_id: Mapped[int | None] = mapped_column(index=True)

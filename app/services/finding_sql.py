@@ -353,11 +353,12 @@ LOAD_CACHE_KIB = 65536
 
 @contextmanager
 def bulk_load() -> Iterator[None]:
-    """On SQLite, load the emptied index without its secondary indexes and build them afterwards
+    """On SQLite, empty and load the index without its secondary indexes and build them afterwards
     (sorting 420,000 rows once is quicker than placing each in seven B-trees: a rebuild at 200,000
-    accounts 11 s → 5 s), with a larger page cache meanwhile. Readers are not affected: in WAL mode
-    they keep seeing the committed index, indexes and all, until the rebuild commits. On PostgreSQL,
-    where dropping an index would lock readers out until then, rows go in as they are."""
+    accounts 11 s → 5 s), with a larger page cache meanwhile and without overwriting the freed
+    pages (the index holds names and ids, no secret; 0.6 s at L). Readers are not affected: in WAL
+    mode they keep seeing the committed index, indexes and all, until the rebuild commits. On
+    PostgreSQL, where dropping an index would lock readers out until then, rows go in as they are."""
     connection = db.session.connection()
     if connection.dialect.name != "sqlite":
         yield
@@ -375,7 +376,9 @@ def bulk_load() -> Iterator[None]:
         if not ix.unique and ix.name in present
     ]
     cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    secure = connection.exec_driver_sql("PRAGMA secure_delete").scalar()
     connection.exec_driver_sql(f"PRAGMA cache_size=-{LOAD_CACHE_KIB}")
+    connection.exec_driver_sql("PRAGMA secure_delete=OFF")
     try:
         for index in indexes:
             index.drop(connection)
@@ -383,4 +386,5 @@ def bulk_load() -> Iterator[None]:
         for index in indexes:
             index.create(connection)
     finally:
+        connection.exec_driver_sql(f"PRAGMA secure_delete={int(secure)}")
         connection.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")

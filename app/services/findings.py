@@ -936,6 +936,8 @@ def trend(days: int = 90, today: date | None = None) -> list[FindingSnapshot]:
 # current for one day: `flask handover tick` rebuilds it nightly, and a read on a later day
 # rebuilds it first.
 
+#: The rules whose subject is a credential note.
+CREDENTIAL_RULES = ("credential-leaver", "credential-overdue")
 #: A change touching more than this many accounts and notes rebuilds the index instead.
 REBUILD_ABOVE = 2000
 #: Insert this many rows per statement.
@@ -975,7 +977,10 @@ def _in_scope(model: Any, account_ids: Iterable[int], note_ids: Iterable[int]) -
     accounts, notes = sorted(account_ids), sorted(note_ids)
     return sa.or_(
         model.account_id.in_(accounts) if accounts else sa.false(),
-        sa.and_(model.subject_type == "credential", model.subject_id.in_(notes)) if notes else sa.false(),
+        # With the credential rules named, the finding index's unique key serves it.
+        sa.and_(model.rule_id.in_(CREDENTIAL_RULES), model.subject_type == "credential", model.subject_id.in_(notes))
+        if notes
+        else sa.false(),
     )
 
 
@@ -1011,10 +1016,10 @@ def rebuild(review_interval_days: int, today: date | None = None) -> FindingInde
     (``finding_sql``: one INSERT … SELECT per rule)."""
     today = today or date.today()
     _lock()
-    for model in (IndexedFindingPerson, IndexedFinding, FindingCount, AccountRiskScore, FindingIndexState):
-        db.session.execute(sa.delete(model))
     ranks = {rule_id: rule.severity.rank for rule_id, rule in RULES.items()}
     with finding_sql.bulk_load():
+        for model in (IndexedFindingPerson, IndexedFinding, FindingCount, AccountRiskScore, FindingIndexState):
+            db.session.execute(sa.delete(model))
         for statement in finding_sql.statements(ranks, today, utcnow(), review_interval_days):
             db.session.execute(statement)
     _insert(
