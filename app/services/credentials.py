@@ -629,27 +629,24 @@ def leavers_of(note: CredentialNote) -> list[Person]:
     return people
 
 
+def _with_person(model: Any, key: Any, ids: list[int]) -> dict[int, list[Any]]:
+    """The rows of ``model`` whose ``key`` is one of ``ids``, their person joined, by key (every id
+    present, in id order)."""
+    grouped: dict[int, list[Any]] = {i: [] for i in ids}
+    for row in db.session.scalars(
+        sa.select(model).options(joinedload(model.person)).where(key.in_(sorted(ids))).order_by(model.id)
+    ):
+        grouped[getattr(row, key.key)].append(row)
+    return grouped
+
+
 def _load_people_of(notes: list[CredentialNote]) -> None:
     """What ``state_of`` reads beyond the note: its reveals and its profile's custodians, each with
     the person, in one query each, always issued (so the count never depends on the rows; not
     selectinload, which sends one IN list per 500 parents and none for no parent)."""
-    reveals: dict[int, list[CredentialReveal]] = {n.id: [] for n in notes}
-    for reveal in db.session.scalars(
-        sa.select(CredentialReveal)
-        .options(joinedload(CredentialReveal.person))
-        .where(CredentialReveal.note_id.in_(sorted(reveals)))
-        .order_by(CredentialReveal.id)
-    ):
-        reveals[reveal.note_id].append(reveal)
+    reveals = _with_person(CredentialReveal, CredentialReveal.note_id, [n.id for n in notes])
     profiles = {n.profile.id: n.profile for n in notes if n.profile is not None}
-    links: dict[int, list[ProfileCustodian]] = {pid: [] for pid in profiles}
-    for link in db.session.scalars(
-        sa.select(ProfileCustodian)
-        .options(joinedload(ProfileCustodian.person))
-        .where(ProfileCustodian.profile_id.in_(sorted(profiles)))
-        .order_by(ProfileCustodian.id)
-    ):
-        links[link.profile_id].append(link)
+    links = _with_person(ProfileCustodian, ProfileCustodian.profile_id, list(profiles))
     for note in notes:
         set_committed_value(note, "reveals", reveals[note.id])
     for pid, profile in profiles.items():
