@@ -1026,6 +1026,10 @@ def rebuild(review_interval_days: int, today: date | None = None) -> FindingInde
         FindingCount, [{"rule_id": r, "department_key": d, "accepted": a, "n": n} for (r, d, a), n in _counts(sa.true()).items()]
     )
     db.session.execute(sa.insert(AccountRiskScore).from_select(["account_id", "score", "critical"], _scores(sa.true())))
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics for the planner now, not when autovacuum next looks: with the old ones
+        # (an empty index, say) it chooses scans for the lists read from these tables.
+        db.session.execute(sa.text("ANALYZE finding_index, finding_index_people, account_risk_scores"))
     state = {
         "computed_on": today,
         "review_interval_days": review_interval_days,
