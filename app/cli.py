@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 from flask import Flask
@@ -25,6 +28,7 @@ reviews_cli = AppGroup("reviews", help="Access review campaigns.")
 tokens_cli = AppGroup("tokens", help="API tokens for the JSON API, SCIM and HR events.")
 handover_cli = AppGroup("handover", help="Offboarding: the daily run that makes leavers departed.")
 import_cli = AppGroup("import", help="CSV import of people and of accounts (the format of the upload pages and exports).")
+backup_cli = AppGroup("backup", help="Backups: one encrypted file with a consistent copy of the database and a manifest.")
 
 
 def _fail(error: DomainError) -> None:
@@ -613,13 +617,6 @@ def register_cli(app: Flask) -> None:
 
 
 # --- Backups (flask backup create|verify|restore) ---------------------------------------------
-
-from collections.abc import Callable, Iterator  # noqa: E402  (this section's own imports)
-from contextlib import contextmanager  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-backup_cli = AppGroup("backup", help="Backups: one encrypted file with a consistent copy of the database and a manifest.")
 
 
 @contextmanager

@@ -212,15 +212,12 @@ def list_accounts(
     if value is not None and forward and nullable:
         beyond = sa.or_(beyond, column.is_(None))
     order = column.asc() if column_up else column.desc()
-    rows = list(
-        db.session.scalars(
-            stmt.where(beyond)
-            .order_by(order.nulls_last() if forward else order.nulls_first(), Account.id.asc() if id_up else Account.id.desc())
-            .limit(per_page + 1)
-        ).unique()
+    rows, more = _rows_and_more(
+        stmt.where(beyond).order_by(
+            order.nulls_last() if forward else order.nulls_first(), Account.id.asc() if id_up else Account.id.desc()
+        ),
+        per_page,
     )
-    more = len(rows) > per_page
-    rows = rows[:per_page]
     if not rows:  # nothing on that side of the cursor any more: the first page
         return _offset_page(stmt, column, filters.descending, 1, per_page, total, capped)
     if forward:
@@ -230,16 +227,13 @@ def list_accounts(
         rows.reverse()
         page = max(2, page) if more else 1
         next_after, prev_before = rows[-1].id, (rows[0].id if more else None)
-    return Page(
-        items=rows,
-        total=total,
-        page=page,
-        per_page=per_page,
-        total_capped=capped,
-        keyset=True,
-        next_after=next_after,
-        prev_before=prev_before,
-    )
+    return Page(rows, total, page, per_page, total_capped=capped, next_after=next_after, prev_before=prev_before, keyset=True)
+
+
+def _rows_and_more(stmt: sa.Select[Any], per_page: int, offset: int = 0) -> tuple[list[Account], bool]:
+    """A page's rows, and whether more follow (one row more is read to know)."""
+    rows = list(db.session.scalars(stmt.limit(per_page + 1).offset(offset)).unique())
+    return rows[:per_page], len(rows) > per_page
 
 
 def _offset_page(
@@ -249,19 +243,10 @@ def _offset_page(
     order = column.desc() if descending else column.asc()
     ordered = stmt.order_by(order.nulls_last(), Account.id)
     page = max(1, page) if capped else min(max(1, page), max(1, ceil(total / per_page)))
-    rows = list(db.session.scalars(ordered.limit(per_page + 1).offset((page - 1) * per_page)).unique())
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    return Page(
-        items=rows,
-        total=total,
-        page=page,
-        per_page=per_page,
-        total_capped=capped,
-        keyset=True,
-        next_after=rows[-1].id if more and rows else None,
-        prev_before=rows[0].id if page > 1 and rows else None,
-    )
+    rows, more = _rows_and_more(ordered, per_page, (page - 1) * per_page)
+    next_after = rows[-1].id if more and rows else None
+    prev_before = rows[0].id if page > 1 and rows else None
+    return Page(rows, total, page, per_page, total_capped=capped, next_after=next_after, prev_before=prev_before, keyset=True)
 
 
 def _validate(data: AccountData, account: Account | None = None) -> Platform:

@@ -205,6 +205,10 @@ class EventData:
     after: dict[str, Any] | None = None
 
 
+def _chained(actor: Actor, events: Sequence[EventData]) -> list[dict[str, Any]]:
+    return chain_rows([_row(actor, e.action, e.object_type, e.object_id, e.summary, e.before, e.after) for e in events])
+
+
 def record_events(actor: Actor, events: Sequence[EventData]) -> list[AuditEvent]:
     """Append several events to the chain in order, flushed with the caller's change.
 
@@ -214,8 +218,7 @@ def record_events(actor: Actor, events: Sequence[EventData]) -> list[AuditEvent]
     """
     if not events:
         return []
-    rows = chain_rows([_row(actor, e.action, e.object_type, e.object_id, e.summary, e.before, e.after) for e in events])
-    recorded = [AuditEvent(**row) for row in rows]
+    recorded = [AuditEvent(**row) for row in _chained(actor, events)]
     db.session.add_all(recorded)
     db.session.flush()
     return recorded
@@ -226,7 +229,7 @@ def record_many(actor: Actor, events: Sequence[EventData]) -> int:
     ORM object per event; returns how many were appended."""
     if not events:
         return 0
-    rows = chain_rows([_row(actor, e.action, e.object_type, e.object_id, e.summary, e.before, e.after) for e in events])
+    rows = _chained(actor, events)
     # Rows are inserted in order, so ids follow the chain.
     db.session.execute(sa.insert(AuditEvent.__table__), rows)
     return len(rows)
