@@ -238,6 +238,38 @@ def _names(model: Any, ids: set[int]) -> dict[int, str]:
     return names
 
 
+def _holders() -> tuple[dict[str, int], dict[str, int]]:
+    """Who holds each work email (in lower case) and each HR id: a batch's uniqueness checks."""
+    emails = dict(db.session.execute(sa.select(sa.func.lower(Person.work_email), Person.id)).all())
+    hr_ids = dict(db.session.execute(sa.select(Person.hr_id, Person.id).where(Person.hr_id.is_not(None))).all())
+    return emails, hr_ids
+
+
+def _batch_errors(
+    data: PersonData,
+    person_id: int | None,
+    emails: dict[str, int],
+    hr_ids: dict[str, int],
+    departments: dict[int, str],
+    managers: dict[int, str],
+) -> dict[str, list[str]]:
+    """``_validate``'s checks for one normalised row of a batch (``person_id`` None for a new
+    person), against lookups read once for the whole batch instead of a query per check."""
+    found = field_errors(data)
+    if "work_email" not in found and emails.get(data.work_email, person_id) != person_id:
+        found["work_email"] = [f"{data.work_email} already belongs to someone on the staff list."]
+    if data.hr_id and hr_ids.get(data.hr_id, person_id) != person_id:
+        found["hr_id"] = ["Another person already has this HR id."]
+    if data.department_id is not None and data.department_id not in departments:
+        found["department_id"] = ["That department no longer exists."]
+    if data.manager_id is not None:
+        if data.manager_id == person_id:
+            found["manager_id"] = ["A person cannot be their own manager."]
+        elif data.manager_id not in managers:
+            found["manager_id"] = ["That person no longer exists."]
+    return found
+
+
 #: Ids per ``IN`` list (well under SQLite's and PostgreSQL's limits on bound parameters).
 _CHUNK = 5_000
 
@@ -267,25 +299,17 @@ def create_people(actor: Actor, batch: list[PersonData]) -> list[int]:
     """
     permissions.require(permissions.can_edit_people(actor), "Only HR and admins keep the staff list.")
     stored = [normalise(data) for data in batch]
-    taken_emails = set(db.session.scalars(sa.select(sa.func.lower(Person.work_email))))
-    taken_hr_ids = set(db.session.scalars(sa.select(Person.hr_id).where(Person.hr_id.is_not(None))))
+    emails, hr_ids = _holders()
     departments = _names(Department, {d.department_id for d in stored if d.department_id is not None})
     managers = _names(Person, {d.manager_id for d in stored if d.manager_id is not None})
     errors: dict[str, list[str]] = {}
     for index, data in enumerate(stored):
-        found = field_errors(data)
-        if "work_email" not in found and data.work_email in taken_emails:
-            found["work_email"] = [f"{data.work_email} already belongs to someone on the staff list."]
-        if data.hr_id and data.hr_id in taken_hr_ids:
-            found["hr_id"] = ["Another person already has this HR id."]
-        if data.department_id is not None and data.department_id not in departments:
-            found["department_id"] = ["That department no longer exists."]
-        if data.manager_id is not None and data.manager_id not in managers:
-            found["manager_id"] = ["That person no longer exists."]
+        found = _batch_errors(data, None, emails, hr_ids, departments, managers)
         errors.update({f"{index}.{name}": messages for name, messages in found.items()})
-        taken_emails.add(data.work_email)
+        # Later rows see this one as added (0: a person of this batch, not yet numbered).
+        emails[data.work_email] = 0
         if data.hr_id:
-            taken_hr_ids.add(data.hr_id)
+            hr_ids[data.hr_id] = 0
     if errors:
         raise ValidationFailed("Some people need attention; nobody was added.", errors)
     if not stored:
@@ -337,8 +361,7 @@ def update_people(actor: Actor, changes: list[tuple[Person, PersonData]]) -> Non
     permissions.require(permissions.can_edit_people(actor), "Only HR and admins keep the staff list.")
     # Written past the ORM: the finding index refreshes what these people hold before the commit.
     findings.mark_changed(people=[person.id for person, _ in changes])
-    emails = dict(db.session.execute(sa.select(sa.func.lower(Person.work_email), Person.id)).all())
-    hr_ids = dict(db.session.execute(sa.select(Person.hr_id, Person.id).where(Person.hr_id.is_not(None))).all())
+    emails, hr_ids = _holders()
     before_data = [data_of(person) for person, _ in changes]
     stored = [normalise(data) for _, data in changes]
     department_ids = {d.department_id for d in stored + before_data if d.department_id is not None}
@@ -347,18 +370,7 @@ def update_people(actor: Actor, changes: list[tuple[Person, PersonData]]) -> Non
     errors: dict[str, list[str]] = {}
     writes: list[int] = []
     for index, ((person, _), data) in enumerate(zip(changes, stored, strict=True)):
-        found = field_errors(data)
-        if "work_email" not in found and emails.get(data.work_email, person.id) != person.id:
-            found["work_email"] = [f"{data.work_email} already belongs to someone on the staff list."]
-        if data.hr_id and hr_ids.get(data.hr_id, person.id) != person.id:
-            found["hr_id"] = ["Another person already has this HR id."]
-        if data.department_id is not None and data.department_id not in departments:
-            found["department_id"] = ["That department no longer exists."]
-        if data.manager_id is not None:
-            if data.manager_id == person.id:
-                found["manager_id"] = ["A person cannot be their own manager."]
-            elif data.manager_id not in managers:
-                found["manager_id"] = ["That person no longer exists."]
+        found = _batch_errors(data, person.id, emails, hr_ids, departments, managers)
         if found:
             errors.update({f"{index}.{name}": messages for name, messages in found.items()})
             continue
