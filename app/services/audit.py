@@ -85,11 +85,7 @@ class AuditKeySource(crypto.KeyringSource):
 
     def parse(self, text: str, source: str) -> crypto.Keyring:
         """Audit keys in the master keys' notation (``id:base64key``, 32 bytes each, newest first)."""
-        try:
-            return crypto.Keyring.parse(text, source=source)
-        except crypto.KeyConfigError as error:
-            message = str(error).replace(crypto._HOW_TO_SET, _AUDIT_HOW_TO).replace("master key", "audit key")  # noqa: SLF001
-            raise crypto.KeyConfigError(message) from None
+        return crypto.Keyring.parse(text, source=source, kind=self.kind, how_to=_AUDIT_HOW_TO)
 
 
 def current_keyring() -> crypto.Keyring:

@@ -115,14 +115,16 @@ def generate_key_spec(key_id: str | None = None) -> str:
 class Keyring:
     """The master keys this server holds. The first is the primary."""
 
-    def __init__(self, keys: list[MasterKey], source: str = "HANDOVER_MASTER_KEYS"):
+    def __init__(
+        self, keys: list[MasterKey], source: str = "HANDOVER_MASTER_KEYS", kind: str = "master key", how_to: str = _HOW_TO_SET
+    ):
         if not keys:
-            raise KeyConfigError(f"No master key is configured in {source}: {_HOW_TO_SET}")
+            raise KeyConfigError(f"No {kind} is configured in {source}: {how_to}")
         ids = [k.key_id for k in keys]
         if len(set(ids)) != len(ids):
             duplicate = next(key_id for key_id in ids if ids.count(key_id) > 1)
             raise KeyConfigError(
-                f"{source}: the master key id {duplicate!r} appears twice; each id must be unique. "
+                f"{source}: the {kind} id {duplicate!r} appears twice; each id must be unique. "
                 "Keep one entry per key (`flask keys generate --id <new id>` makes a new one)."
             )
         self._keys = {k.key_id: k for k in keys}
@@ -147,11 +149,14 @@ class Keyring:
         return f"{PREFIX}:{key_id}:{_b64encode(nonce + sealed)}"
 
     @classmethod
-    def parse(cls, spec: str, source: str = "HANDOVER_MASTER_KEYS") -> Keyring:
+    def parse(
+        cls, spec: str, source: str = "HANDOVER_MASTER_KEYS", kind: str = "master key", how_to: str = _HOW_TO_SET
+    ) -> Keyring:
         """Parse ``id:base64key`` entries separated by commas, spaces or new lines (first is primary).
 
         ``#`` starts a comment that runs to the end of its line (a key file may explain itself).
-        Error messages name the setting or file and never repeat key material.
+        Error messages name the setting or file, the kind of key and how to set it (``how_to``),
+        and never repeat key material.
         """
         keys = []
         text = "\n".join(line.split("#", 1)[0] for line in spec.splitlines())
@@ -162,18 +167,16 @@ class Keyring:
             if not KEY_ID.match(key_id) or not encoded:
                 raise KeyConfigError(
                     f"{source} has an entry that is not <id>:<key> (ids are 1-40 lower-case letters, digits and dashes, "
-                    f"starting with a letter or digit). {_HOW_TO_SET}"
+                    f"starting with a letter or digit). {how_to}"
                 )
             try:
                 raw = _decode_key(encoded)
             except (binascii.Error, ValueError):
-                raise KeyConfigError(f"{source}: the key for {key_id!r} is not valid base64. {_HOW_TO_SET}") from None
+                raise KeyConfigError(f"{source}: the key for {key_id!r} is not valid base64. {how_to}") from None
             if len(raw) != KEY_BYTES:
-                raise KeyConfigError(
-                    f"{source}: the key for {key_id!r} must be 32 bytes (256 bits), not {len(raw)}. {_HOW_TO_SET}"
-                )
+                raise KeyConfigError(f"{source}: the key for {key_id!r} must be 32 bytes (256 bits), not {len(raw)}. {how_to}")
             keys.append(MasterKey(key_id, raw))
-        return cls(keys, source)
+        return cls(keys, source, kind, how_to)
 
     def seal(self, plaintext: str, aad: bytes) -> str:
         return self.seal_with(self.primary.key_id, plaintext, aad)
