@@ -96,6 +96,29 @@ def test_home_lists_accounts_owned_by_someone_leaving_or_gone_for_readers(client
     assert "Len Leaving" in card(html, "leaving-title")
 
 
+def test_home_lists_the_first_ten_accounts_owned_by_leavers_by_name_and_counts_them_up_to_a_limit(
+    client, login_as, monkeypatch
+):
+    from app.services import home
+
+    login_as(Role.DIRECTOR)
+    fb = factories.make_platform("Facebook")
+    gone = factories.make_person("Dee Departed", status=PersonStatus.DEPARTED)
+    profile = factories.make_profile(fb, ProfileKind.PERSONAL, holder=gone)
+    for n in reversed(range(12)):
+        factories.make_account(fb, name=f"Page {n:02}", owner_profile=profile)
+    db.session.commit()
+
+    at_risk = card(client.get("/").text, "leavers-title")
+    assert "<strong>12</strong> accounts; the first 10 are listed" in at_risk
+    assert re.findall(r"Page (\d\d)<", at_risk) == [f"{n:02}" for n in range(10)]
+
+    # Past the limit the count says "more than": it stops counting there.
+    monkeypatch.setattr(home, "HELD_COUNT_LIMIT", 11)
+    at_risk = card(client.get("/").text, "leavers-title")
+    assert "More than <strong>11</strong> accounts; the first 10 are listed" in at_risk
+
+
 @pytest.mark.parametrize("role", [Role.DIRECTOR, Role.HR])
 def test_home_lists_the_first_ten_people_leaving_and_counts_them_all(client, login_as, role):
     login_as(role)
