@@ -36,14 +36,28 @@ def account_matches(text: str, many: bool = False) -> Any:
     instead of being fetched one by one and all sorted (200,000 accounts, 13,341 matches: the
     first page's query 16 ms instead of 45 ms).
     """
-    text = text.strip()
-    if len(text) >= TRIGRAM and db.session.get_bind().dialect.name == "sqlite":
-        phrase = '"' + text.replace('"', '""') + '"'  # one phrase: the text as a substring, nothing parsed
-        found = sa.select(_account_search.c.rowid).where(sa.literal_column(ACCOUNT_SEARCH_TABLE).op("MATCH")(phrase))
+    found = account_match_ids(text)
+    if found is not None:
         # "+ 0" is not the id column itself: SQLite cannot start from the matches' ids, so it
         # reads the accounts in the page's order and keeps those in the set.
         return (Account.id + 0).in_(found) if many else Account.id.in_(found)
+    text = text.strip()
     return sa.or_(contains(Account.name, text), contains(Account.handle, text), contains(Account.url, text))
+
+
+def account_match_ids(text: str) -> sa.Select | None:
+    """The ids of the accounts ``text`` matches, read from the trigram index alone (SQLite, three
+    characters or more), or None where there is no such index. A count of these can stop at its
+    limit; a count of the accounts whose id is among them first collects every match."""
+    text = text.strip()
+    if len(text) < TRIGRAM or db.session.get_bind().dialect.name != "sqlite":
+        return None
+    return sa.select(_account_search.c.rowid).where(sa.literal_column(ACCOUNT_SEARCH_TABLE).op("MATCH")(_phrase(text)))
+
+
+def _phrase(text: str) -> str:
+    """The text as one FTS5 phrase: a substring to find, nothing parsed."""
+    return '"' + text.replace('"', '""') + '"'
 
 
 @dataclass
