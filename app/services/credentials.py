@@ -529,6 +529,9 @@ def _queue_candidates() -> sa.Select:
 
 #: The rotation queue counts its notes up to this many ("more than 1,000" beyond).
 QUEUE_COUNT_LIMIT = 1_000
+#: Up to this many must-rotate notes are read once as ids for the queue's statements (far below
+#: SQLite's and PostgreSQL's limits on bound parameters); more are found by a subquery each time.
+MUST_LIST_LIMIT = 5_000
 
 
 def _queue_filters(stmt: sa.Select, department_id: int | None, platform_id: int | None) -> sa.Select:
@@ -565,11 +568,15 @@ def rotation_queue(
     permissions.require(actor.has_role(*KEEPERS), "The rotation queue is for IT.")
     now, page = now or utcnow(), max(1, page)
     soon = now + timedelta(days=DUE_WINDOW_DAYS)
-    must_ids = finding_sql.must_rotate_ids()
+    # Read once, then bound into the parts' statements: the subquery was evaluated in four of
+    # them (3-4 ms each at 200,000 accounts). A registry with more than MUST_LIST_LIMIT keeps it.
+    must: list[int] | sa.CompoundSelect = list(db.session.scalars(finding_sql.must_rotate_ids()))
+    if len(must) > MUST_LIST_LIMIT:
+        must = finding_sql.must_rotate_ids()
     segments = [
-        CredentialNote.id.in_(must_ids),
-        sa.and_(CredentialNote.due_at <= now, CredentialNote.id.not_in(must_ids)),
-        sa.and_(CredentialNote.due_at > now, CredentialNote.due_at <= soon, CredentialNote.id.not_in(must_ids)),
+        CredentialNote.id.in_(must),
+        sa.and_(CredentialNote.due_at <= now, CredentialNote.id.not_in(must)),
+        sa.and_(CredentialNote.due_at > now, CredentialNote.due_at <= soon, CredentialNote.id.not_in(must)),
     ]
     # Each part counted only as far as this page needs, and at least QUEUE_COUNT_LIMIT: past that
     # the total reads "more than", and a page deep in the queue costs its depth, never the registry.

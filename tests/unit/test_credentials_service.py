@@ -323,7 +323,10 @@ def test_must_rotate_lists_every_reason_once(app: Flask) -> None:
 # --- Rotation queue -----------------------------------------------------------------------
 
 
-def test_the_rotation_queue_orders_and_filters(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("must_list_limit", [5_000, 0], ids=["must-rotate ids read once", "must-rotate by subquery"])
+def test_the_rotation_queue_orders_and_filters(app: Flask, monkeypatch: pytest.MonkeyPatch, must_list_limit: int) -> None:
+    # Past MUST_LIST_LIMIT must-rotate notes the queue finds them by subquery: the same queue.
+    monkeypatch.setattr(service, "MUST_LIST_LIMIT", must_list_limit)
     lending, archive = factories.make_department("Lending"), factories.make_department("Archive")
     facebook, youtube = factories.make_platform("Facebook"), factories.make_platform("YouTube")
     a_lending = factories.make_account(platform=facebook, department=lending)
