@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 from importlib import import_module
@@ -100,6 +101,27 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 
     register_cli(app)
     return app
+
+
+#: Allocations between the cycle collector's youngest passes (Python's default is 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_server_process() -> None:
+    """Once a serving process has built its app (``wsgi.py``): set aside what exists now, and
+    collect cycles less often.
+
+    Everything made by importing and building the app lives as long as the process, yet every
+    full pass of the cycle collector walked it (about 180,000 objects: 95-140 ms a pass on two
+    cores, the p95 of the heaviest pages at 200,000 accounts). Frozen, the passes skip it; a
+    young generation of 10,000 allocations instead of 700 makes the passes rarer (a case page of
+    172 items no longer meets one in 280 requests). Before gunicorn forks, the frozen objects'
+    pages also stay shared between workers.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def _key_file(app: Flask, setting: str, default_name: str, env_name: str) -> Path | None:

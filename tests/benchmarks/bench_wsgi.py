@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 
-from app import create_app
+from app import create_app, settle_server_process
 from tests.benchmarks.scale import add_floor_route
 
 app = create_app("testing", SQLALCHEMY_DATABASE_URI=os.environ["BENCH_WSGI_DATABASE_URL"], WTF_CSRF_ENABLED=False)
 add_floor_route(app)
+settle_server_process()  # as wsgi.py does

@@ -96,9 +96,7 @@ def test_home_lists_accounts_owned_by_someone_leaving_or_gone_for_readers(client
     assert "Len Leaving" in card(html, "leaving-title")
 
 
-def test_home_lists_the_first_ten_accounts_owned_by_leavers_by_name_and_counts_them_up_to_a_limit(
-    client, login_as, monkeypatch
-):
+def test_home_lists_the_first_ten_accounts_owned_by_leavers_by_name_and_counts_them_up_to_a_limit(client, login_as, monkeypatch):
     from app.services import home
 
     login_as(Role.DIRECTOR)

@@ -195,7 +195,7 @@ def test_the_environment_picks_the_config(monkeypatch: pytest.MonkeyPatch, tmp_p
 # --- SQLite -------------------------------------------------------------------------------
 
 
-PRAGMAS = {"foreign_keys": 1, "journal_mode": "wal", "busy_timeout": 5000, "secure_delete": 1}
+PRAGMAS = {"foreign_keys": 1, "journal_mode": "wal", "busy_timeout": 5000, "secure_delete": 1, "cache_size": -16384}
 
 
 def test_sqlite_connections_carry_the_registry_pragmas(tmp_path: Path) -> None:
@@ -209,3 +209,19 @@ def test_sqlite_connections_carry_the_registry_pragmas(tmp_path: Path) -> None:
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_a_server_process_sets_aside_what_building_the_app_made_and_collects_cycles_less_often() -> None:
+    import gc
+
+    from app import GC_YOUNG_THRESHOLD, settle_server_process
+
+    before = gc.get_threshold()
+    try:
+        settle_server_process()
+        assert gc.get_freeze_count() > 10_000, "the modules, routes and templates built so far are frozen"
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+        assert gc.get_count()[0] < 100, "collected just before freezing"
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
