@@ -67,7 +67,7 @@ def _item(item_id: int) -> ChecklistItem:
 
 
 def _involved(actor: Actor, case: OffboardingCase) -> bool:
-    return actor.person_id is not None and any(actor.person_id in (item.assignee_id, item.confirmer_id) for item in case.items)
+    return actor.person_id is not None and offboarding.involves(case, actor.person_id)
 
 
 def _can_view(actor: Actor, case: OffboardingCase) -> bool:
@@ -97,9 +97,8 @@ def _progress(done: int, waived: int, total: int) -> dict[str, int]:
 
 
 def _case_progress(case: OffboardingCase) -> dict[str, int]:
-    done = sum(1 for i in case.items if i.status is ItemStatus.DONE)
-    waived = sum(1 for i in case.items if i.status is ItemStatus.WAIVED)
-    return _progress(done, waived, len(case.items))
+    counts = offboarding.item_counts(case)
+    return _progress(counts.get(ItemStatus.DONE, 0), counts.get(ItemStatus.WAIVED, 0), sum(counts.values()))
 
 
 def _overdue(item: ChecklistItem, today: date) -> bool:
@@ -281,12 +280,12 @@ def _blank_form(item: ChecklistItem, formdata: Any = None) -> Any:
     return form
 
 
-def _groups(case: OffboardingCase) -> list[dict[str, Any]]:
+def _groups(items: list[ChecklistItem]) -> list[dict[str, Any]]:
     """Items grouped by account, then by profile, then the person-level items (in checklist order)."""
     accounts: OrderedDict[int, dict[str, Any]] = OrderedDict()
     profiles: OrderedDict[int, dict[str, Any]] = OrderedDict()
     person: list[ChecklistItem] = []
-    for item in case.items:
+    for item in items:
         if item.account_id is not None and item.account is not None:
             accounts.setdefault(item.account_id, {"account": item.account, "profile": None, "items": []})["items"].append(item)
         elif item.profile_id is not None and item.profile is not None:
@@ -303,7 +302,7 @@ def _timeline(case: OffboardingCase) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = [
         {"at": case.created_at, "what": f"Case started (via {case.started_via})", "who": case.started_by_name, "kind": "start"}
     ]
-    for item in case.items:
+    for item in offboarding.finished_items(case):
         if item.completed_at is not None:
             verb = "Waived" if item.status is ItemStatus.WAIVED else "Completed"
             extra = f" — {item.waived_reason}" if item.status is ItemStatus.WAIVED else ""
@@ -345,14 +344,16 @@ def _render_detail(
     changes: list[Any] | None = None,
     left: list[str] | None = None,
     message: str | None = None,
+    page: int = 1,
 ) -> str:
+    """The case page: progress and timeline of the whole case, one page of its checklist."""
     actor = current_actor()
     today = date.today()
     given = given or {}
-    offboarding.load_checklist(case)
+    checklist_page = offboarding.checklist_page(case, page)
     is_open = case.status is CaseStatus.OPEN
     actions: dict[int, dict[str, Any]] = {}
-    for item in case.items:
+    for item in checklist_page.items:
         entry: dict[str, Any] = {"form": None, "confirm": None, "waive": False, "rotate_url": None}
         if is_open and item.status is ItemStatus.OPEN and checklist.can_work(actor, item):
             entry["form"] = given.get(item.id) or _blank_form(item)
@@ -368,7 +369,8 @@ def _render_detail(
         "offboarding/detail.html",
         case=case,
         today=today,
-        groups=_groups(case),
+        groups=_groups(checklist_page.items),
+        checklist_page=checklist_page,
         progress=_case_progress(case),
         timeline=_timeline(case),
         actions=actions,
@@ -391,14 +393,23 @@ def _render_detail(
 def detail(case_id: int) -> Any:
     case = _case(case_id)
     _require_view(current_actor(), case)
-    return _render_detail(case)
+    return _render_detail(case, page=optional_int(request.args.get("page")) or 1)
 
 
 def _stale(item_or_case: Any, stale: StaleEdit) -> Any:
+    """The case page again (at the item's page), saying what changed meanwhile."""
     db.session.rollback()
-    case = item_or_case if isinstance(item_or_case, OffboardingCase) else item_or_case.case
-    case = _case(case.id)
-    return _render_detail(case, changes=stale.changes, message=stale.message), 409
+    if isinstance(item_or_case, OffboardingCase):
+        case, page = _case(item_or_case.id), 1
+    else:
+        item = _item(item_or_case.id)
+        case, page = item.case, offboarding.page_of_item(item)
+    return _render_detail(case, changes=stale.changes, message=stale.message, page=page), 409
+
+
+def _item_url(case_id: int, item_id: int, page: int) -> str:
+    """The case page showing the item, scrolled to it."""
+    return url_for("offboarding.detail", case_id=case_id, page=page if page > 1 else None, _anchor=f"item-{item_id}")
 
 
 def _item_data(form: Any) -> dict[str, Any]:
@@ -428,16 +439,18 @@ def complete(item_id: int) -> Any:
         else:
             title, awaiting = item.title, item.status is ItemStatus.AWAITING_CONFIRMATION
             who = item.confirmer.name if item.confirmer else "an admin"
-            case_id = item.case_id
+            case_id, page = item.case_id, offboarding.page_of_item(item)
             db.session.commit()
             if awaiting:
                 flash(f"Done: “{title}”. It is now waiting for {who} to confirm they have control.", "success")
             else:
                 flash(f"Done: “{title}”.", "success")
-            return redirect(url_for("offboarding.detail", case_id=case_id, _anchor=f"item-{item_id}"))
+            return redirect(_item_url(case_id, item_id, page))
     db.session.rollback()
     item = _item(item_id)
-    return _render_detail(item.case, {item.id: form}, message="That item was not done; see its form below."), 400
+    return _render_detail(
+        item.case, {item.id: form}, message="That item was not done; see its form below.", page=offboarding.page_of_item(item)
+    ), 400
 
 
 @bp.route("/items/<int:item_id>/confirm", methods=["POST"])
@@ -460,13 +473,17 @@ def confirm(item_id: int) -> Any:
             db.session.rollback()
             apply_errors(form, error)
         else:
-            title, case_id = item.title, item.case_id
+            title, case_id, page = item.title, item.case_id, offboarding.page_of_item(item)
             db.session.commit()
             flash(f"Thank you: you confirmed you have control. “{title}” is done.", "success")
-            return redirect(url_for("offboarding.detail", case_id=case_id, _anchor=f"item-{item_id}"))
+            return redirect(_item_url(case_id, item_id, page))
     db.session.rollback()
     item = _item(item_id)
-    return _render_detail(item.case, message="Not confirmed: " + " ".join(form.form_errors + form.version.errors)), 400
+    return _render_detail(
+        item.case,
+        message="Not confirmed: " + " ".join(form.form_errors + form.version.errors),
+        page=offboarding.page_of_item(item),
+    ), 400
 
 
 @bp.route("/items/<int:item_id>/waive", methods=["GET", "POST"])
@@ -489,10 +506,10 @@ def waive(item_id: int) -> Any:
             db.session.rollback()
             apply_errors(form, error)
         else:
-            title, case_id = item.title, item.case_id
+            title, case_id, page = item.title, item.case_id, offboarding.page_of_item(item)
             db.session.commit()
             flash(f"Waived “{title}”. The reason is kept on the item and in the audit log.", "success")
-            return redirect(url_for("offboarding.detail", case_id=case_id, _anchor=f"item-{item_id}"))
+            return redirect(_item_url(case_id, item_id, page))
     return render_template("offboarding/waive.html", form=form, item=item, changes=changes), (400 if form.is_submitted() else 200)
 
 

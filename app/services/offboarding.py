@@ -33,6 +33,7 @@ from app.models.user import Role, User
 from app.services import audit, people, reviews, users
 from app.services.context import Actor
 from app.services.errors import DomainError, PermissionDenied, ValidationFailed
+from app.services.pagination import Page
 
 #: How a case may be started (OffboardingCase.started_via).
 VIA = ("web", "api", "scim", "csv")
@@ -108,29 +109,92 @@ def open_case_of(person: Person) -> OffboardingCase | None:
     )
 
 
-def load_checklist(case: OffboardingCase) -> list[ChecklistItem]:
-    """The case's items with what the case page shows of each (account and its platform, profile
-    and its platform, assignee, confirmer) and the leaver with their department, in a fixed number
-    of queries whatever the size of the checklist; ``case.items`` is set to them."""
-    items = list(
-        db.session.scalars(
-            sa.select(ChecklistItem)
-            .where(ChecklistItem.case_id == case.id)
-            .order_by(ChecklistItem.position, ChecklistItem.id)
-            .options(
-                selectinload(ChecklistItem.account).selectinload(Account.platform),
-                selectinload(ChecklistItem.profile).selectinload(Profile.platform),
-                selectinload(ChecklistItem.assignee),
-                selectinload(ChecklistItem.confirmer),
-            )
+#: Checklist items on one page of a case: a case's page costs the same for a leaver who held
+#: 20 things as for one who held 200.
+CHECKLIST_PAGE = 50
+
+
+def _checklist_select(case: OffboardingCase) -> sa.Select:
+    """The case's items in checklist order, with what the case page shows of each (account and its
+    platform, profile and its platform, assignee, confirmer)."""
+    return (
+        sa.select(ChecklistItem)
+        .where(ChecklistItem.case_id == case.id)
+        .order_by(ChecklistItem.position, ChecklistItem.id)
+        .options(
+            selectinload(ChecklistItem.account).selectinload(Account.platform),
+            selectinload(ChecklistItem.profile).selectinload(Profile.platform),
+            selectinload(ChecklistItem.assignee),
+            selectinload(ChecklistItem.confirmer),
         )
     )
-    set_committed_value(case, "items", items)
+
+
+def checklist_page(case: OffboardingCase, page: int, per_page: int = CHECKLIST_PAGE) -> Page[ChecklistItem]:
+    """One page of the case's items in checklist order (a page past the end is the last one),
+    loaded as the case page shows them. ``case.items`` is left alone."""
+    total = db.session.scalar(sa.select(sa.func.count()).where(ChecklistItem.case_id == case.id)) or 0
+    page = min(max(1, page), max(1, -(-total // per_page)))
+    items = list(db.session.scalars(_checklist_select(case).offset((page - 1) * per_page).limit(per_page)))
     for item in items:
         set_committed_value(item, "case", case)
-    if case.person.department is not None:
-        _ = case.person.department.head_id
-    return items
+    return Page(items=items, total=total, page=page, per_page=per_page)
+
+
+def page_of_item(item: ChecklistItem, per_page: int = CHECKLIST_PAGE) -> int:
+    """The page of its case on which ``item`` is shown."""
+    before = db.session.scalar(
+        sa.select(sa.func.count()).where(
+            ChecklistItem.case_id == item.case_id,
+            sa.or_(
+                ChecklistItem.position < item.position,
+                sa.and_(ChecklistItem.position == item.position, ChecklistItem.id < item.id),
+            ),
+        )
+    )
+    return (before or 0) // per_page + 1
+
+
+def item_counts(case: OffboardingCase) -> dict[ItemStatus, int]:
+    """How many of the case's items are in each state."""
+    return dict(
+        db.session.execute(
+            sa.select(ChecklistItem.status, sa.func.count())
+            .where(ChecklistItem.case_id == case.id)
+            .group_by(ChecklistItem.status)
+        ).all()
+    )
+
+
+def finished_items(case: OffboardingCase) -> list[ChecklistItem]:
+    """The case's items that were done, waived or confirmed (what its timeline tells), not the open ones."""
+    return list(
+        db.session.scalars(
+            sa.select(ChecklistItem)
+            .where(
+                ChecklistItem.case_id == case.id,
+                sa.or_(ChecklistItem.completed_at.is_not(None), ChecklistItem.confirmed_at.is_not(None)),
+            )
+            .order_by(ChecklistItem.position, ChecklistItem.id)
+        )
+    )
+
+
+def involves(case: OffboardingCase, person_id: int) -> bool:
+    """Whether the person is assigned an item of the case or confirms one."""
+    return (
+        db.session.scalar(
+            sa.select(
+                sa.select(ChecklistItem.id)
+                .where(
+                    ChecklistItem.case_id == case.id,
+                    sa.or_(ChecklistItem.assignee_id == person_id, ChecklistItem.confirmer_id == person_id),
+                )
+                .exists()
+            )
+        )
+        or False
+    )
 
 
 def _person_snapshot(person: Person) -> dict[str, object]:

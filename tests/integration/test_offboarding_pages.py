@@ -284,3 +284,49 @@ def test_my_tasks_shows_overdue_first(client: Any, login_as: Any) -> None:
     assert page.text.index("Late Page") < page.text.index("Later Page")
     assert "overdue by 3 days" in page.text
     assert a1.name in page.text
+
+
+def test_a_long_checklist_is_paged_and_an_item_done_on_a_later_page_comes_back_to_it(
+    client: Any, login_as: Any, monkeypatch: Any
+) -> None:
+    w = leaver_setup()
+    case = start(w)
+    # Two items a page (the route and the redirect take the size as a default argument).
+    monkeypatch.setattr(offboarding.checklist_page, "__defaults__", (2,))
+    monkeypatch.setattr(offboarding.page_of_item, "__defaults__", (2,))
+    items = list(
+        db.session.scalars(
+            sa.select(ChecklistItem).where(ChecklistItem.case_id == case.id).order_by(ChecklistItem.position, ChecklistItem.id)
+        )
+    )
+    assert [i.kind for i in items] == [
+        ItemKind.TRANSFER_OWNERSHIP,
+        ItemKind.REASSIGN_STEWARD,
+        ItemKind.ADD_ADMIN,
+        ItemKind.REMOVE_ADMIN,
+        ItemKind.EXIT_DECLARATION,
+    ]
+    login_as(Role.ADMIN)
+
+    def shown(html: str) -> list[bool]:
+        return [f'id="item-{i.id}"' in html for i in items]
+
+    first = client.get(f"/offboarding/{case.id}").text
+    assert shown(first) == [True, True, False, False, False]
+    assert "Showing 1–2 of 5" in first and 'rel="next"' in first
+    assert "0 of 5" in first, "the progress counts every item, not the page's"
+    assert shown(client.get(f"/offboarding/{case.id}?page=2").text) == [False, False, True, True, False]
+    last = client.get(f"/offboarding/{case.id}?page=3").text
+    assert shown(last) == [False, False, False, False, True] and 'rel="prev"' in last
+    assert shown(client.get(f"/offboarding/{case.id}?page=99").text) == shown(last), "past the end: the last page"
+
+    # Done on page 2: back to page 2, at the item; a refused one is shown on its page with its error.
+    add = items[2]
+    refused = client.submit(f"/offboarding/items/{items[3].id}/complete", {f"item{items[3].id}-version": items[3].version})
+    assert refused.status_code == 400 and "First complete" in refused.text and shown(refused.text)[3]
+    done = client.submit(
+        f"/offboarding/items/{add.id}/complete",
+        {f"item{add.id}-profile_id": w["persona"].id, f"item{add.id}-role_name": "admin", f"item{add.id}-version": add.version},
+    )
+    assert done.status_code == 302, done.text
+    assert done.headers["Location"].endswith(f"/offboarding/{case.id}?page=2#item-{add.id}")
