@@ -18,6 +18,9 @@ from app.services.errors import StaleEdit, ValidationFailed
 
 bp = Blueprint("people", __name__, url_prefix="/people", template_folder="templates")
 
+#: Rows of each list on a person's page (profiles, roles, findings…) before "show all".
+FOOTPRINT_LIST = 25
+
 
 @bp.route("/")
 @roles(Role.ADMIN, Role.DIRECTOR, Role.HR, Role.IT)
@@ -47,7 +50,17 @@ def index() -> Any:
 def detail(person_id: int) -> Any:
     actor = current_actor()
     person = service.get_person(actor, person_id)
-    fp = service.footprint(person)
+    # The first FOOTPRINT_LIST of each list and of the findings, with their totals; ?all=1 lists everything.
+    everything = request.args.get("all") == "1"
+    fp = service.footprint(person, limit=None if everything else FOOTPRINT_LIST)
+    interval = current_app.config["REVIEW_INTERVAL_DAYS"]
+    concerning = findings.FindingFilters(person_id=person.id, show="all")
+    if everything:
+        listed = findings.evaluate(findings.visible_filters(actor, concerning), interval)
+        counts = None
+    else:
+        first, summary = findings.list_findings(actor, concerning, per_page=FOOTPRINT_LIST, review_interval_days=interval)
+        listed, counts = first.items, (summary.total, summary.accepted)
     return render_template(
         "people/detail.html",
         person=person,
@@ -56,10 +69,8 @@ def detail(person_id: int) -> Any:
         can_edit=permissions.can_edit_people(actor),
         can_see_private=permissions.can_edit_people(actor),
         history=audit.history("person", person.id),
-        findings=findings.evaluate(
-            findings.visible_filters(actor, findings.FindingFilters(person_id=person.id, show="all")),
-            current_app.config["REVIEW_INTERVAL_DAYS"],
-        ),
+        findings=listed,
+        finding_counts=counts,
         can_accept=actor.has_role(Role.DIRECTOR, Role.ADMIN),
         offboarding_case=offboarding.open_case_of(person),
         can_start_offboarding=actor.has_role(*offboarding.CASE_KEEPERS),

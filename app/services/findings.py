@@ -248,6 +248,8 @@ _LeaverProfile, _Leaver, _LeaverLink = (
 _AdminProfile, _AdminHolder = aliased(Profile, name="admin_profile"), aliased(Person, name="admin_holder")
 _Contact = aliased(Person, name="contact")
 _SharedLogin = aliased(Profile, name="shared_login")
+#: The index's rows concerning a person, as a set the list's rows are taken from.
+_Concerned = aliased(IndexedFinding, name="concerned")
 
 
 def _base(filters: FindingFilters, *columns: Any) -> sa.Select:
@@ -712,13 +714,23 @@ def _index_where(filters: FindingFilters) -> list[Any]:
     if filters.account_id:
         where.append(IndexedFinding.account_id == filters.account_id)
     if filters.person_id:
-        concerned = sa.select(IndexedFindingPerson.id).where(
-            IndexedFindingPerson.person_id == filters.person_id,
-            IndexedFindingPerson.rule_id == IndexedFinding.rule_id,
-            IndexedFindingPerson.subject_type == IndexedFinding.subject_type,
-            IndexedFindingPerson.subject_id == IndexedFinding.subject_id,
+        # The findings the person stewards or is named in, found from the person's side (two index
+        # lookups), not by testing every finding of the index (355 ms at 420,000 findings).
+        named = _Concerned
+        concerned = sa.union(
+            sa.select(named.id).where(named.steward_id == filters.person_id),
+            sa.select(named.id)
+            .join(
+                IndexedFindingPerson,
+                sa.and_(
+                    IndexedFindingPerson.rule_id == named.rule_id,
+                    IndexedFindingPerson.subject_type == named.subject_type,
+                    IndexedFindingPerson.subject_id == named.subject_id,
+                ),
+            )
+            .where(IndexedFindingPerson.person_id == filters.person_id),
         )
-        where.append(sa.or_(IndexedFinding.steward_id == filters.person_id, concerned.exists()))
+        where.append(IndexedFinding.id.in_(concerned))
     if filters.show == "open":
         where.append(IndexedFinding.accepted.is_(False))
     elif filters.show == "accepted":

@@ -73,6 +73,32 @@ class Footprint:
     connections: list[Connection] = field(default_factory=list)
     #: Accounts owned or administered through a persona/shared login the person keeps.
     through_custody: list[AccountAdmin | Account] = field(default_factory=list)
+    #: How many of each there are, when the lists hold only the first few (``footprint(limit=…)``).
+    totals: dict[str, int] = field(default_factory=dict)
+
+    #: The lists, by name.
+    SECTIONS = (
+        "profiles",
+        "custodian_of",
+        "owned",
+        "admin_roles",
+        "recovery_contacts",
+        "stewarded",
+        "connections",
+        "through_custody",
+    )
+
+    def total(self, section: str) -> int:
+        """How many there are of ``section`` (more than listed when the lists are cut short)."""
+        return self.totals.get(section, len(getattr(self, section)))
+
+    def more(self, section: str) -> int:
+        """How many of ``section`` are not listed."""
+        return self.total(section) - len(getattr(self, section))
+
+    @property
+    def is_cut(self) -> bool:
+        return any(self.more(section) for section in self.SECTIONS)
 
     @property
     def is_empty(self) -> bool:
@@ -464,81 +490,99 @@ def update_person(actor: Actor, person: Person, data: PersonData, expected_versi
     return person
 
 
-def footprint(person: Person) -> Footprint:
+def footprint(person: Person, limit: int | None = None) -> Footprint:
     """Everything tied to the person, each kind in one query: nine queries whatever the person
     holds (many-to-one links are joined; profiles are matched by subquery, so no query waits on
-    another's result)."""
+    another's result).
+
+    ``limit``: each list holds its first ``limit`` rows only, and one more query counts them all
+    (``Footprint.totals``): the person's page then costs the same for someone who holds 20 things
+    as for someone who holds 2,000.
+    """
     result = Footprint(person=person)
     held = sa.select(Profile.id).where(Profile.holder_id == person.id).scalar_subquery()
     kept = sa.select(ProfileCustodian.profile_id).where(ProfileCustodian.person_id == person.id).scalar_subquery()
     # What the pages and the ownership map show of an account: its platform and its owner profile.
     account_opts = (joinedload(Account.platform), joinedload(Account.owner_profile))
 
-    def admin_roles(profiles: Any) -> list[AccountAdmin]:
-        return list(
-            db.session.scalars(
-                sa.select(AccountAdmin)
-                .join(AccountAdmin.account)
-                .options(
-                    contains_eager(AccountAdmin.account).joinedload(Account.platform),
-                    joinedload(AccountAdmin.profile).joinedload(Profile.platform),
-                )
-                .where(AccountAdmin.profile_id.in_(profiles))
-                .order_by(Account.name, AccountAdmin.id)
-            )
-        )
+    def first(stmt: sa.Select) -> list[Any]:
+        return list(db.session.scalars(stmt if limit is None else stmt.limit(limit)))
 
-    def owned_through(profiles: Any) -> list[Account]:
-        return list(
-            db.session.scalars(
-                sa.select(Account)
-                .options(*account_opts)
-                .where(Account.owner_profile_id.in_(profiles))
-                .order_by(Account.name, Account.id)
-            )
-        )
-
-    result.profiles = list(
-        db.session.scalars(
-            sa.select(Profile)
-            .options(joinedload(Profile.platform))
-            .where(Profile.holder_id == person.id)
-            .order_by(Profile.name, Profile.id)
-        )
-    )
-    result.custodian_of = list(
-        db.session.scalars(
-            sa.select(Profile)
-            .options(joinedload(Profile.platform))
-            .where(Profile.id.in_(kept))
-            .order_by(Profile.name, Profile.id)
-        )
-    )
-    result.owned = owned_through(held)
-    result.admin_roles = admin_roles(held)
-    result.connections = list(
-        db.session.scalars(
-            sa.select(Connection)
+    def admin_roles(profiles: Any) -> sa.Select:
+        return (
+            sa.select(AccountAdmin)
+            .join(AccountAdmin.account)
             .options(
-                joinedload(Connection.account).joinedload(Account.platform),
-                joinedload(Connection.profile),
+                contains_eager(AccountAdmin.account).joinedload(Account.platform),
+                joinedload(AccountAdmin.profile).joinedload(Profile.platform),
             )
-            .where(Connection.profile_id.in_(held))
-            .order_by(Connection.tool_name, Connection.id)
+            .where(AccountAdmin.profile_id.in_(profiles))
+            .order_by(Account.name, AccountAdmin.id)
         )
-    )
-    result.through_custody = [*owned_through(kept), *admin_roles(kept)]
-    result.recovery_contacts = list(
-        db.session.scalars(
-            sa.select(RecoveryContact)
-            .options(joinedload(RecoveryContact.account).joinedload(Account.platform))
-            .where(RecoveryContact.person_id == person.id)
-            .order_by(RecoveryContact.id)
+
+    def owned_through(profiles: Any) -> sa.Select:
+        return (
+            sa.select(Account)
+            .options(*account_opts)
+            .where(Account.owner_profile_id.in_(profiles))
+            .order_by(Account.name, Account.id)
         )
+
+    profiles = sa.select(Profile).options(joinedload(Profile.platform)).order_by(Profile.name, Profile.id)
+    connections = (
+        sa.select(Connection)
+        .options(joinedload(Connection.account).joinedload(Account.platform), joinedload(Connection.profile))
+        .where(Connection.profile_id.in_(held))
+        .order_by(Connection.tool_name, Connection.id)
     )
-    result.stewarded = list(
-        db.session.scalars(
-            sa.select(Account).options(*account_opts).where(Account.steward_id == person.id).order_by(Account.name, Account.id)
+    recovery_contacts = (
+        sa.select(RecoveryContact)
+        .options(joinedload(RecoveryContact.account).joinedload(Account.platform))
+        .where(RecoveryContact.person_id == person.id)
+        .order_by(RecoveryContact.id)
+    )
+    stewarded = (
+        sa.select(Account).options(*account_opts).where(Account.steward_id == person.id).order_by(Account.name, Account.id)
+    )
+    result.profiles = first(profiles.where(Profile.holder_id == person.id))
+    result.custodian_of = first(profiles.where(Profile.id.in_(kept)))
+    result.owned = first(owned_through(held))
+    result.admin_roles = first(admin_roles(held))
+    result.connections = first(connections)
+    result.through_custody = [*first(owned_through(kept)), *first(admin_roles(kept))][:limit]
+    result.recovery_contacts = first(recovery_contacts)
+    result.stewarded = first(stewarded)
+    if limit is not None:
+
+        def counted(stmt: sa.Select) -> Any:
+            return sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()).scalar_subquery()
+
+        kept_reach = (
+            sa.select(Account.id)
+            .where(Account.owner_profile_id.in_(kept))
+            .union_all(sa.select(AccountAdmin.id).where(AccountAdmin.profile_id.in_(kept)))
         )
-    )
+        totals = db.session.execute(
+            sa.select(
+                counted(sa.select(Profile.id).where(Profile.holder_id == person.id)),
+                counted(sa.select(Profile.id).where(Profile.id.in_(kept))),
+                counted(sa.select(Account.id).where(Account.owner_profile_id.in_(held))),
+                counted(sa.select(AccountAdmin.id).where(AccountAdmin.profile_id.in_(held))),
+                counted(sa.select(Connection.id).where(Connection.profile_id.in_(held))),
+                counted(kept_reach),
+                counted(sa.select(RecoveryContact.id).where(RecoveryContact.person_id == person.id)),
+                counted(sa.select(Account.id).where(Account.steward_id == person.id)),
+            )
+        ).one()
+        names = (
+            "profiles",
+            "custodian_of",
+            "owned",
+            "admin_roles",
+            "connections",
+            "through_custody",
+            "recovery_contacts",
+            "stewarded",
+        )
+        result.totals = dict(zip(names, totals, strict=True))
     return result

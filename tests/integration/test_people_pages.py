@@ -118,6 +118,36 @@ def test_the_footprint_page_lists_everything_a_person_holds(client, login_as):
     assert "Unrelated Page" not in html
 
 
+def test_a_long_footprint_lists_the_first_of_each_kind_with_its_total_and_shows_all_on_request(client, login_as, monkeypatch):
+    monkeypatch.setattr("app.people.routes.FOOTPRINT_LIST", 2)
+    login_as(Role.DIRECTOR)
+    fb = factories.make_platform("Facebook")
+    jo = factories.make_person("Jo Park", status=PersonStatus.DEPARTED)
+    mine = factories.make_profile(fb, ProfileKind.PERSONAL, holder=jo, name="Jo on Facebook")
+    for name in ("Page C", "Page A", "Page B"):
+        factories.make_admin(factories.make_account(fb, name=f"Admin {name}"), mine)
+        factories.make_account(fb, name=f"Stewarded {name}", steward=jo)
+    factories.make_account(fb, name="Owned Page", owner_profile=mine)
+    db.session.commit()
+
+    html = client.get(f"/people/{jo.id}").text
+    admin = section(html, "fp-admin")
+    assert "Admin roles (3)" in admin
+    assert "Admin Page A" in admin and "Admin Page B" in admin and "Admin Page C" not in admin, "the first two, by name"
+    assert f'The first 2 of 3 · <a href="/people/{jo.id}?all=1#fp-admin">Show all 3</a>' in admin
+    stewarded = section(html, "fp-steward")
+    assert "(3)" in stewarded and "Stewarded Page C" not in stewarded
+    assert "The first" not in section(html, "fp-owned"), "a list that is not cut says nothing more"
+    findings_card = re.search(r'id="findings".*?</section>', html, re.S).group(0)
+    open_findings = int(re.search(r"\((\d+) open", findings_card).group(1))
+    assert open_findings > 2 and f"The first 2 of {open_findings}, most severe first" in findings_card
+    assert findings_card.count('class="finding"') == 2
+
+    everything = client.get(f"/people/{jo.id}?all=1").text
+    assert "Admin Page C" in section(everything, "fp-admin") and "The first" not in everything
+    assert re.search(r'id="findings".*?</section>', everything, re.S).group(0).count('class="finding"') == open_findings
+
+
 def test_hr_adds_and_edits_people(client, login_as):
     login_as(Role.HR)
     dept = factories.make_department("Branches")
