@@ -130,9 +130,10 @@ def _checklist_select(case: OffboardingCase) -> sa.Select:
     )
 
 
-def checklist_page(case: OffboardingCase, page: int, per_page: int = CHECKLIST_PAGE) -> Page[ChecklistItem]:
-    """One page of the case's items in checklist order (a page past the end is the last one),
-    loaded as the case page shows them. ``case.items`` is left alone."""
+def checklist_page(case: OffboardingCase, page: int, per_page: int | None = None) -> Page[ChecklistItem]:
+    """One page of the case's items in checklist order (``per_page``, CHECKLIST_PAGE by default; a
+    page past the end is the last one), loaded as the case page shows them. ``case.items`` is left alone."""
+    per_page = per_page or CHECKLIST_PAGE
     total = db.session.scalar(sa.select(sa.func.count()).where(ChecklistItem.case_id == case.id)) or 0
     page = min(max(1, page), max(1, -(-total // per_page)))
     items = list(db.session.scalars(_checklist_select(case).offset((page - 1) * per_page).limit(per_page)))
@@ -141,8 +142,9 @@ def checklist_page(case: OffboardingCase, page: int, per_page: int = CHECKLIST_P
     return Page(items=items, total=total, page=page, per_page=per_page)
 
 
-def page_of_item(item: ChecklistItem, per_page: int = CHECKLIST_PAGE) -> int:
-    """The page of its case on which ``item`` is shown."""
+def page_of_item(item: ChecklistItem, per_page: int | None = None) -> int:
+    """The page of its case on which ``item`` is shown (pages of ``per_page``, CHECKLIST_PAGE by default)."""
+    per_page = per_page or CHECKLIST_PAGE
     before = db.session.scalar(
         sa.select(sa.func.count()).where(
             ChecklistItem.case_id == item.case_id,

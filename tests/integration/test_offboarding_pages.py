@@ -291,9 +291,7 @@ def test_a_long_checklist_is_paged_and_an_item_done_on_a_later_page_comes_back_t
 ) -> None:
     w = leaver_setup()
     case = start(w)
-    # Two items a page (the route and the redirect take the size as a default argument).
-    monkeypatch.setattr(offboarding.checklist_page, "__defaults__", (2,))
-    monkeypatch.setattr(offboarding.page_of_item, "__defaults__", (2,))
+    monkeypatch.setattr(offboarding, "CHECKLIST_PAGE", 2)
     items = list(
         db.session.scalars(
             sa.select(ChecklistItem).where(ChecklistItem.case_id == case.id).order_by(ChecklistItem.position, ChecklistItem.id)
