@@ -76,18 +76,6 @@ class Footprint:
     #: How many of each there are, when the lists hold only the first few (``footprint(limit=…)``).
     totals: dict[str, int] = field(default_factory=dict)
 
-    #: The lists, by name.
-    SECTIONS = (
-        "profiles",
-        "custodian_of",
-        "owned",
-        "admin_roles",
-        "recovery_contacts",
-        "stewarded",
-        "connections",
-        "through_custody",
-    )
-
     def total(self, section: str) -> int:
         """How many there are of ``section`` (more than listed when the lists are cut short)."""
         return self.totals.get(section, len(getattr(self, section)))
@@ -95,10 +83,6 @@ class Footprint:
     def more(self, section: str) -> int:
         """How many of ``section`` are not listed."""
         return self.total(section) - len(getattr(self, section))
-
-    @property
-    def is_cut(self) -> bool:
-        return any(self.more(section) for section in self.SECTIONS)
 
     @property
     def is_empty(self) -> bool:
