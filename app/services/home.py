@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -14,8 +15,6 @@ from app.models.profile import Profile
 from app.services import findings, permissions
 from app.services.context import Actor
 from app.services.pagination import count_rows
-
-LEFT = (PersonStatus.LEAVING, PersonStatus.DEPARTED)
 
 
 @dataclass
@@ -43,8 +42,12 @@ SHORT_LIST = 10
 HELD_COUNT_LIMIT = 100
 
 
-def _count(stmt: sa.Select) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0
+def _count_all_but(model: Any, excluded: Any) -> int:
+    """The rows of ``model`` less those ``excluded``: a count of a whole table is read from its
+    B-tree's page counts (SQLite), the few excluded rows from an index; counting the others scans them."""
+    everything = sa.select(sa.func.count()).select_from(model).scalar_subquery()
+    left_out = sa.select(sa.func.count()).select_from(model).where(excluded).scalar_subquery()
+    return db.session.scalar(sa.select(everything - left_out)) or 0
 
 
 def summary(actor: Actor) -> HomeSummary:
@@ -69,17 +72,10 @@ def summary(actor: Actor) -> HomeSummary:
     result.registry_empty = (
         db.session.scalar(sa.select(Person.id).limit(1)) is None and db.session.scalar(sa.select(Account.id).limit(1)) is None
     )
-    # All less the retired: a count of the whole table is read from its B-tree's page counts
-    # (SQLite), a few retired rows from the status index; a count of the live scans them all.
-    everything = sa.select(sa.func.count()).select_from(Account).scalar_subquery()
-    retired = sa.select(sa.func.count()).select_from(Account).where(Account.status == AccountStatus.RETIRED).scalar_subquery()
-    result.accounts = db.session.scalar(sa.select(everything - retired)) or 0
-    # All less the departed, for the same reason.
-    everyone = sa.select(sa.func.count()).select_from(Person).scalar_subquery()
-    departed = sa.select(sa.func.count()).select_from(Person).where(Person.status == PersonStatus.DEPARTED).scalar_subquery()
-    result.people = db.session.scalar(sa.select(everyone - departed)) or 0
+    result.accounts = _count_all_but(Account, Account.status == AccountStatus.RETIRED)
+    result.people = _count_all_but(Person, Person.status == PersonStatus.DEPARTED)
     leaving = sa.select(Person).where(Person.status == PersonStatus.LEAVING)
-    result.leaving_count = _count(leaving)
+    result.leaving_count, _ = count_rows(leaving)
     result.leaving = list(db.session.scalars(leaving.order_by(Person.last_day, Person.name, Person.id).limit(SHORT_LIST)))
     # The owner-personal rule's findings, counted in the finding index (not by joining every account).
     result.personal_owner_count = findings.rule_total("owner-personal", findings.configured_interval())
@@ -90,13 +86,13 @@ def summary(actor: Actor) -> HomeSummary:
         sa.select(Account.id)
         .join(owner, Account.owner_profile_id == owner.id)
         .join(holder, owner.holder_id == holder.id)
-        .where(live, holder.status.in_(LEFT)),
+        .where(live, holder.status.in_(findings.LEFT)),
         HELD_COUNT_LIMIT,
     )
     held_by_leaver = (
         sa.select(owner.id)
         .join(holder, owner.holder_id == holder.id)
-        .where(owner.id == Account.owner_profile_id, holder.status.in_(LEFT))
+        .where(owner.id == Account.owner_profile_id, holder.status.in_(findings.LEFT))
         .correlate(Account)
         .exists()
     )
