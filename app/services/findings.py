@@ -234,7 +234,7 @@ class Summary:
 
 # --- Evaluation ---------------------------------------------------------------------------
 
-LEFT = (PersonStatus.LEAVING, PersonStatus.DEPARTED)
+LEFT = finding_sql.LEFT
 Steward = aliased(Person, name="steward")
 # The rules' other aliases, made once: an alias remembers how its columns map onto the table, and
 # a fresh one per request spent most of a findings page (≈ 1 ms per alias) re-learning that.
@@ -716,16 +716,15 @@ def _index_where(filters: FindingFilters) -> list[Any]:
     if filters.person_id:
         # The findings the person stewards or is named in, found from the person's side (two index
         # lookups), not by testing every finding of the index (355 ms at 420,000 findings).
-        named = _Concerned
         concerned = sa.union(
-            sa.select(named.id).where(named.steward_id == filters.person_id),
-            sa.select(named.id)
+            sa.select(_Concerned.id).where(_Concerned.steward_id == filters.person_id),
+            sa.select(_Concerned.id)
             .join(
                 IndexedFindingPerson,
                 sa.and_(
-                    IndexedFindingPerson.rule_id == named.rule_id,
-                    IndexedFindingPerson.subject_type == named.subject_type,
-                    IndexedFindingPerson.subject_id == named.subject_id,
+                    IndexedFindingPerson.rule_id == _Concerned.rule_id,
+                    IndexedFindingPerson.subject_type == _Concerned.subject_type,
+                    IndexedFindingPerson.subject_id == _Concerned.subject_id,
                 ),
             )
             .where(IndexedFindingPerson.person_id == filters.person_id),
