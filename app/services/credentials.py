@@ -569,8 +569,9 @@ def rotation_queue(
     now, page = now or utcnow(), max(1, page)
     soon = now + timedelta(days=DUE_WINDOW_DAYS)
     # Read once, then bound into the parts' statements: the subquery was evaluated in four of
-    # them (3-4 ms each at 200,000 accounts). A registry with more than MUST_LIST_LIMIT keeps it.
-    must: list[int] | sa.CompoundSelect = list(db.session.scalars(finding_sql.must_rotate_ids()))
+    # them (3-4 ms each at 200,000 accounts). A registry with more than MUST_LIST_LIMIT keeps it
+    # (the read stops one past the limit).
+    must: list[int] | sa.CompoundSelect = list(db.session.scalars(finding_sql.must_rotate_ids().limit(MUST_LIST_LIMIT + 1)))
     if len(must) > MUST_LIST_LIMIT:
         must = finding_sql.must_rotate_ids()
     segments = [
