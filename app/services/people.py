@@ -528,45 +528,25 @@ def footprint(person: Person, limit: int | None = None) -> Footprint:
     stewarded = (
         sa.select(Account).options(*account_opts).where(Account.steward_id == person.id).order_by(Account.name, Account.id)
     )
-    result.profiles = first(profiles.where(Profile.holder_id == person.id))
-    result.custodian_of = first(profiles.where(Profile.id.in_(kept)))
-    result.owned = first(owned_through(held))
-    result.admin_roles = first(admin_roles(held))
-    result.connections = first(connections)
-    result.through_custody = [*first(owned_through(kept)), *first(admin_roles(kept))][:limit]
-    result.recovery_contacts = first(recovery_contacts)
-    result.stewarded = first(stewarded)
+    lists = {
+        "profiles": profiles.where(Profile.holder_id == person.id),
+        "custodian_of": profiles.where(Profile.id.in_(kept)),
+        "owned": owned_through(held),
+        "admin_roles": admin_roles(held),
+        "connections": connections,
+        "recovery_contacts": recovery_contacts,
+        "stewarded": stewarded,
+    }
+    reach = (owned_through(kept), admin_roles(kept))
+    for name, stmt in lists.items():
+        setattr(result, name, first(stmt))
+    result.through_custody = [*first(reach[0]), *first(reach[1])][:limit]
     if limit is not None:
-
-        def counted(stmt: sa.Select) -> Any:
-            return sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()).scalar_subquery()
-
-        kept_reach = (
-            sa.select(Account.id)
-            .where(Account.owner_profile_id.in_(kept))
-            .union_all(sa.select(AccountAdmin.id).where(AccountAdmin.profile_id.in_(kept)))
-        )
-        totals = db.session.execute(
-            sa.select(
-                counted(sa.select(Profile.id).where(Profile.holder_id == person.id)),
-                counted(sa.select(Profile.id).where(Profile.id.in_(kept))),
-                counted(sa.select(Account.id).where(Account.owner_profile_id.in_(held))),
-                counted(sa.select(AccountAdmin.id).where(AccountAdmin.profile_id.in_(held))),
-                counted(sa.select(Connection.id).where(Connection.profile_id.in_(held))),
-                counted(kept_reach),
-                counted(sa.select(RecoveryContact.id).where(RecoveryContact.person_id == person.id)),
-                counted(sa.select(Account.id).where(Account.steward_id == person.id)),
-            )
-        ).one()
-        names = (
-            "profiles",
-            "custodian_of",
-            "owned",
-            "admin_roles",
-            "connections",
-            "through_custody",
-            "recovery_contacts",
-            "stewarded",
-        )
-        result.totals = dict(zip(names, totals, strict=True))
+        # Each list's own statement counted, all in one query (eager loads do not reach a subquery).
+        counted = [
+            sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()).scalar_subquery()
+            for stmt in (*lists.values(), *reach)
+        ]
+        *totals, owned_kept, roles_kept = db.session.execute(sa.select(*counted)).one()
+        result.totals = dict(zip(lists, totals, strict=True)) | {"through_custody": owned_kept + roles_kept}
     return result
