@@ -9,6 +9,7 @@ if that write cannot commit, the door must not show the value.
 from __future__ import annotations
 
 import enum
+import functools
 import secrets
 import string
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from app.models.user import Role
 from app.services import audit, crypto, finding_sql, permissions
 from app.services.context import Actor
 from app.services.errors import DomainError, NotFound, StaleEdit, ValidationFailed
-from app.services.pagination import Page, count_rows
+from app.services.pagination import Page
 
 TABLE = "credential_notes"
 VERSION_TABLE = "credential_versions"
@@ -534,19 +535,65 @@ QUEUE_COUNT_LIMIT = 1_000
 MUST_LIST_LIMIT = 5_000
 
 
-def _queue_filters(stmt: sa.Select, department_id: int | None, platform_id: int | None) -> sa.Select:
-    """Narrow a select over notes to a department (its account's) and a platform (its account's
-    or its profile's)."""
-    if department_id:
-        stmt = stmt.where(CredentialNote.account_id.in_(sa.select(Account.id).where(Account.department_id == department_id)))
-    if platform_id:
+def _queue_filters(stmt: sa.Select, department: bool, platform: bool) -> sa.Select:
+    """Narrow a select over notes to a department (its account's; parameter ``department``) and a
+    platform (its account's or its profile's; parameter ``platform``)."""
+    if department:
+        stmt = stmt.where(
+            CredentialNote.account_id.in_(sa.select(Account.id).where(Account.department_id == sa.bindparam("department")))
+        )
+    if platform:
         stmt = stmt.where(
             sa.or_(
-                CredentialNote.account_id.in_(sa.select(Account.id).where(Account.platform_id == platform_id)),
-                CredentialNote.profile_id.in_(sa.select(Profile.id).where(Profile.platform_id == platform_id)),
+                CredentialNote.account_id.in_(sa.select(Account.id).where(Account.platform_id == sa.bindparam("platform"))),
+                CredentialNote.profile_id.in_(sa.select(Profile.id).where(Profile.platform_id == sa.bindparam("platform"))),
             )
         )
     return stmt
+
+
+@functools.cache
+def _must_read() -> sa.CompoundSelect:
+    """The must-rotate ids, as many as the parameter ``must_limit``."""
+    return finding_sql.must_rotate_ids().limit(sa.bindparam("must_limit"))
+
+
+@functools.cache
+def _queue_statements(must_listed: bool, department: bool, platform: bool) -> tuple[list[tuple[sa.Select, sa.Select]], sa.Select]:
+    """The queue's statements for one combination of filters, built once (building them cost more
+    than running them): for each part, its capped count and its page; then the notes' load.
+    ``must_listed``: the must-rotate ids are a parameter (``must``), else a subquery.
+
+    Parameters: now, soon, must, department, platform, cap (each part's count limit), and per
+    part ``offset_N`` and ``limit_N``; ``ids`` for the load.
+    """
+    must = sa.bindparam("must", expanding=True) if must_listed else finding_sql.must_rotate_ids()
+    now, soon = sa.bindparam("now"), sa.bindparam("soon")
+    segments = [
+        CredentialNote.id.in_(must),
+        sa.and_(CredentialNote.due_at <= now, CredentialNote.id.not_in(must)),
+        sa.and_(CredentialNote.due_at > now, CredentialNote.due_at <= soon, CredentialNote.id.not_in(must)),
+    ]
+    parts = []
+    for n, where in enumerate(segments):
+        ids = _queue_filters(sa.select(CredentialNote.id).where(where), department, platform)
+        count = sa.select(sa.func.count()).select_from(ids.limit(sa.bindparam("cap")).subquery())
+        page = (
+            ids.order_by(CredentialNote.due_at, CredentialNote.id)
+            .offset(sa.bindparam(f"offset_{n}"))
+            .limit(sa.bindparam(f"limit_{n}"))
+        )
+        parts.append((count, page))
+    load = (
+        sa.select(CredentialNote)
+        .where(CredentialNote.id.in_(sa.bindparam("ids", expanding=True)))
+        .options(
+            joinedload(CredentialNote.account).joinedload(Account.platform),
+            joinedload(CredentialNote.account).joinedload(Account.department),
+            joinedload(CredentialNote.profile).joinedload(Profile.platform),
+        )
+    )
+    return parts, load
 
 
 def rotation_queue(
@@ -571,48 +618,31 @@ def rotation_queue(
     # Read once, then bound into the parts' statements: the subquery was evaluated in four of
     # them (3-4 ms each at 200,000 accounts). A registry with more than MUST_LIST_LIMIT keeps it
     # (the read stops one past the limit).
-    must: list[int] | sa.CompoundSelect = list(db.session.scalars(finding_sql.must_rotate_ids().limit(MUST_LIST_LIMIT + 1)))
-    if len(must) > MUST_LIST_LIMIT:
-        must = finding_sql.must_rotate_ids()
-    segments = [
-        CredentialNote.id.in_(must),
-        sa.and_(CredentialNote.due_at <= now, CredentialNote.id.not_in(must)),
-        sa.and_(CredentialNote.due_at > now, CredentialNote.due_at <= soon, CredentialNote.id.not_in(must)),
-    ]
+    must = list(db.session.scalars(_must_read(), {"must_limit": MUST_LIST_LIMIT + 1}))
+    must_listed = len(must) <= MUST_LIST_LIMIT
+    parts, load = _queue_statements(must_listed, bool(department_id), bool(platform_id))
     # Each part counted only as far as this page needs, and at least QUEUE_COUNT_LIMIT: past that
     # the total reads "more than", and a page deep in the queue costs its depth, never the registry.
     end = page * per_page
     cap = max(QUEUE_COUNT_LIMIT, end + per_page)
-    sizes = [
-        count_rows(_queue_filters(sa.select(CredentialNote.id).where(where), department_id, platform_id), cap)
-        for where in segments
-    ]
-    total, capped = min(sum(n for n, _ in sizes), cap), any(more for _, more in sizes) or sum(n for n, _ in sizes) > cap
+    params: dict[str, Any] = {"now": now, "soon": soon, "department": department_id, "platform": platform_id, "cap": cap + 1}
+    if must_listed:
+        params["must"] = must
+    counted = [db.session.scalar(count, params) or 0 for count, _ in parts]
+    sizes = [min(n, cap) for n in counted]
+    total, capped = min(sum(sizes), cap), any(n > cap for n in counted) or sum(sizes) > cap
     if not capped:
         page = min(max(1, page), max(1, -(-total // per_page)))
     # Each part gives the rows of the page that fall in it (always three statements).
-    ids: list[int] = []
     start, end, seen = (page - 1) * per_page, page * per_page, 0
-    for where, (size, _) in zip(segments, sizes, strict=True):
-        offset, limit = max(0, start - seen), max(0, min(end, seen + size) - max(start, seen))
-        ids += db.session.scalars(
-            _queue_filters(sa.select(CredentialNote.id).where(where), department_id, platform_id)
-            .order_by(CredentialNote.due_at, CredentialNote.id)
-            .offset(offset)
-            .limit(limit)
-        )
+    for n, size in enumerate(sizes):
+        params[f"offset_{n}"] = max(0, start - seen)
+        params[f"limit_{n}"] = max(0, min(end, seen + size) - max(start, seen))
         seen += size
-    loaded = list(
-        db.session.scalars(
-            sa.select(CredentialNote)
-            .where(CredentialNote.id.in_(ids))
-            .options(
-                joinedload(CredentialNote.account).joinedload(Account.platform),
-                joinedload(CredentialNote.account).joinedload(Account.department),
-                joinedload(CredentialNote.profile).joinedload(Profile.platform),
-            )
-        ).unique()
-    )
+    ids: list[int] = []
+    for _, page_of_part in parts:
+        ids += db.session.scalars(page_of_part, params)
+    loaded = list(db.session.scalars(load, {"ids": ids}).unique())
     _load_people_of(loaded)
     notes = {n.id: n for n in loaded}
     rows = [(notes[i], state_of(notes[i], now)) for i in ids]
