@@ -60,7 +60,7 @@ from app.models import (  # noqa: E402
     User,
 )
 from app.security import signed_in  # noqa: E402
-from app.services import api_tokens, crypto, findings, generate  # noqa: E402
+from app.services import api_tokens, crypto, findings, generate, search  # noqa: E402
 from app.services.context import Actor  # noqa: E402
 from app.services.users import hash_password  # noqa: E402
 from tests.benchmarks import csv_import, serve  # noqa: E402
@@ -199,6 +199,13 @@ def pick_targets() -> dict[str, int]:
         per_case.order_by(sa.func.abs(items - SAME_SIZE), OffboardingCase.id).limit(1)
     ).one()
     accounts = db.session.scalar(sa.select(sa.func.count()).select_from(Account))
+    # A search finding about as many accounts at every scale: the start of an account's number
+    # in the generated URLs ("example/12" finds /12 and /120 to /129 among 1,000 accounts).
+    found = {
+        term: db.session.scalar(sa.select(sa.func.count()).select_from(Account).where(search.account_matches(term))) or 0
+        for term in (f"example/{'123456'[:digits]}" for digits in range(1, 7))
+    }
+    search_same = min(found, key=lambda term: (abs(found[term] - SAME_SIZE), len(term)))
     return {
         "person_id": person_id,
         "person_roles": most_roles,
@@ -210,6 +217,8 @@ def pick_targets() -> dict[str, int]:
         "case_same": case_same,
         "case_same_items": same_items,
         "accounts": accounts,
+        "search_same": search_same,
+        "search_same_matches": found[search_same],
     }
 
 
@@ -228,6 +237,7 @@ def pages(targets: dict[str, int], per_page: int) -> dict[str, str]:
         "accounts_list": "/accounts/",
         "accounts_filter": "/accounts/?status=dormant&owner_kind=personal",
         "accounts_search": "/accounts/?q=harbour",
+        "accounts_search_same_size": f"/accounts/?q={targets['search_same']}",
         "accounts_late_page": f"/accounts/?page={late}{after}",
         "account_detail": f"/accounts/{targets['account_id']}",
         "person_footprint": f"/people/{targets['person_id']}",
@@ -318,7 +328,7 @@ def run_scale(name: str, url: str | None, repeats: int, parts: set[str], only: s
             api_client = app.test_client() if headers else client
             try:
                 results[page] = measure(api_client, engine, path, repeats, headers)
-                click.echo(f"    {page:20} p50 {results[page]['p50_ms']:>9.1f} ms  {results[page]['statements']:>4} statements")
+                click.echo(f"    {page:26} p50 {results[page]['p50_ms']:>9.1f} ms  {results[page]['statements']:>4} statements")
             except PageFailed as error:  # report it and go on: one broken page must not hide the others
                 click.echo(f"  {page}: {error}", err=True)
                 results[page] = {"url": path, "error": str(error)}
@@ -367,13 +377,13 @@ def run_scale(name: str, url: str | None, repeats: int, parts: set[str], only: s
 
 def table(results: dict[str, Any]) -> str:
     scales = list(results["scales"])
-    header = f"{'page':20}" + "".join(f" {s + ' p50':>9} {s + ' p95':>9} {s + ' SQL':>6} {s + ' ×fl':>7}" for s in scales)
+    header = f"{'page':26}" + "".join(f" {s + ' p50':>9} {s + ' p95':>9} {s + ' SQL':>6} {s + ' ×fl':>7}" for s in scales)
     lines = [header, "-" * len(header)]
     names: list[str] = []
     for s in scales:
         names += [page for page in results["scales"][s]["pages"] if page not in names]
     for page in names:
-        row = f"{page:20}"
+        row = f"{page:26}"
         for s in scales:
             f = results["scales"][s]["pages"].get(page)
             if f is None or "error" in f:

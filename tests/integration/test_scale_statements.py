@@ -61,7 +61,12 @@ def statement_counts(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str
     return _statements(tmp, *SMALL), _statements(tmp, *LARGE)
 
 
-PAGES = list(pages({"person_id": 1, "person_same": 1, "account_id": 1, "case_id": 1, "case_same": 1, "accounts": 100}, 25))
+PAGES = list(
+    pages(
+        {"person_id": 1, "person_same": 1, "account_id": 1, "case_id": 1, "case_same": 1, "accounts": 100, "search_same": "x"},
+        25,
+    )
+)
 
 
 @pytest.mark.parametrize(
