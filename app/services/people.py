@@ -98,13 +98,6 @@ class Footprint:
             )
         )
 
-    @property
-    def count(self) -> int:
-        return sum(
-            len(x)
-            for x in (self.owned, self.admin_roles, self.recovery_contacts, self.stewarded, self.connections, self.custodian_of)
-        )
-
 
 def _snapshot(person: Person) -> dict[str, Any]:
     data = audit.snapshot(person, SNAPSHOT_FIELDS)
