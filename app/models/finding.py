@@ -106,7 +106,13 @@ class FindingCount(Base):
     in a few dozen rows, kept exact by each refresh."""
 
     __tablename__ = "finding_counts"
-    __table_args__ = (sa.UniqueConstraint("rule_id", "department_key", "accepted"),)
+    __table_args__ = (
+        sa.UniqueConstraint("rule_id", "department_key", "accepted"),
+        # The summary's two sums read in index order, the counts included, without a sort: by rule,
+        # and by department of the open findings (2,578 rows at 300 departments).
+        sa.Index("ix_finding_counts_rule_sum", "rule_id", "accepted", "n"),
+        sa.Index("ix_finding_counts_department_sum", "accepted", "department_key", "n"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rule_id: Mapped[str] = mapped_column(sa.String(40))
