@@ -17,7 +17,11 @@ class FindingAcceptance(Base):
     still shows, marked accepted, and comes back when the acceptance expires."""
 
     __tablename__ = "finding_acceptances"
-    __table_args__ = (sa.UniqueConstraint("rule_id", "subject_type", "subject_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("rule_id", "subject_type", "subject_id"),
+        # A page's findings look up their acceptances by subject.
+        sa.Index("ix_finding_acceptances_subject_id", "subject_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Stable rule id from app.services.findings.RULES (e.g. "owner-personal").

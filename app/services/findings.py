@@ -686,8 +686,18 @@ EVALUATORS: dict[str, Callable[[FindingFilters, dict[str, Any]], list[Finding]]]
 }
 
 
-def _acceptances(today: date) -> dict[tuple[str, str, int], Acceptance]:
-    rows = db.session.scalars(sa.select(FindingAcceptance).where(FindingAcceptance.expires_on >= today))
+#: Up to this many findings, their acceptances are looked up by subject; more, and every current
+#: acceptance is read (what a whole-registry evaluation needs anyway).
+ACCEPTANCE_LOOKUP = 1_000
+
+
+def _acceptances(today: date, subject_ids: set[int] | None = None) -> dict[tuple[str, str, int], Acceptance]:
+    """The current acceptances, of these subjects only when given: a page about a few findings
+    does not read every acceptance in the organisation."""
+    stmt = sa.select(FindingAcceptance).where(FindingAcceptance.expires_on >= today)
+    if subject_ids is not None:
+        stmt = stmt.where(FindingAcceptance.subject_id.in_(sorted(subject_ids)))
+    rows = db.session.scalars(stmt)
     return {(a.rule_id, a.subject_type, a.subject_id): Acceptance(a.accepted_by_name, a.reason, a.expires_on) for a in rows}
 
 
@@ -731,7 +741,7 @@ def evaluate(filters: FindingFilters | None = None, review_interval_days: int = 
         findings = [x for x in findings if x.severity is filters.severity]
     if filters.person_id:
         findings = [x for x in findings if filters.person_id in (x.person_id, x.steward_id, *x.person_ids)]
-    accepted = _acceptances(today)
+    accepted = _acceptances(today, {x.subject_id for x in findings} if len(findings) <= ACCEPTANCE_LOOKUP else None)
     for finding in findings:
         finding.accepted = accepted.get(finding.key)
     if filters.show == "open":
