@@ -30,7 +30,7 @@ from app.models.user import Role
 from app.services import audit, crypto, finding_sql, permissions
 from app.services.context import Actor
 from app.services.errors import DomainError, NotFound, StaleEdit, ValidationFailed
-from app.services.pagination import Page
+from app.services.pagination import Page, capped
 
 TABLE = "credential_notes"
 VERSION_TABLE = "credential_versions"
@@ -644,10 +644,9 @@ def rotation_queue(
     params: dict[str, Any] = {"now": now, "soon": soon, "department": department_id, "platform": platform_id, "cap": cap + 1}
     if must_listed:
         params["must"] = must
-    counted = [db.session.scalar(count, params) or 0 for count, _ in parts]
-    sizes = [min(n, cap) for n in counted]
-    total, capped = min(sum(sizes), cap), any(n > cap for n in counted) or sum(sizes) > cap
-    if not capped:
+    sizes, more = zip(*(capped(db.session.scalar(count, params) or 0, cap) for count, _ in parts), strict=True)
+    total, total_capped = min(sum(sizes), cap), any(more) or sum(sizes) > cap
+    if not total_capped:
         page = min(max(1, page), max(1, -(-total // per_page)))
     # Each part gives the rows of the page that fall in it (always three statements).
     start, end, seen = (page - 1) * per_page, page * per_page, 0
@@ -662,7 +661,7 @@ def rotation_queue(
     _load_people_of(loaded)
     notes = {n.id: n for n in loaded}
     rows = [(notes[i], state_of(notes[i], now)) for i in ids]
-    return Page(items=rows, total=total, page=page, per_page=per_page, total_capped=capped)
+    return Page(items=rows, total=total, page=page, per_page=per_page, total_capped=total_capped)
 
 
 def leavers_of(note: CredentialNote) -> list[Person]:

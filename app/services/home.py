@@ -14,6 +14,7 @@ from app.models.person import Person, PersonStatus
 from app.models.profile import Profile
 from app.services import findings, permissions
 from app.services.context import Actor
+from app.services.pagination import capped
 
 
 @dataclass
@@ -114,7 +115,8 @@ def summary(actor: Actor) -> HomeSummary:
     result.leaving = list(db.session.scalars(_FIRST_LEAVING))
     # The owner-personal rule's findings, counted in the finding index (not by joining every account).
     result.personal_owner_count = findings.rule_total("owner-personal", findings.configured_interval())
-    counted = db.session.scalar(_HELD_COUNT, {"limit": HELD_COUNT_LIMIT + 1}) or 0
-    result.held_by_leavers_count, result.held_by_leavers_capped = min(counted, HELD_COUNT_LIMIT), counted > HELD_COUNT_LIMIT
+    result.held_by_leavers_count, result.held_by_leavers_capped = capped(
+        db.session.scalar(_HELD_COUNT, {"limit": HELD_COUNT_LIMIT + 1}) or 0, HELD_COUNT_LIMIT
+    )
     result.held_by_leavers = list(db.session.scalars(_FIRST_HELD))
     return result

@@ -56,7 +56,13 @@ def count_rows(stmt: sa.Select[Any], limit: int | None = None) -> tuple[int, boo
     the size of the table."""
     if limit is None:
         return db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0, False
-    counted = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).limit(limit + 1).subquery())) or 0
+    return capped(
+        db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).limit(limit + 1).subquery())) or 0, limit
+    )
+
+
+def capped(counted: int, limit: int) -> tuple[int, bool]:
+    """A count taken up to ``limit + 1`` rows, as (count, whether there are more than ``limit``)."""
     return min(counted, limit), counted > limit
 
 
