@@ -57,7 +57,6 @@ def _all_but(model: Any, excluded: Any) -> Any:
     return everything - left_out
 
 
-_LEAVING = sa.select(Person).where(Person.status == PersonStatus.LEAVING)
 #: Whether anything is recorded, accounts in use, current staff, people leaving: one row.
 _COUNTS = sa.select(
     sa.exists(sa.select(Person.id)),
@@ -73,7 +72,12 @@ _MY_ACCOUNTS = (
     .order_by(Account.name)
     .limit(100)
 )
-_FIRST_LEAVING = _LEAVING.order_by(Person.last_day, Person.name, Person.id).limit(SHORT_LIST)
+_FIRST_LEAVING = (
+    sa.select(Person)
+    .where(Person.status == PersonStatus.LEAVING)
+    .order_by(Person.last_day, Person.name, Person.id)
+    .limit(SHORT_LIST)
+)
 # Counted from the leavers' side (the join stops at the limit); listed from the accounts' name
 # order, each checked in two primary-key lookups until ten are found, not every match sorted.
 _HELD_COUNT = sa.select(sa.func.count()).select_from(
