@@ -167,7 +167,7 @@ def measure(client: Any, engine: sa.Engine, url: str, repeats: int, headers: dic
 SAME_SIZE = 20
 
 
-def pick_targets() -> dict[str, int]:
+def pick_targets() -> dict[str, Any]:
     """The records the pages are measured on: the busiest ones, so a page's worst case is seen,
     and ones of SAME_SIZE, so a record's page is compared like for like across scales."""
     roles = sa.func.count(AccountAdmin.id).label("n")
@@ -227,7 +227,7 @@ def late_page(accounts: int, per_page: int) -> int:
     return max(2, int(accounts * 0.9) // per_page)
 
 
-def pages(targets: dict[str, int], per_page: int) -> dict[str, str]:
+def pages(targets: dict[str, Any], per_page: int) -> dict[str, str]:
     late = late_page(targets["accounts"], per_page)
     # As a person gets there: through the Next links, which carry the last account shown.
     after = f"&after={targets['late_after']}" if targets.get("late_after") else ""
@@ -250,7 +250,7 @@ def pages(targets: dict[str, int], per_page: int) -> dict[str, str]:
     }
 
 
-def prepare_visitor() -> tuple[str, dict[str, int]]:
+def prepare_visitor() -> tuple[str, dict[str, Any]]:
     """In an app context over a generated registry: an admin sign-in (PASSWORD) and a
     registry:read API token for the measured requests, and the busiest records to request."""
     admin = User(email="bench@org.example", password_hash=hash_password(PASSWORD), role=Role.ADMIN)
