@@ -569,16 +569,20 @@ def _queue_filters(stmt: sa.Select, department: bool, platform: bool) -> sa.Sele
 
 
 @functools.cache
-def _must_read() -> sa.CompoundSelect:
-    """The must-rotate ids, as many as the parameter ``must_limit``."""
+def _must_read(dialect: str) -> sa.CompoundSelect:
+    """The must-rotate ids, as many as the parameter ``must_limit`` (for each database kind, as
+    finding_sql.must_rotate_ids is)."""
     return finding_sql.must_rotate_ids().limit(sa.bindparam("must_limit"))
 
 
 @functools.cache
-def _queue_statements(must_listed: bool, department: bool, platform: bool) -> tuple[list[tuple[sa.Select, sa.Select]], sa.Select]:
-    """The queue's statements for one combination of filters, built once (building them cost more
-    than running them): for each part, its capped count and its page; then the notes' load.
-    ``must_listed``: the must-rotate ids are a parameter (``must``), else a subquery.
+def _queue_statements(
+    dialect: str, must_listed: bool, department: bool, platform: bool
+) -> tuple[list[tuple[sa.Select, sa.Select]], sa.Select]:
+    """The queue's statements for one database kind and combination of filters, built once
+    (building them cost more than running them): for each part, its capped count and its page;
+    then the notes' load. ``must_listed``: the must-rotate ids are a parameter (``must``), else a
+    subquery (finding_sql.must_rotate_ids, which differs by database kind).
 
     Parameters: now, soon, must, department, platform, cap (each part's count limit), and per
     part ``offset_N`` and ``limit_N``; ``ids`` for the load.
@@ -634,9 +638,10 @@ def rotation_queue(
     # Read once, then bound into the parts' statements: the subquery was evaluated in four of
     # them (3-4 ms each at 200,000 accounts). A registry with more than MUST_LIST_LIMIT keeps it
     # (the read stops one past the limit).
-    must = list(db.session.scalars(_must_read(), {"must_limit": MUST_LIST_LIMIT + 1}))
+    dialect = db.session.get_bind().dialect.name
+    must = list(db.session.scalars(_must_read(dialect), {"must_limit": MUST_LIST_LIMIT + 1}))
     must_listed = len(must) <= MUST_LIST_LIMIT
-    parts, load = _queue_statements(must_listed, bool(department_id), bool(platform_id))
+    parts, load = _queue_statements(dialect, must_listed, bool(department_id), bool(platform_id))
     # Each part counted only as far as this page needs, and at least QUEUE_COUNT_LIMIT: past that
     # the total reads "more than", and a page deep in the queue costs its depth, never the registry.
     end = page * per_page
