@@ -31,8 +31,9 @@ def render_item(type_, obj, autogen_context):
 
 def include_name(name, type_, parent_names):
     """Leave out what the models create beside their tables: the accounts' search index (SQLite
-    full-text tables, app/models/account.py)."""
-    return not (type_ == "table" and name and name.startswith("accounts_search"))
+    full-text tables; PostgreSQL trigram indexes, present only where pg_trgm could be created;
+    app/models/account.py)."""
+    return not (type_ in ("table", "index") and name and name.startswith("accounts_search"))
 
 
 def run_migrations_offline() -> None:
