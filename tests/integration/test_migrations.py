@@ -8,6 +8,7 @@ whatever their number, stepped up, down and up again so each downgrade runs.
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,10 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import db
-from app.models.account import ACCOUNT_SEARCH_TABLE
+from app.models import Account
+from app.models.account import ACCOUNT_SEARCH_TABLE, ACCOUNT_TRIGRAM_INDEXES
+from app.services import search
+from tests.conftest import scratch_postgres_database, skip_or_fail
 
 CLEAN = "No new upgrade operations detected"
 
@@ -77,6 +81,15 @@ def assert_schema_matches_models(app: Flask) -> None:
             # would drop those keeping the search index, and only this would notice.
             triggers = set(conn.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
             assert {"accounts_search_insert", "accounts_search_delete", "accounts_search_update"} <= triggers
+        else:
+            # Alembic's comparison leaves them out too (present only where pg_trgm could be had).
+            assert set(ACCOUNT_TRIGRAM_INDEXES) <= trigram_indexes(conn)
+
+
+def trigram_indexes(conn: sa.Connection) -> set[str]:
+    return set(
+        conn.scalars(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'accounts' AND indexdef LIKE '%gin_trgm_ops%'"))
+    )
 
 
 def test_there_is_a_single_head() -> None:
@@ -140,3 +153,37 @@ def test_a_migration_that_copies_users_keeps_the_rows_pointing_at_them(migrating
 
 #: The revision that rebuilds the users table (drops users.totp_pending).
 DROPS_TOTP_PENDING = "f2c6a8e4b913"
+
+
+def test_without_the_right_to_create_pg_trgm_the_migrations_finish_and_search_scans(
+    request: pytest.FixtureRequest, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A role that may not create extensions (no CREATE on its database) still migrates to the
+    head: the trigram indexes are left out, it is told so, and search still answers (by scanning)."""
+    server = request.getfixturevalue("postgres_server")
+    if server is None:
+        skip_or_fail("postgres", "PostgreSQL is not installed", "apt-get install postgresql (or set HANDOVER_TEST_PG_URL)")
+    role = f"handover_app_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        with scratch_postgres_database(server, "handover_noext") as url:
+            owner = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+            with owner.connect() as conn:
+                conn.exec_driver_sql(f"GRANT ALL ON SCHEMA public TO {role}")
+            owner.dispose()
+            app = create_app("testing", SQLALCHEMY_DATABASE_URI=url.replace("://postgres@", f"://{role}@", 1))
+            with app.app_context():
+                flask_migrate.upgrade()
+                assert current(app) == {script_directory(app).get_current_head()}
+                assert "pg_trgm could not be created" in capfd.readouterr().out
+                with db.engine.connect() as conn:
+                    assert trigram_indexes(conn) == set()
+                assert list(db.session.scalars(sa.select(Account).where(search.account_matches("harbour")))) == []
+                db.session.remove()
+                db.engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        admin.dispose()
