@@ -506,6 +506,15 @@ def state_of(note: CredentialNote, now: datetime | None = None) -> StateReport:
     return StateReport(NoteState.OK, [])
 
 
+#: What a note is shown with in the queue and the findings: its account's platform and department,
+#: its profile's platform.
+_NOTE_PLACE = (
+    joinedload(CredentialNote.account).joinedload(Account.platform),
+    joinedload(CredentialNote.account).joinedload(Account.department),
+    joinedload(CredentialNote.profile).joinedload(Profile.platform),
+)
+
+
 @functools.cache
 def _queue_candidates(scoped: bool) -> sa.Select:
     """Notes that could be in the queue: due within the window (parameter ``soon``), or touched
@@ -536,12 +545,7 @@ def _queue_candidates(scoped: bool) -> sa.Select:
                 CredentialNote.id.in_(sa.bindparam("notes", expanding=True)),
             )
         )
-    return stmt.options(
-        joinedload(CredentialNote.account).joinedload(Account.platform),
-        joinedload(CredentialNote.account).joinedload(Account.department),
-        joinedload(CredentialNote.account).joinedload(Account.steward),
-        joinedload(CredentialNote.profile).joinedload(Profile.platform),
-    )
+    return stmt.options(*_NOTE_PLACE, joinedload(CredentialNote.account).joinedload(Account.steward))
 
 
 #: The rotation queue counts its notes up to this many ("more than 1,000" beyond).
@@ -604,15 +608,7 @@ def _queue_statements(
             .limit(sa.bindparam(f"limit_{n}"))
         )
         parts.append((count, page))
-    load = (
-        sa.select(CredentialNote)
-        .where(CredentialNote.id.in_(sa.bindparam("ids", expanding=True)))
-        .options(
-            joinedload(CredentialNote.account).joinedload(Account.platform),
-            joinedload(CredentialNote.account).joinedload(Account.department),
-            joinedload(CredentialNote.profile).joinedload(Profile.platform),
-        )
-    )
+    load = sa.select(CredentialNote).where(CredentialNote.id.in_(sa.bindparam("ids", expanding=True))).options(*_NOTE_PLACE)
     return parts, load
 
 
