@@ -13,8 +13,12 @@ case "$cmd" in
     mkdir -p "$dir"
     [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
     "${RUN[@]}" "$PGBIN/initdb" -D "$dir" -A trust -U postgres -E UTF8 --no-locale >/dev/null
-    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null
+    # Wait up to two minutes: on a busy two-core machine the default minute has not always been enough.
+    if ! "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 120 \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null; then
+      tail -n 20 "$dir/server.log" >&2 || true
+      exit 1
+    fi
     echo "postgresql+psycopg://postgres@127.0.0.1:$port/postgres"
     ;;
   stop)

@@ -26,10 +26,12 @@ from app import create_app
 from app.extensions import db
 from app.models import Role, User
 from tests import factories
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = {g.strip() for g in os.environ.get("HANDOVER_TEST_REQUIRE", "").split(",") if g.strip()}
 #: Skip reasons start with this, so the summary (run in the xdist controller) can group them.
+PG_START_TRIES = 3
 GROUP_SKIP = re.compile(r"\[group (\w+)\] (.*) — to run them: (.*)")
 
 
@@ -79,18 +81,24 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | 
         yield None
         return
     data = Path(tempfile.mkdtemp(prefix="handover-pg-"))
-    port = 20000 + (os.getpid() % 20000)
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    port += int(re.sub(r"\D", "", worker) or 0)
-    try:
-        url = subprocess.run(
-            [str(ROOT / ".ci" / "pg.sh"), "start", str(data), str(port)], check=True, capture_output=True, text=True
-        ).stdout.strip()
-    except subprocess.CalledProcessError as error:
+    pg = str(ROOT / ".ci" / "pg.sh")
+    failures = []
+    # A port the kernel says is free now; another process may still take it before the server
+    # binds, so a failed start is tried again on a new port (each try initialises afresh).
+    for _ in range(PG_START_TRIES):
+        port = free_port()
+        started = subprocess.run([pg, "start", str(data), str(port)], check=False, capture_output=True, text=True)
+        if started.returncode == 0:
+            url = started.stdout.strip()
+            break
+        failures.append(f"port {port}: {started.stderr.strip()}")
+        subprocess.run([pg, "stop", str(data)], check=False)
+    else:
         shutil.rmtree(data, ignore_errors=True)
-        pytest.exit(f"could not start PostgreSQL: {error.stderr}", returncode=3)
+        # A failure, not pytest.exit: under xdist an exit crashes the worker and hides this message.
+        pytest.fail("could not start PostgreSQL:\n" + "\n".join(failures), pytrace=False)
     yield url
-    subprocess.run([str(ROOT / ".ci" / "pg.sh"), "stop", str(data)], check=False)
+    subprocess.run([pg, "stop", str(data)], check=False)
 
 
 @pytest.fixture(scope="session")

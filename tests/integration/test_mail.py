@@ -3,7 +3,6 @@ sends only what was committed."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
@@ -21,6 +20,7 @@ from app.models import Person, ReviewCampaign, ReviewTask, Role
 from app.services import mail, reviews
 from app.services.context import Actor
 from tests import factories
+from tests.net import free_port
 
 TODAY = date.today()
 
@@ -42,12 +42,6 @@ class Inbox:
 
     def subjects(self) -> list[str]:
         return [str(m["Subject"]) for m in self.messages]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start(inbox: Inbox, **kwargs: Any) -> Controller:

@@ -128,7 +128,7 @@ def test_a_rollback_sends_nothing(app: Flask, world: dict[str, Any], inbox: Inbo
 
 
 def test_a_refused_connection_is_reported(app: Flask, world: dict[str, Any]) -> None:
-    from tests.integration.test_mail import free_port
+    from tests.net import free_port
 
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port())  # nothing listens there
     result = remind(app)

@@ -6,7 +6,6 @@ for the provider's consent form (posting ``sub`` issues a code and redirects bac
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -34,17 +33,12 @@ from app.services.context import Actor
 from app.services.users import LinkInvalid
 from tests.conftest import Client, _truncate_all
 from tests.factories import PASSWORD
+from tests.net import free_port
 
 #: The ID token lives 10 minutes here, so moving the clock an hour on expires it well past the skew.
 TOKEN_MAX_AGE = 600
 CLIENT_ID = "handover-test"
 PROVIDER_NAME = "Riverside SSO"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Provider:
