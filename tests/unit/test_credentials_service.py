@@ -17,6 +17,7 @@ from app.extensions import db
 from app.models import AuditEvent, PersonStatus, ProfileKind, Role
 from app.models.base import utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion
+from app.models.finding import FindingIndexState, IndexedFinding
 from app.services import credentials as service
 from app.services import crypto
 from app.services.context import Actor
@@ -323,9 +324,16 @@ def test_must_rotate_lists_every_reason_once(app: Flask) -> None:
 # --- Rotation queue -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("must_list_limit", [5_000, 0], ids=["must-rotate ids read once", "must-rotate by subquery"])
-def test_the_rotation_queue_orders_and_filters(app: Flask, monkeypatch: pytest.MonkeyPatch, must_list_limit: int) -> None:
-    # Past MUST_LIST_LIMIT must-rotate notes the queue finds them by subquery: the same queue.
+@pytest.mark.parametrize(
+    ("must_list_limit", "index_built"),
+    [(5_000, True), (5_000, False), (0, True)],
+    ids=["must-rotate ids read from the finding index", "found from the people: no index yet", "must-rotate by subquery"],
+)
+def test_the_rotation_queue_orders_and_filters(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, must_list_limit: int, index_built: bool
+) -> None:
+    # Past MUST_LIST_LIMIT must-rotate notes the queue finds them by subquery; a database whose
+    # finding index was never built finds them from the people who left: the same queue.
     monkeypatch.setattr(service, "MUST_LIST_LIMIT", must_list_limit)
     lending, archive = factories.make_department("Lending"), factories.make_department("Archive")
     facebook, youtube = factories.make_platform("Facebook"), factories.make_platform("YouTube")
@@ -343,6 +351,11 @@ def test_the_rotation_queue_orders_and_filters(app: Flask, monkeypatch: pytest.M
     due = _age(_note(account=a_lending, label="due"), 350)
     _note(account=a_lending, label="fine")
     db.session.commit()
+    indexed = db.session.scalars(sa.select(IndexedFinding.subject_id).where(IndexedFinding.rule_id == "credential-leaver"))
+    assert sorted(indexed) == sorted([must.id, kept.id])
+    if not index_built:  # (the next commit builds it again)
+        db.session.execute(sa.delete(IndexedFinding))
+        db.session.execute(sa.delete(FindingIndexState))
 
     def labels(**filters: Any) -> list[str]:
         return [note.label for note, _ in service.rotation_queue(IT, **filters).items]
