@@ -39,6 +39,12 @@ class Department(Timestamped, Versioned, Base):
 
 class Person(Timestamped, Versioned, Base):
     __tablename__ = "people"
+    __table_args__ = (
+        # The people leaving by last day, then name (the landing page's and the dashboard's first
+        # ten) read in order from the index instead of sorting all of them; a status alone reads
+        # its prefix.
+        sa.Index("ix_people_status_last_day", "status", "last_day", "name", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200), index=True)
@@ -52,7 +58,7 @@ class Person(Timestamped, Versioned, Base):
     manager_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
     #: External id from the HR system or identity provider (SCIM externalId).
     hr_id: Mapped[str | None] = mapped_column(sa.String(120), unique=True)
-    status: Mapped[PersonStatus] = enum_column(PersonStatus, default=PersonStatus.ACTIVE, index=True)
+    status: Mapped[PersonStatus] = enum_column(PersonStatus, default=PersonStatus.ACTIVE)
     #: Set while leaving: the last working day.
     last_day: Mapped[date | None] = mapped_column(sa.Date)
     #: Set once departed: the day they left.
