@@ -227,7 +227,7 @@ class Summary:
     total: int
     by_severity: dict[Severity, int]
     by_rule: dict[str, int]
-    #: department id (None for none) → (name, count)
+    #: department id (None for none) → (name, count); empty in the findings list's summary (it shows none)
     by_department: dict[int | None, tuple[str, int]]
     accepted: int
 
@@ -777,7 +777,7 @@ def list_findings(
     if narrowed:
         summary = _summary_from_counts(_counts(sa.and_(*where) if where else sa.true()), filters.show)
     else:
-        summary = _kept_summary(filters.show)
+        summary = _kept_summary(filters.show, departments=False)  # the list shows severities, not departments
     total = summary.total + summary.accepted
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
@@ -892,9 +892,11 @@ _KEPT_BY_DEPARTMENT = sa.select(_OPEN_BY_DEPARTMENT.c.key, Department.name, _OPE
 )
 
 
-def _kept_summary(show: str = "all") -> Summary:
+def _kept_summary(show: str = "all", departments: bool = True) -> Summary:
     """The organisation's summary from the kept counts, added up by the database: one row per
-    rule and one per department come back, not one per rule and department (6,600 at 300)."""
+    rule and one per department come back, not one per rule and department (6,600 at 300).
+    Without ``departments`` (a page that shows none) by_department is left empty: adding them up
+    grows with the departments (0.56 of the 0.94 ms at 300)."""
     by_rule: Counter[str] = Counter()
     accepted = 0
     for rule_id, is_accepted, n in db.session.execute(_KEPT_BY_RULE):
@@ -904,7 +906,7 @@ def _kept_summary(show: str = "all") -> Summary:
             by_rule[rule_id] += n
     by_department: Counter[int] = Counter()
     names: dict[int, str] = {}
-    for key, name, n in db.session.execute(_KEPT_BY_DEPARTMENT):
+    for key, name, n in db.session.execute(_KEPT_BY_DEPARTMENT) if departments else ():
         by_department[key] = n
         if name is not None:
             names[key] = name
