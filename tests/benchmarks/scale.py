@@ -236,6 +236,8 @@ def pages(targets: dict[str, Any], per_page: int) -> dict[str, str]:
         "dashboard": "/",
         "accounts_list": "/accounts/",
         "accounts_filter": "/accounts/?status=dormant&owner_kind=personal",
+        # A filter that fills the first page at every scale (the one above shows 8 rows at S, 25 at L).
+        "accounts_filter_full_page": "/accounts/?status=active&owner_kind=personal",
         "accounts_search": "/accounts/?q=harbour",
         "accounts_search_same_size": f"/accounts/?q={targets['search_same']}",
         "accounts_late_page": f"/accounts/?page={late}{after}",
