@@ -5,17 +5,42 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import StopValidation
-from wtforms.widgets import html_params
+from wtforms.widgets import Input
+from wtforms.widgets.core import Button, clean_key
 
 from app.extensions import db
 from app.models.person import Department, Person
 from app.models.platform import Platform
 from app.models.profile import Profile
 from app.services import lookup, urls
+
+
+def html_params(**kwargs: Any) -> Markup:
+    """WTForms' ``html_params``, the same output built with plain strings.
+
+    WTForms formats each attribute through ``Markup.format`` (string.Formatter, escaping each
+    argument): 15 µs for an input's five attributes, about 1.5 ms of a case page's 50 item forms.
+    Sorted keys, ``True`` as a bare attribute, ``False`` left out, keys cleaned as WTForms does,
+    every key and value escaped and a value's double quotes written ``&quot;`` (a Markup value
+    is not escaped again). tests/unit/test_forms_html_params.py compares the two.
+    """
+    params = []
+    for key, value in sorted(kwargs.items()):
+        key = str(escape(clean_key(key)))
+        if value is True:
+            params.append(key)
+        elif value is not False:
+            params.append(f'{key}="{str(escape(value)).replace(chr(34), "&quot;")}"')
+    return Markup(" ".join(params))  # noqa: S704  # nosec B704  # every key and value escaped above
+
+
+# Inputs (text, hidden, password, CSRF…) and buttons render their attributes through this hook.
+Input.html_params = staticmethod(html_params)
+Button.html_params = staticmethod(html_params)
 
 
 class WebAddress:
