@@ -24,7 +24,6 @@ from app.extensions import db
 from app.models.account import Account
 from app.models.base import utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion
-from app.models.finding import FindingIndexState, IndexedFinding
 from app.models.person import Person, PersonStatus
 from app.models.profile import Profile, ProfileCustodian
 from app.models.user import Role
@@ -573,33 +572,12 @@ def _queue_filters(stmt: sa.Select, department: bool, platform: bool) -> sa.Sele
     return stmt
 
 
-#: The must-rotate ids as the finding index holds them: a "credential-leaver" finding for each
-#: note that must rotate (accepted or not), kept current by every change whatever the day (the
-#: rule does not read the date); one range of its unique key, where finding them from the people
-#: who left reads their reveals and profiles (1.3 ms at 200,000 accounts). A database whose index
-#: was never built has no state row: a NULL says so, and the ids are found from the people.
-_MUST_INDEXED = sa.union_all(
-    sa.select(sa.null()).where(~sa.select(FindingIndexState.id).exists()),
-    sa.select(IndexedFinding.subject_id).where(
-        IndexedFinding.rule_id == "credential-leaver", IndexedFinding.subject_type == "credential"
-    ),
-).limit(sa.bindparam("must_limit"))
-
-
 @functools.cache
 def _must_read(dialect: str) -> sa.CompoundSelect:
-    """The must-rotate ids found from the people who left, as many as the parameter
-    ``must_limit`` (for each database kind, as finding_sql.must_rotate_ids is)."""
+    """The must-rotate ids, as many as the parameter ``must_limit`` (for each database kind, as
+    finding_sql.must_rotate_ids is). Not from the finding index: its credential-leaver rule
+    leaves out the notes of retired accounts, which the queue lists."""
     return finding_sql.must_rotate_ids().limit(sa.bindparam("must_limit"))
-
-
-def _must_rotate(dialect: str, limit: int) -> list[int]:
-    """Up to ``limit`` ids of the notes that must rotate: from the finding index, or where it was
-    never built, from the people who left."""
-    ids = list(db.session.scalars(_MUST_INDEXED, {"must_limit": limit}))
-    if None in ids:
-        ids = list(db.session.scalars(_must_read(dialect), {"must_limit": limit}))
-    return ids
 
 
 @functools.cache
@@ -661,7 +639,7 @@ def rotation_queue(
     # them (3-4 ms each at 200,000 accounts). A registry with more than MUST_LIST_LIMIT keeps it
     # (the read stops one past the limit).
     dialect = db.session.get_bind().dialect.name
-    must = _must_rotate(dialect, MUST_LIST_LIMIT + 1)
+    must = list(db.session.scalars(_must_read(dialect), {"must_limit": MUST_LIST_LIMIT + 1}))
     must_listed = len(must) <= MUST_LIST_LIMIT
     parts, load = _queue_statements(dialect, must_listed, bool(department_id), bool(platform_id))
     # Each part counted only as far as this page needs, and at least QUEUE_COUNT_LIMIT: past that
