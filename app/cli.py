@@ -494,7 +494,7 @@ def handover_tick(today: datetime | None) -> None:
     attempts older than a day (run daily from cron)."""
     from flask import current_app
 
-    from app.services import findings, offboarding, throttle
+    from app.services import findings, kept_counts, offboarding, throttle
 
     summary = offboarding.tick(
         today.date() if today else None,
@@ -503,6 +503,8 @@ def handover_tick(today: datetime | None) -> None:
     )
     # Counted sign-in attempts matter only within their window (minutes): a day keeps every one.
     throttle.prune(timedelta(days=1))
+    # The day's kept-count rows (PostgreSQL: one per write) folded into one per table and status.
+    kept_counts.compact()
     # A new day: overdue rotations, reviews and expired acceptances change the findings.
     findings.ensure_current(current_app.config["REVIEW_INTERVAL_DAYS"])
     db.session.commit()

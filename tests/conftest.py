@@ -192,6 +192,30 @@ def _check_finding_index(request: pytest.FixtureRequest) -> None:
         pytest.fail("The finding index differs from the findings:\n" + "\n".join(problems), pytrace=False)
 
 
+def _check_kept_counts() -> None:
+    """On PostgreSQL, whatever a test changed, the counts it keeps must equal the tables' own."""
+    from app.models.kept_count import COUNTED, KeptCount
+
+    try:
+        kept = {
+            (table, status): n
+            for table, status, n in db.session.execute(
+                sa.select(KeptCount.table_name, KeptCount.status, sa.func.sum(KeptCount.n))
+                .group_by(KeptCount.table_name, KeptCount.status)
+                .having(sa.func.sum(KeptCount.n) != 0)
+            )
+        }
+        actual = {
+            (table, status): n
+            for table in COUNTED
+            for status, n in db.session.execute(sa.text(f"SELECT status, count(*) FROM {table} GROUP BY status"))
+        }
+    finally:
+        db.session.remove()
+    if kept != actual:
+        pytest.fail(f"The kept counts differ from the tables: kept {kept}, counted {actual}", pytrace=False)
+
+
 @pytest.fixture
 def app(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url)
@@ -201,6 +225,7 @@ def app(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
     db.session.remove()
     _check_finding_index(request)
     if db.engine.dialect.name == "postgresql":
+        _check_kept_counts()
         _truncate_all()
     db.engine.dispose()
     ctx.pop()

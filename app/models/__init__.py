@@ -15,6 +15,7 @@ from app.models.finding import (
     IndexedFindingPerson,
 )
 from app.models.hr_event import HrEventReceipt
+from app.models.kept_count import KeptCount
 from app.models.offboarding import (
     CaseStatus,
     ChecklistItem,
@@ -55,6 +56,7 @@ __all__ = [
     "IndexedFinding",
     "IndexedFindingPerson",
     "HrEventReceipt",
+    "KeptCount",
     "ItemKind",
     "ItemStatus",
     "LinkPurpose",

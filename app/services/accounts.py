@@ -17,7 +17,7 @@ from app.models.person import Department, Person
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
 from app.models.user import Role
-from app.services import audit, permissions, urls
+from app.services import audit, kept_counts, permissions, urls
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import Page, count_rows
@@ -122,6 +122,9 @@ def get_account(actor: Actor, account_id: int) -> Account:
 _NULLABLE_SORTS = ("department", "reviewed")
 
 
+_ALL_ACCOUNTS_KEPT = sa.select(kept_counts.total("accounts"))
+
+
 def list_accounts(
     actor: Actor,
     filters: AccountFilters,
@@ -164,7 +167,11 @@ def list_accounts(
     counted = sa.select(Account.id).where(*conditions)
     if len(conditions) == 1 and filters.q.strip() and (ids := account_match_ids(filters.q)) is not None:
         counted = ids
-    total, capped = count_rows(counted, None if not conditions else count_limit)
+    if not conditions and kept_counts.counting_kept():
+        # Every account: PostgreSQL would read them all to count them; it keeps the count instead.
+        total, capped = db.session.scalar(_ALL_ACCOUNTS_KEPT) or 0, False
+    else:
+        total, capped = count_rows(counted, None if not conditions else count_limit)
     if capped and filters.q.strip():
         conditions[searched] = account_matches(filters.q, many=True)
 

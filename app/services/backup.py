@@ -87,8 +87,10 @@ SECRETS_NOTE = (
     "without them these secrets cannot be read. Nor is the backup key (backup_key_id) that encrypts the whole file."
 )
 #: Tables a freshly migrated database already fills (the seeded platform catalogue, the revision,
-#: the check values a server records for its keys): rows there do not make a database "hold data".
-SCHEMA_ONLY_TABLES = {"alembic_version", "platforms", "master_key_checks"}
+#: the check values a server records for its keys), and the counts PostgreSQL keeps of other
+#: tables (rows that add up to nothing once those are emptied): rows there do not make a database
+#: "hold data".
+SCHEMA_ONLY_TABLES = {"alembic_version", "platforms", "master_key_checks", "kept_counts"}
 CHUNK = 1024 * 1024
 
 

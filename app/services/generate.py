@@ -41,7 +41,7 @@ from app.models import (
     RecoveryContact,
     RecoveryKind,
 )
-from app.services import audit, catalogue, crypto, findings, offboarding
+from app.services import audit, catalogue, crypto, findings, kept_counts, offboarding
 from app.services.context import Actor
 from app.services.credentials import TABLE as NOTE_TABLE
 from app.services.errors import DomainError
@@ -651,6 +651,8 @@ def generate_organisation(
     counts["departed people"] = len(departed)
     # The bulk inserts went past the ORM: the finding index is rebuilt from the whole registry.
     findings.rebuild(findings.configured_interval(), today)
+    # One kept-count row per insert statement and status (PostgreSQL): folded into one each.
+    kept_counts.compact()
     done(0)
     return GenerationSummary(counts=counts)
 

@@ -10,9 +10,10 @@ from sqlalchemy.orm import aliased, selectinload
 
 from app.extensions import db
 from app.models.account import Account, AccountStatus
+from app.models.kept_count import KeptCount
 from app.models.person import Person, PersonStatus
 from app.models.profile import Profile
-from app.services import findings, permissions
+from app.services import findings, kept_counts, permissions
 from app.services.context import Actor
 from app.services.pagination import capped
 
@@ -65,6 +66,14 @@ _COUNTS = sa.select(
     _all_but(Person, Person.status == PersonStatus.DEPARTED),
     sa.select(sa.func.count()).select_from(Person).where(Person.status == PersonStatus.LEAVING).scalar_subquery(),
 )
+#: The same on PostgreSQL, the three counts from what it keeps (it would read each table to count it).
+_COUNTS_KEPT = sa.select(
+    sa.exists(sa.select(Person.id)),
+    sa.exists(sa.select(Account.id)),
+    kept_counts.total("accounts", KeptCount.status != AccountStatus.RETIRED.value),
+    kept_counts.total("people", KeptCount.status != PersonStatus.DEPARTED.value),
+    kept_counts.total("people", KeptCount.status == PersonStatus.LEAVING.value),
+)
 _MY_ACCOUNTS = (
     sa.select(Account)
     .options(selectinload(Account.platform))
@@ -114,7 +123,8 @@ def summary(actor: Actor) -> HomeSummary:
         result.my_accounts = list(db.session.scalars(_MY_ACCOUNTS, {"person_id": actor.person_id}))
     if not permissions.can_read_registry(actor):
         return result
-    any_people, any_accounts, result.accounts, result.people, result.leaving_count = db.session.execute(_COUNTS).one()
+    counts = _COUNTS_KEPT if kept_counts.counting_kept() else _COUNTS
+    any_people, any_accounts, result.accounts, result.people, result.leaving_count = db.session.execute(counts).one()
     result.registry_empty = not any_people and not any_accounts
     result.leaving = list(db.session.scalars(_FIRST_LEAVING))
     # The owner-personal rule's findings, counted in the finding index (not by joining every account).

@@ -1,0 +1,42 @@
+"""Totals of accounts and people read from the counts PostgreSQL keeps (app.models.kept_count).
+
+SQLite counts a whole table from its B-tree in microseconds and keeps nothing: there the
+callers count as before. ``counting_kept()`` says which applies to the current database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models.kept_count import KeptCount
+
+
+def counting_kept() -> bool:
+    """Whether the current database keeps its counts (PostgreSQL)."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def total(table: str, *where: Any) -> sa.ScalarSelect[Any]:
+    """The rows of ``table`` (whose statuses meet ``where``, a condition on KeptCount.status), as a
+    scalar subquery: the sum of the kept rows, read from their index."""
+    return sa.select(sa.func.coalesce(sa.func.sum(KeptCount.n), 0)).where(KeptCount.table_name == table, *where).scalar_subquery()
+
+
+def compact() -> int:
+    """Fold the kept rows into one per table and status, in one statement (rows written
+    meanwhile stay as they are); returns how many rows there are now."""
+    if not counting_kept():
+        return 0
+    gone = sa.delete(KeptCount).returning(KeptCount.table_name, KeptCount.status, KeptCount.n).cte("gone")
+    db.session.execute(
+        sa.insert(KeptCount).from_select(
+            ["table_name", "status", "n"],
+            sa.select(gone.c.table_name, gone.c.status, sa.func.sum(gone.c.n))
+            .group_by(gone.c.table_name, gone.c.status)
+            .having(sa.func.sum(gone.c.n) != 0),
+        )
+    )
+    return db.session.scalar(sa.select(sa.func.count()).select_from(KeptCount)) or 0
