@@ -21,8 +21,10 @@ def counting_kept() -> bool:
 
 def total(table: str, *where: Any) -> sa.ScalarSelect[Any]:
     """The rows of ``table`` (whose statuses meet ``where``, a condition on KeptCount.status), as a
-    scalar subquery: the sum of the kept rows, read from their index."""
-    return sa.select(sa.func.coalesce(sa.func.sum(KeptCount.n), 0)).where(KeptCount.table_name == table, *where).scalar_subquery()
+    scalar subquery: the sum of the kept rows, read from their index (cast back to an integer:
+    PostgreSQL sums bigints as numeric)."""
+    summed = sa.cast(sa.func.sum(KeptCount.n), sa.BigInteger)
+    return sa.select(sa.func.coalesce(summed, 0)).where(KeptCount.table_name == table, *where).scalar_subquery()
 
 
 def compact() -> int:

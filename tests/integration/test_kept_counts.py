@@ -36,6 +36,7 @@ def test_postgresql_keeps_the_totals_through_every_kind_of_write(app: Flask) -> 
     factories.make_person("Dana Whitfield")
     db.session.commit()
     assert (kept("accounts"), kept("accounts", "active"), kept("people")) == (3, 3, 1)
+    assert type(kept("accounts")) is int  # not a Decimal (PostgreSQL sums bigints as numeric)
 
     # Many rows in one statement (as the generator and the CSV import write them).
     db.session.execute(
