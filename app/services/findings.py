@@ -216,6 +216,9 @@ class FindingFilters:
     #: rows a page shows, or what a change touched.
     account_ids: frozenset[int] | None = None
     note_ids: frozenset[int] | None = None
+    #: Evaluate only these rules (the ones the finding index holds for the rows a page shows):
+    #: each other rule would cost its statement and find nothing the page keeps.
+    rule_ids: frozenset[str] | None = None
 
     @property
     def scoped(self) -> bool:
@@ -704,23 +707,38 @@ def _acceptances(today: date, subject_ids: set[int] | None = None) -> dict[tuple
 def evaluate(filters: FindingFilters | None = None, review_interval_days: int = 365, today: date | None = None) -> list[Finding]:
     """Every finding matching the filters, most severe first. A fixed number of queries whatever the registry's size."""
     filters = filters or FindingFilters()
-    if filters.person_id and not filters.scoped and not filters.account_id and today in (None, date.today()):
-        # Only the accounts and notes the index says concern the person: their footprint, not the registry.
+    current = not filters.scoped and filters.rule_ids is None and today in (None, date.today())
+    if filters.person_id and not filters.account_id and current:
+        # Only the accounts, notes and rules the index says concern the person: their footprint,
+        # not the registry, and a statement for each rule they have findings of, not for every rule.
         ensure_current(review_interval_days)
         rows = db.session.execute(
             sa.union_all(
                 sa.select(
-                    IndexedFindingPerson.account_id, IndexedFindingPerson.subject_type, IndexedFindingPerson.subject_id
+                    IndexedFindingPerson.rule_id,
+                    IndexedFindingPerson.account_id,
+                    IndexedFindingPerson.subject_type,
+                    IndexedFindingPerson.subject_id,
                 ).where(IndexedFindingPerson.person_id == filters.person_id),
-                sa.select(IndexedFinding.account_id, IndexedFinding.subject_type, IndexedFinding.subject_id).where(
-                    IndexedFinding.steward_id == filters.person_id
-                ),
+                sa.select(
+                    IndexedFinding.rule_id, IndexedFinding.account_id, IndexedFinding.subject_type, IndexedFinding.subject_id
+                ).where(IndexedFinding.steward_id == filters.person_id),
             )
         ).all()
         filters = dataclasses.replace(
             filters,
             account_ids=frozenset(r.account_id for r in rows if r.account_id is not None),
             note_ids=frozenset(r.subject_id for r in rows if r.subject_type == "credential"),
+            rule_ids=frozenset(r.rule_id for r in rows),
+        )
+    elif filters.account_id and current:
+        # One account's page: only the rules the index holds findings of for it are evaluated.
+        ensure_current(review_interval_days)
+        filters = dataclasses.replace(
+            filters,
+            rule_ids=frozenset(
+                db.session.scalars(sa.select(IndexedFinding.rule_id).where(IndexedFinding.account_id == filters.account_id))
+            ),
         )
     today = today or date.today()
     context: dict[str, Any] = {"review_interval_days": review_interval_days}
@@ -728,6 +746,8 @@ def evaluate(filters: FindingFilters | None = None, review_interval_days: int = 
     seen: set[Callable[..., Any]] = set()
     for rule_id, evaluator in EVALUATORS.items():
         if filters.rule_id and rule_id != filters.rule_id:
+            continue
+        if filters.rule_ids is not None and rule_id not in filters.rule_ids:
             continue
         if filters.severity and RULES[rule_id].severity is not filters.severity:
             continue
@@ -741,7 +761,9 @@ def evaluate(filters: FindingFilters | None = None, review_interval_days: int = 
         findings = [x for x in findings if x.severity is filters.severity]
     if filters.person_id:
         findings = [x for x in findings if filters.person_id in (x.person_id, x.steward_id, *x.person_ids)]
-    accepted = _acceptances(today, {x.subject_id for x in findings} if len(findings) <= ACCEPTANCE_LOOKUP else None)
+    accepted = (
+        _acceptances(today, {x.subject_id for x in findings} if len(findings) <= ACCEPTANCE_LOOKUP else None) if findings else {}
+    )
     for finding in findings:
         finding.accepted = accepted.get(finding.key)
     if filters.show == "open":
@@ -844,6 +866,7 @@ def indexed_page(filters: FindingFilters, offset: int, limit: int, review_interv
         severity=filters.severity,
         account_ids=frozenset(r.account_id for r in rows if r.account_id is not None),
         note_ids=frozenset(r.subject_id for r in rows if r.subject_type == "credential"),
+        rule_ids=frozenset(r.rule_id for r in rows),
     )
     by_key = {x.key: x for x in evaluate(scope, review_interval_days)}
     return [by_key[key] for key in ((r.rule_id, r.subject_type, r.subject_id) for r in rows) if key in by_key]

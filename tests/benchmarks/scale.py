@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +67,7 @@ from app.services.users import hash_password  # noqa: E402
 from tests.benchmarks import csv_import, serve  # noqa: E402
 from tests.benchmarks import keys as keys_bench  # noqa: E402
 from tests.benchmarks import offboarding as offboarding_bench  # noqa: E402
+from tests.statements import Statements, counting, growth  # noqa: E402
 
 PASSWORD = "benchmark-password-long"  # noqa: S105 (a throwaway benchmark sign-in)
 WARMUP = 3
@@ -117,18 +119,9 @@ class PageFailed(RuntimeError):
     pass
 
 
-@contextmanager
-def counting(engine: sa.Engine):
-    counter = {"n": 0}
-
-    def count(*_: Any) -> None:
-        counter["n"] += 1
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield counter
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
+def _statements(figures: dict[str, Any]) -> Statements:
+    """A page's counted statements, as ``measure`` recorded them."""
+    return Statements(figures["statements"], Counter(figures.get("statements_by_rule", {})))
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -144,19 +137,23 @@ def measure(client: Any, engine: sa.Engine, url: str, repeats: int, headers: dic
             raise PageFailed(f"{url} answered {response.status_code}")
     times, statements = [], []
     for _ in range(repeats):
-        with counting(engine) as counter:
+        with counting(engine) as counted:
             start = time.perf_counter()
             response = client.get(url, headers=headers)
             times.append(time.perf_counter() - start)
         if response.status_code != 200:
             raise PageFailed(f"{url} answered {response.status_code}")
-        statements.append(counter["n"])
+        statements.append(counted)
+    totals = [x.total for x in statements]
     return {
         "url": url,
         "p50_ms": round(statistics.median(times) * 1000, 2),
         "p95_ms": round(percentile(times, 95) * 1000, 2),
-        "statements": max(statements),
-        "statements_vary": min(statements) != max(statements),
+        "statements": max(totals),
+        "statements_vary": min(totals) != max(totals),
+        # The page's own statements, and each finding rule's (a page evaluates the rules its rows have).
+        "statements_own": counted.own,
+        "statements_by_rule": dict(sorted(counted.by_rule.items())),
         "bytes": len(response.data),
     }
 
@@ -477,8 +474,15 @@ def main(scales: str, repeats: int, parts: str, only: str, output: str) -> None:
                 serving = chosen - ({"serve"} if name != names[-1] else set())
                 results["scales"][name] = run_scale(name, url, repeats, serving, wanted)
         first = results["scales"][names[0]]["pages"]
+        # Identical: the page's own statements, and each finding rule's wherever it runs at two scales.
         results["statements_identical_across_scales"] = {
-            page: len({results["scales"][n]["pages"].get(page, {}).get("statements") for n in names}) == 1 for page in first
+            page: not any(
+                growth(_statements(first[page]), _statements(results["scales"][n]["pages"][page]))
+                for n in names
+                if "statements" in results["scales"][n]["pages"].get(page, {})
+            )
+            for page in first
+            if "statements" in first[page]
         }
         if len(names) > 1:
             last = results["scales"][names[-1]]["pages"]
