@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
@@ -116,16 +116,17 @@ CHECKLIST_PAGE = 50
 
 def _checklist_select(case: OffboardingCase) -> sa.Select:
     """The case's items in checklist order, with what the case page shows of each (account and its
-    platform, profile and its platform, assignee, confirmer)."""
+    platform, profile and its platform, assignee, confirmer), joined into the items' statement: each
+    is one row's key, and six more statements with IN lists cost more than the joins."""
     return (
         sa.select(ChecklistItem)
         .where(ChecklistItem.case_id == case.id)
         .order_by(ChecklistItem.position, ChecklistItem.id)
         .options(
-            selectinload(ChecklistItem.account).selectinload(Account.platform),
-            selectinload(ChecklistItem.profile).selectinload(Profile.platform),
-            selectinload(ChecklistItem.assignee),
-            selectinload(ChecklistItem.confirmer),
+            joinedload(ChecklistItem.account).joinedload(Account.platform),
+            joinedload(ChecklistItem.profile).joinedload(Profile.platform),
+            joinedload(ChecklistItem.assignee),
+            joinedload(ChecklistItem.confirmer),
         )
     )
 
