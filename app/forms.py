@@ -268,8 +268,20 @@ def platform_choices() -> list[SelectChoice]:
 _DEPARTMENTS_STAMP = sa.select(
     sa.func.count(), sa.func.max(Department.id), sa.func.sum(Department.version), sa.func.max(Department.updated_at)
 )
-#: (database, blank label) -> (stamp, options): the departments as last read by this process.
-_DEPARTMENT_OPTIONS: dict[tuple[str, str], tuple[tuple[Any, ...], list[SelectChoice]]] = {}
+#: (database, blank label) -> [stamp, options, options as HTML or None]: the departments as last
+#: read by this process.
+_DEPARTMENT_OPTIONS: dict[tuple[str, str], list[Any]] = {}
+
+
+def _kept_departments(blank: str) -> list[Any]:
+    """This process's [stamp, options, HTML] for ``blank``, read again when the departments' stamp moved."""
+    stamp = tuple(db.session.execute(_DEPARTMENTS_STAMP).one())
+    key = (db.engine.url.render_as_string(hide_password=True), blank)
+    kept = _DEPARTMENT_OPTIONS.get(key)
+    if kept is None or kept[0] != stamp:
+        rows = db.session.execute(sa.select(Department.id, Department.name).order_by(Department.name))
+        kept = _DEPARTMENT_OPTIONS[key] = [stamp, choices([("", blank)] + [(row.id, row.name) for row in rows]), None]
+    return kept
 
 
 def department_choices(blank: str = "— none —") -> list[SelectChoice]:
@@ -279,13 +291,21 @@ def department_choices(blank: str = "— none —") -> list[SelectChoice]:
     them again only when the departments' stamp moves: one aggregate row instead of every
     department's (300 rows and 0.58 ms at 20,000 people, growing with the organisation).
     """
-    stamp = tuple(db.session.execute(_DEPARTMENTS_STAMP).one())
-    key = (db.engine.url.render_as_string(hide_password=True), blank)
-    kept = _DEPARTMENT_OPTIONS.get(key)
-    if kept is None or kept[0] != stamp:
-        rows = db.session.execute(sa.select(Department.id, Department.name).order_by(Department.name))
-        kept = _DEPARTMENT_OPTIONS[key] = (stamp, choices([("", blank)] + [(row.id, row.name) for row in rows]))
-    return list(kept[1])
+    return list(_kept_departments(blank)[1])
+
+
+def department_options(blank: str, selected: int | None) -> Markup:
+    """A list page's department filter: ``<option>`` elements for ``department_choices(blank)``,
+    ``selected`` marked. Written once while the departments stay as they are, then only marked:
+    300 options written through the template cost 0.4 ms a page at 20,000 people."""
+    kept = _kept_departments(blank)
+    if kept[2] is None:
+        kept[2] = "".join(f'<option value="{escape(c.value)}">{escape(c.label)}</option>' for c in kept[1])
+    html: str = kept[2]
+    if selected is not None:
+        mark = f'<option value="{int(selected)}">'
+        html = html.replace(mark, mark[:-1] + " selected>", 1)
+    return Markup(html)  # noqa: S704  # nosec B704  # every value and label escaped above; selected is an int
 
 
 def apply_errors(form: Any, error: Any) -> None:

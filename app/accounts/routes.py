@@ -9,7 +9,15 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from app.accounts.forms import AccountForm, AdminForm, ConnectionForm, RecoveryForm, RetireForm
 from app.extensions import db
-from app.forms import apply_errors, choices, department_choices, optional_int, platform_choices, resolve_filter
+from app.forms import (
+    apply_errors,
+    choices,
+    department_choices,
+    department_options,
+    optional_int,
+    platform_choices,
+    resolve_filter,
+)
 from app.models.account import AccountStatus, RecoveryKind
 from app.models.profile import Profile, ProfileKind
 from app.models.user import Role
@@ -65,7 +73,7 @@ def index() -> Any:
         page=page,
         filters=filters,
         platforms=platform_choices(),
-        departments=department_choices("All departments"),
+        department_options=department_options("All departments", filters.department_id),
         steward=request.args.get("steward", "")[:200],
         steward_match=resolve_filter(request.args.get("steward"))[1],
         statuses=list(AccountStatus),

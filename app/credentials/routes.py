@@ -16,7 +16,7 @@ from flask_login import current_user
 from app.auth import sessions
 from app.credentials.forms import NewNoteForm, NoteForm, ReasonForm, RevealForm, RotateForm
 from app.extensions import db, limiter
-from app.forms import apply_errors, department_choices, optional_int, platform_choices
+from app.forms import apply_errors, department_options, optional_int, platform_choices
 from app.models.account import Account
 from app.models.base import utcnow
 from app.models.credential import CredentialKind, CredentialNote
@@ -397,7 +397,7 @@ def queue() -> Any:
         page=page,
         department_id=department_id,
         platform_id=platform_id,
-        departments=department_choices("All departments"),
+        department_options=department_options("All departments", department_id),
         platforms=platform_choices(),
         due_window=service.DUE_WINDOW_DAYS,
     )

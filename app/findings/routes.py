@@ -9,7 +9,15 @@ from flask import Blueprint, Response, current_app, flash, jsonify, redirect, re
 
 from app.extensions import db
 from app.findings.forms import AcceptForm
-from app.forms import apply_errors, choices, department_choices, optional_int, platform_choices, resolve_filter
+from app.forms import (
+    apply_errors,
+    choices,
+    department_choices,
+    department_options,
+    optional_int,
+    platform_choices,
+    resolve_filter,
+)
 from app.models.user import Role
 from app.security import current_actor, roles, safe_next
 from app.services import exports, reports
@@ -154,7 +162,7 @@ def index() -> Any:
         filters=filters,
         severities=list(Severity),
         rules=sorted(service.RULES.values(), key=lambda r: (r.severity.rank, r.title)),
-        departments=department_choices("All departments"),
+        department_options=department_options("All departments", filters.department_id),
         platforms=platform_choices(),
         steward=request.args.get("steward", "")[:200],
         steward_match=resolve_filter(request.args.get("steward"))[1] if is_reader else None,

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from sqlalchemy.orm import selectinload
 
 from app.extensions import db
-from app.forms import apply_errors, choices, department_choices, optional_int, platform_choices
+from app.forms import apply_errors, choices, department_options, optional_int, platform_choices
 from app.models.offboarding import CaseStatus, ChecklistItem, ItemKind, ItemStatus, OffboardingCase, OffboardingTemplateItem
 from app.models.person import Person, PersonStatus
 from app.models.profile import Profile, ProfileKind
@@ -169,7 +169,7 @@ def index() -> Any:
         page=page,
         status=status,
         department_id=department_id,
-        departments=department_choices("All departments"),
+        department_options=department_options("All departments", department_id),
         progress=progress,
         late=late,
         can_start=current_actor().has_role(*offboarding.CASE_KEEPERS),

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from app.extensions import db
-from app.forms import apply_errors, department_choices, optional_int
+from app.forms import apply_errors, department_choices, department_options, optional_int
 from app.models.person import PersonStatus
 from app.models.user import Role
 from app.people.forms import PersonForm
@@ -39,7 +39,7 @@ def index() -> Any:
         "people/index.html",
         page=page,
         filters=filters,
-        departments=department_choices("All departments"),
+        department_options=department_options("All departments", filters.department_id),
         statuses=list(PersonStatus),
         can_create=permissions.can_edit_people(current_actor()),
     )

@@ -52,3 +52,39 @@ def test_a_caller_changing_its_list_does_not_change_the_next_one(app: Flask) -> 
     db.session.commit()
     forms.department_choices("All departments").pop()
     assert labels() == ["All departments", "Lending"]
+
+
+def test_the_filter_s_options_mark_the_chosen_department_and_escape_names(app: Flask) -> None:
+    lending = factories.make_department("Lending & Loans")
+    odd = factories.make_department('Teens <"Zine"> Club')
+    db.session.commit()
+    blank = forms.department_options("All departments", None)
+    assert blank == (
+        '<option value="">All departments</option>'
+        f'<option value="{lending.id}">Lending &amp; Loans</option>'
+        f'<option value="{odd.id}">Teens &lt;&#34;Zine&#34;&gt; Club</option>'
+    )
+    chosen = forms.department_options("All departments", odd.id)
+    assert chosen.count(" selected") == 1
+    assert f'<option value="{odd.id}" selected>Teens' in chosen
+    # Marking one does not mark it in the kept list: the next page chooses afresh.
+    assert forms.department_options("All departments", None) == blank
+    assert f'<option value="{lending.id}" selected>' in forms.department_options("All departments", lending.id)
+    # An id with no department marks nothing; a renamed department shows its new name at once.
+    assert " selected" not in forms.department_options("All departments", 99_999)
+    lending.name = "Lending"
+    db.session.commit()
+    assert f'<option value="{lending.id}" selected>Lending</option>' in forms.department_options("All departments", lending.id)
+
+
+def test_a_list_page_s_filter_keeps_the_department_chosen(client: Any, login_as: Any) -> None:
+    from app.models import Role
+
+    lending = factories.make_department("Lending")
+    factories.make_department("Archive")
+    db.session.commit()
+    login_as(Role.ADMIN)
+    for path in ("/accounts/", "/people/", "/findings/", "/credentials/queue", "/offboarding/"):
+        page = client.get(f"{path}?department={lending.id}").get_data(as_text=True)
+        assert f'<option value="{lending.id}" selected>Lending</option>' in page, path
+        assert page.count("<option value=") >= 3, path
