@@ -50,16 +50,20 @@ class Account(Timestamped, Versioned, Base):
         # A status filter's count reads this index alone, owner kind checked by the profile's key:
         # dormant accounts with a personal owner counted to 1,000 at 200,000 accounts in 0.4 ms, not 11.
         sa.Index("ix_accounts_status_owner", "status", "owner_profile_id"),
+        # A platform's or a department's live accounts counted from these alone (platforms and
+        # departments lists, their pages); they also serve every lookup by platform or department.
+        sa.Index("ix_accounts_platform_id_status", "platform_id", "status"),
+        sa.Index("ix_accounts_department_id_status", "department_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(sa.ForeignKey("platforms.id"), index=True)
+    platform_id: Mapped[int] = mapped_column(sa.ForeignKey("platforms.id"))
     name: Mapped[str] = mapped_column(sa.String(200), index=True)
     #: Handle on the platform (e.g. @riversidelib); searched together with name and URL.
     handle: Mapped[str] = mapped_column(sa.String(200), default="", index=True)
     url: Mapped[str] = mapped_column(sa.String(500), default="")
     purpose: Mapped[str] = mapped_column(sa.Text, default="")
-    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id", ondelete="SET NULL"), index=True)
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id", ondelete="SET NULL"))
     status: Mapped[AccountStatus] = enum_column(AccountStatus, default=AccountStatus.ACTIVE)
     #: The profile holding the platform's top role.
     owner_profile_id: Mapped[int | None] = mapped_column(sa.ForeignKey("profiles.id", ondelete="SET NULL"), index=True)

@@ -44,6 +44,8 @@ class Person(Timestamped, Versioned, Base):
         # ten) read in order from the index instead of sorting all of them; a status alone reads
         # its prefix.
         sa.Index("ix_people_status_last_day", "status", "last_day", "name", "id"),
+        # A department's current people counted from this alone (departments list, its page).
+        sa.Index("ix_people_department_id_status", "department_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,7 +56,7 @@ class Person(Timestamped, Versioned, Base):
     #: Kept only to spot its use as a recovery contact; erased after departure (privacy).
     personal_phone: Mapped[str | None] = mapped_column(sa.String(40))
     job_title: Mapped[str] = mapped_column(sa.String(200), default="")
-    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id", ondelete="SET NULL"), index=True)
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id", ondelete="SET NULL"))
     manager_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
     #: External id from the HR system or identity provider (SCIM externalId).
     hr_id: Mapped[str | None] = mapped_column(sa.String(120), unique=True)

@@ -53,6 +53,8 @@ class ProfileCustodian(Base):
 
 class Profile(Timestamped, Versioned, Base):
     __tablename__ = "profiles"
+    # The profiles list in name order: its first page read from the index, not all profiles sorted.
+    __table_args__ = (sa.Index("ix_profiles_name_id", "name", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform_id: Mapped[int] = mapped_column(sa.ForeignKey("platforms.id"), index=True)

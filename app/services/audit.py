@@ -30,7 +30,7 @@ from app.models.base import utcnow
 from app.services import crypto, exports, permissions
 from app.services.context import Actor
 from app.services.errors import Change
-from app.services.pagination import Page, paginate
+from app.services.pagination import COUNT_LIMIT, Page, paginate
 
 #: A chain's first event links onto this.
 GENESIS = "0" * 64
@@ -438,7 +438,8 @@ def _filtered(filters: EventFilters) -> sa.Select:
 def list_events(actor: Actor, filters: EventFilters, page: int = 1, per_page: int = 25) -> Page[AuditEvent]:
     """A page of the audit log, newest first. Raises PermissionDenied unless the actor reads the audit log."""
     permissions.require(permissions.can_read_audit(actor), "Only directors and admins read the audit log.")
-    return paginate(_filtered(filters).order_by(AuditEvent.seq.desc()), page, per_page)
+    # Counted to COUNT_LIMIT (or this page's depth): counting every event took 65 ms at 221,000.
+    return paginate(_filtered(filters).order_by(AuditEvent.seq.desc()), page, per_page, count_limit=COUNT_LIMIT)
 
 
 CSV_HEADER = (
@@ -513,17 +514,49 @@ def export_csv(actor: Actor, filters: EventFilters, batch_size: int = 2_000) -> 
         yield out.getvalue()
 
 
+#: database -> (seq and link of the newest event read, object type -> its actions): what the log
+#: holds, as this process last read it.
+_RECORDED: dict[str, tuple[int, str, dict[str, set[str]]]] = {}
+
+
+def _recorded() -> dict[str, set[str]]:
+    """Every object type the log holds, with its actions. The log only grows, so this process
+    reads only the events appended since it last looked (found by the newest event's sequence
+    number, and trusted only while that event still carries the same link): reading the whole log
+    for them on every visit took 50 ms at 221,000 events."""
+    newest = db.session.execute(sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    if newest is None:
+        return {}
+    key = db.engine.url.render_as_string(hide_password=True)
+    kept = _RECORDED.get(key)
+    since, kinds = 0, {}
+    if (
+        kept is not None
+        and kept[0] <= newest.seq
+        and db.session.scalar(sa.select(AuditEvent.hash).where(AuditEvent.seq == kept[0])) == kept[1]
+    ):
+        if kept[0] == newest.seq:
+            return kept[2]
+        since, kinds = kept[0], {object_type: set(actions) for object_type, actions in kept[2].items()}
+    for object_type, action in db.session.execute(
+        sa.select(AuditEvent.object_type, AuditEvent.action).where(AuditEvent.seq > since).distinct()
+    ):
+        kinds.setdefault(object_type, set()).add(action)
+    _RECORDED[key] = (newest.seq, newest.hash, kinds)
+    return kinds
+
+
 def recorded_object_types() -> list[str]:
     """Every object type the log holds, for the filter list."""
-    return list(db.session.scalars(sa.select(AuditEvent.object_type).distinct().order_by(AuditEvent.object_type)))
+    return sorted(_recorded())
 
 
 def recorded_actions(object_type: str = "") -> list[str]:
     """Every action the log holds (of one object type, if given), for the filter list."""
-    stmt = sa.select(AuditEvent.action).distinct().order_by(AuditEvent.action)
+    kinds = _recorded()
     if object_type:
-        stmt = stmt.where(AuditEvent.object_type == object_type)
-    return list(db.session.scalars(stmt))
+        return sorted(kinds.get(object_type, ()))
+    return sorted(set().union(*kinds.values()))
 
 
 def existing_records(events: Iterable[AuditEvent], models: dict[str, Any]) -> set[tuple[str, int]]:

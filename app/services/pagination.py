@@ -12,6 +12,36 @@ from app.extensions import db
 
 T = TypeVar("T")
 
+#: Lists, and the counts beside a list's rows, are counted this far: past it a page says "more
+#: than 1,000", and counting costs the same however many rows there are.
+COUNT_LIMIT = 1_000
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A count taken up to a limit: ``n``, and whether there are more than that."""
+
+    n: int
+    more: bool = False
+
+    @classmethod
+    def of(cls, counted: int, limit: int = COUNT_LIMIT) -> Tally:
+        """From a count taken up to ``limit + 1`` rows (``counting_to``)."""
+        return cls(*capped(counted, limit))
+
+    def __str__(self) -> str:
+        return f"more than {self.n:,}" if self.more else f"{self.n:,}"
+
+
+def counting_to(stmt: sa.Select[Any], limit: int = COUNT_LIMIT, outer: Any = None) -> sa.ScalarSelect[int]:
+    """A scalar subquery counting the rows of ``stmt`` up to ``limit + 1`` (for ``Tally.of``):
+    it stops there, so it costs at most that many index entries, never the whole table.
+    ``outer``: the enclosing statement's table that ``stmt`` refers to (one count per row of it)."""
+    if outer is not None:
+        # Counted from a subquery, which SQLAlchemy does not correlate unless told.
+        stmt = stmt.correlate(outer)
+    return sa.select(sa.func.count()).select_from(stmt.limit(limit + 1).subquery()).scalar_subquery()
+
 
 @dataclass
 class Page(Generic[T]):
@@ -66,10 +96,17 @@ def capped(counted: int, limit: int) -> tuple[int, bool]:
     return min(counted, limit), counted > limit
 
 
-def paginate(stmt: sa.Select[Any], page: int, per_page: int) -> Page[Any]:
-    """Run ``stmt`` for one page; a page past the end shows the last page."""
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    pages = max(1, ceil(total / per_page))
-    page = min(max(1, page), pages)
+def paginate(stmt: sa.Select[Any], page: int, per_page: int, count_limit: int | None = None) -> Page[Any]:
+    """Run ``stmt`` for one page; a page past the end shows the last page.
+
+    ``count_limit``: the total is counted only this far, or to the end of the page after this one
+    when that is further (so a next page is known to exist); past it the page says "more than".
+    The count then costs the page's depth at most, never the whole table.
+    """
+    page = max(1, page)
+    limit = None if count_limit is None else max(count_limit, (page + 1) * per_page)
+    total, total_capped = count_rows(stmt, limit)
+    if not total_capped:
+        page = min(page, max(1, ceil(total / per_page)))
     items = list(db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique())
-    return Page(items=items, total=total, page=page, per_page=per_page)
+    return Page(items=items, total=total, page=page, per_page=per_page, total_capped=total_capped)

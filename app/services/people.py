@@ -18,7 +18,7 @@ from app.models.profile import Profile, ProfileCustodian
 from app.services import audit, findings, permissions, reviews
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
-from app.services.pagination import Page, paginate
+from app.services.pagination import COUNT_LIMIT, Page, paginate
 from app.services.search import contains
 
 SNAPSHOT_FIELDS = (
@@ -126,7 +126,7 @@ def list_people(actor: Actor, filters: PeopleFilters, page: int = 1, per_page: i
         stmt = stmt.where(Person.department_id == filters.department_id)
     if filters.status:
         stmt = stmt.where(Person.status == filters.status)
-    return paginate(stmt, page, per_page)
+    return paginate(stmt, page, per_page, count_limit=COUNT_LIMIT)
 
 
 def field_errors(data: PersonData) -> dict[str, list[str]]:

@@ -16,7 +16,7 @@ from app.models.profile import Profile, ProfileCustodian, ProfileKind
 from app.services import audit, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
-from app.services.pagination import Page, paginate
+from app.services.pagination import COUNT_LIMIT, Page, paginate
 from app.services.search import contains
 
 #: What each kind means, in DESIGN.md's words; shown beside the kind on forms and pages.
@@ -102,13 +102,13 @@ def list_profiles(actor: Actor, filters: ProfileFilters, page: int = 1, per_page
     permissions.require(permissions.can_read_registry(actor), "Only IT, HR, directors and admins see profiles.")
     stmt = (
         sa.select(Profile)
-        .join(Profile.platform)
         .options(
             selectinload(Profile.platform),
             selectinload(Profile.holder),
             selectinload(Profile.custodian_links).selectinload(ProfileCustodian.person),
         )
-        .order_by(sa.func.lower(Profile.name), Platform.name, Profile.id)
+        # Name order, as the accounts and people lists: read from the index on (name, id).
+        .order_by(Profile.name, Profile.id)
     )
     if filters.q.strip():
         stmt = stmt.where(sa.or_(contains(Profile.name, filters.q), contains(Profile.handle, filters.q)))
@@ -118,7 +118,8 @@ def list_profiles(actor: Actor, filters: ProfileFilters, page: int = 1, per_page
         stmt = stmt.where(Profile.kind == filters.kind)
     if filters.holder_id:
         stmt = stmt.where(Profile.holder_id == filters.holder_id)
-    return paginate(stmt, page, per_page)
+    # Counted to COUNT_LIMIT (or this page's depth), not every profile.
+    return paginate(stmt, page, per_page, count_limit=COUNT_LIMIT)
 
 
 def usage_counts(profile_ids: list[int]) -> dict[int, tuple[int, int]]:
