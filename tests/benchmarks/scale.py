@@ -203,7 +203,23 @@ def pick_targets() -> dict[str, Any]:
         for term in (f"example/{'123456'[:digits]}" for digits in range(1, 7))
     }
     search_same = min(found, key=lambda term: (abs(found[term] - SAME_SIZE), len(term)))
+    # The platform and the department with most accounts (their pages list the first few).
+    platform_id = db.session.scalar(
+        sa.select(Account.platform_id)
+        .group_by(Account.platform_id)
+        .order_by(sa.func.count().desc(), Account.platform_id)
+        .limit(1)
+    )
+    department_id = db.session.scalar(
+        sa.select(Account.department_id)
+        .where(Account.department_id.is_not(None))
+        .group_by(Account.department_id)
+        .order_by(sa.func.count().desc(), Account.department_id)
+        .limit(1)
+    )
     return {
+        "platform_id": platform_id,
+        "department_id": department_id,
         "person_id": person_id,
         "person_roles": most_roles,
         "person_same": person_same,
@@ -246,6 +262,14 @@ def pages(targets: dict[str, Any], per_page: int) -> dict[str, str]:
         "person_same_size": f"/people/{targets['person_same']}",
         "case_same_size": f"/offboarding/{targets['case_same']}",
         "api_accounts": "/api/v1/accounts",
+        # Pages that listed or counted everything on them until the lists were bounded.
+        "platforms_list": "/platforms/",
+        "platform_detail": f"/platforms/{targets['platform_id']}",
+        "departments_list": "/departments/",
+        "department_detail": f"/departments/{targets['department_id']}",
+        "people_list": "/people/",
+        "profiles_list": "/profiles/",
+        "audit_log": "/audit/",
     }
 
 

@@ -66,7 +66,17 @@ def statement_counts(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str
 
 PAGES = list(
     pages(
-        {"person_id": 1, "person_same": 1, "account_id": 1, "case_id": 1, "case_same": 1, "accounts": 100, "search_same": "x"},
+        {
+            "person_id": 1,
+            "person_same": 1,
+            "account_id": 1,
+            "case_id": 1,
+            "case_same": 1,
+            "accounts": 100,
+            "search_same": "x",
+            "platform_id": 1,
+            "department_id": 1,
+        },
         25,
     )
 )
