@@ -49,11 +49,17 @@ class ReviewTask(Base):
     """One account for one steward to confirm (owner, admins, recovery contacts, credential notes)."""
 
     __tablename__ = "review_tasks"
-    __table_args__ = (sa.UniqueConstraint("campaign_id", "account_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "account_id"),
+        # A campaign's progress by department counted from this alone.
+        sa.Index("ix_review_tasks_progress", "campaign_id", "department_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("review_campaigns.id", ondelete="CASCADE"), index=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    #: The account's department when the campaign opened: its progress is told by department.
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id", ondelete="SET NULL"))
     #: Who must review: the steward when the campaign opened; the department head if they leave.
     assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
     status: Mapped[ReviewTaskStatus] = enum_column(ReviewTaskStatus, default=ReviewTaskStatus.PENDING, index=True)

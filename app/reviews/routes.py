@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app.extensions import db
-from app.forms import apply_errors, choices
+from app.forms import apply_errors, choices, optional_int
 from app.models.person import Department
 from app.models.user import Role
 from app.reviews.forms import CampaignForm, ConfirmForm, CorrectForm
@@ -32,7 +32,7 @@ def index() -> Any:
     campaigns = service.list_campaigns(actor) if service.can_watch(actor) else []
     return render_template(
         "reviews/index.html",
-        campaigns=[(c, service.tally(c)) for c in campaigns],
+        campaigns=campaigns,
         can_watch=service.can_watch(actor),
         can_open=service.can_open(actor),
         tasks=service.my_tasks(actor),
@@ -56,7 +56,7 @@ def create() -> Any:
             db.session.rollback()
             apply_errors(form, error)
         else:
-            count = len(campaign.tasks)
+            count = service.task_count(campaign)
             db.session.commit()  # the requests to review go out by email once this commits
             flash(
                 f"Opened {campaign.name}: {count} account{'s' if count != 1 else ''} to review by {campaign.due_on:%d %b %Y}. "
@@ -72,13 +72,25 @@ def create() -> Any:
 def detail(campaign_id: int) -> Any:
     """Progress overall and by department, the tasks, and who confirmed what; ``?print=1`` for the printable report."""
     campaign = service.get_campaign(current_actor(), campaign_id)
-    template = "reviews/report.html" if request.args.get("print") == "1" else "reviews/detail.html"
+    progress = service.progress(campaign)
+    if request.args.get("print") == "1":  # the printable report: every account and every review
+        return render_template(
+            "reviews/report.html",
+            campaign=campaign,
+            progress=progress,
+            tasks=service.campaign_tasks(campaign),
+            report=service.campaign_report(campaign),
+            report_total=progress.overall.done,
+            departments=service.departments_of(campaign),
+            today=date.today(),
+        )
     return render_template(
-        template,
+        "reviews/detail.html",
         campaign=campaign,
-        progress=service.progress(campaign),
-        tasks=service.campaign_tasks(campaign),
-        report=service.campaign_report(campaign),
+        progress=progress,
+        page=service.campaign_task_page(campaign, progress.overall, optional_int(request.args.get("page")) or 1),
+        report=service.latest_reviews(campaign),
+        report_total=progress.overall.done,
         departments=service.departments_of(campaign),
         today=date.today(),
     )

@@ -13,17 +13,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from app.extensions import db
 from app.models.account import Account, AccountStatus
 from app.models.base import utcnow
-from app.models.person import Department, Person
+from app.models.person import Department, Person, PersonStatus
+from app.models.platform import Platform
 from app.models.review import ReviewCampaign, ReviewTask, ReviewTaskStatus
 from app.models.user import Role
 from app.services import audit, mail, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
+from app.services.pagination import Page
 
 #: Who opens campaigns.
 OPENERS = (Role.ADMIN, Role.DIRECTOR)
@@ -78,15 +80,30 @@ def get_task(actor: Actor, task_id: int) -> ReviewTask:
     return task
 
 
-def list_campaigns(actor: Actor) -> list[ReviewCampaign]:
-    """Every campaign, open ones first, newest first."""
+def list_campaigns(actor: Actor) -> list[tuple[ReviewCampaign, Tally]]:
+    """Every campaign, open ones first, newest first, each with how many of its accounts are done
+    (counted by the database: a campaign over the whole organisation has one task per account)."""
     permissions.require(can_watch(actor), "Only directors, HR, IT and admins follow review campaigns.")
-    stmt = (
-        sa.select(ReviewCampaign)
-        .options(selectinload(ReviewCampaign.tasks))
+    counted = (
+        sa.select(
+            ReviewTask.campaign_id,
+            sa.func.count().label("total"),
+            sa.func.count().filter(ReviewTask.status != ReviewTaskStatus.PENDING).label("done"),
+        )
+        .group_by(ReviewTask.campaign_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(ReviewCampaign, counted.c.done, counted.c.total)
+        .outerjoin(counted, counted.c.campaign_id == ReviewCampaign.id)
         .order_by(ReviewCampaign.closed_at.is_not(None), ReviewCampaign.due_on, ReviewCampaign.id.desc())
     )
-    return list(db.session.scalars(stmt))
+    return [(campaign, Tally(done=done or 0, total=total or 0)) for campaign, done, total in rows]
+
+
+def task_count(campaign: ReviewCampaign) -> int:
+    """How many accounts the campaign reviews."""
+    return db.session.scalar(sa.select(sa.func.count()).where(ReviewTask.campaign_id == campaign.id)) or 0
 
 
 def _open_tasks() -> sa.Select:
@@ -138,28 +155,26 @@ class Progress:
     by_department: list[DepartmentTally] = field(default_factory=list)
 
 
-def tally(campaign: ReviewCampaign) -> Tally:
-    """Done/total from the campaign's loaded tasks (for lists that load them with the campaigns)."""
-    return Tally(done=sum(1 for t in campaign.tasks if t.status is not ReviewTaskStatus.PENDING), total=len(campaign.tasks))
-
-
 def progress(campaign: ReviewCampaign) -> Progress:
-    """Done/total for the campaign and for each department of its accounts (by name; "No department" last)."""
-    rows = db.session.execute(
+    """Done/total for the campaign and for each department of its accounts as they were when it
+    opened (by name; "No department" last): counted from the tasks' progress index alone."""
+    counted = (
         sa.select(
-            Department.id,
-            Department.name,
-            sa.func.count(ReviewTask.id),
-            sa.func.count(ReviewTask.id).filter(ReviewTask.status != ReviewTaskStatus.PENDING),
+            ReviewTask.department_id,
+            sa.func.count().label("total"),
+            sa.func.count().filter(ReviewTask.status != ReviewTaskStatus.PENDING).label("done"),
         )
-        .select_from(ReviewTask)
-        .join(Account, ReviewTask.account_id == Account.id)
-        .outerjoin(Department, Account.department_id == Department.id)
         .where(ReviewTask.campaign_id == campaign.id)
-        .group_by(Department.id, Department.name)
+        .group_by(ReviewTask.department_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(counted.c.department_id, Department.name, counted.c.total, counted.c.done).outerjoin(
+            Department, Department.id == counted.c.department_id
+        )
     ).all()
     departments = [
-        DepartmentTally(department_id=d_id, name=name or "No department", done=done, total=total)
+        DepartmentTally(department_id=d_id if name is not None else None, name=name or "No department", done=done, total=total)
         for d_id, name, total, done in rows
     ]
     departments.sort(key=lambda d: (d.department_id is None, d.name.lower()))
@@ -167,32 +182,100 @@ def progress(campaign: ReviewCampaign) -> Progress:
     return Progress(overall=overall, by_department=departments)
 
 
-def campaign_tasks(campaign: ReviewCampaign) -> list[ReviewTask]:
-    """Every task of the campaign, waiting ones first, then by department and account."""
-    stmt = (
+#: Accounts a campaign's page lists at a time; the printable report lists them all.
+CAMPAIGN_PAGE = 50
+#: The latest reviews a campaign's page shows; the printable report shows them all.
+REPORT_LIST = 25
+
+
+def _tasks_in_order(campaign: ReviewCampaign) -> sa.Select:
+    """The campaign's tasks, waiting ones first, then by department and account."""
+    return (
         sa.select(ReviewTask)
         .join(Account, ReviewTask.account_id == Account.id)
         .outerjoin(Department, Account.department_id == Department.id)
         .options(
-            selectinload(ReviewTask.account).selectinload(Account.department),
-            selectinload(ReviewTask.account).selectinload(Account.platform),
-            selectinload(ReviewTask.assignee),
+            contains_eager(ReviewTask.account).contains_eager(Account.department),
+            contains_eager(ReviewTask.account).joinedload(Account.platform),
+            joinedload(ReviewTask.assignee),
         )
         .where(ReviewTask.campaign_id == campaign.id)
         .order_by(ReviewTask.status != ReviewTaskStatus.PENDING, Department.name.nulls_last(), Account.name, ReviewTask.id)
     )
-    return list(db.session.scalars(stmt))
+
+
+def campaign_tasks(campaign: ReviewCampaign) -> list[ReviewTask]:
+    """Every task of the campaign, waiting ones first, then by department and account (the printable report)."""
+    return list(db.session.scalars(_tasks_in_order(campaign)))
+
+
+_WAITING_IDS = (
+    sa.select(ReviewTask.id)
+    .where(ReviewTask.campaign_id == sa.bindparam("campaign"), ReviewTask.status == ReviewTaskStatus.PENDING)
+    .order_by(ReviewTask.id)
+    .limit(sa.bindparam("limit"))
+    .offset(sa.bindparam("offset"))
+)
+_DONE_IDS = (
+    sa.select(ReviewTask.id)
+    .where(ReviewTask.campaign_id == sa.bindparam("campaign"), ReviewTask.status != ReviewTaskStatus.PENDING)
+    .order_by(ReviewTask.id)
+    .limit(sa.bindparam("limit"))
+    .offset(sa.bindparam("offset"))
+)
+
+
+def campaign_task_page(campaign: ReviewCampaign, tally: Tally, page: int = 1) -> Page[ReviewTask]:
+    """One page of CAMPAIGN_PAGE of the campaign's tasks, waiting ones first, each part in the
+    order the campaign made them (by department, then account, as they were when it opened).
+    ``tally``: the campaign's progress (how many there are, how many done).
+
+    A campaign over the whole organisation has a task per account: its page drew every one
+    (20 s at 200,000 accounts), and sorting them all for one page still took 0.4 s. Each part is
+    read in id order and only as far as the page.
+    """
+    total, waiting = tally.total, tally.total - tally.done
+    page = min(max(1, page), max(1, -(-total // CAMPAIGN_PAGE)))
+    start, end = (page - 1) * CAMPAIGN_PAGE, page * CAMPAIGN_PAGE
+    ids: list[int] = []
+    if start < waiting:
+        limit = min(end, waiting) - start
+        ids += db.session.scalars(_WAITING_IDS, {"campaign": campaign.id, "limit": limit, "offset": start})
+    if end > waiting:
+        offset = max(0, start - waiting)
+        ids += db.session.scalars(_DONE_IDS, {"campaign": campaign.id, "limit": end - max(start, waiting), "offset": offset})
+    tasks = {
+        t.id: t
+        for t in db.session.scalars(
+            sa.select(ReviewTask)
+            .options(
+                joinedload(ReviewTask.account).joinedload(Account.department),
+                joinedload(ReviewTask.account).joinedload(Account.platform),
+                joinedload(ReviewTask.assignee),
+            )
+            .where(ReviewTask.id.in_(ids))
+        )
+    }
+    return Page(items=[tasks[i] for i in ids], total=total, page=page, per_page=CAMPAIGN_PAGE)
+
+
+def _done(campaign: ReviewCampaign) -> sa.Select:
+    return (
+        sa.select(ReviewTask)
+        .options(joinedload(ReviewTask.account).joinedload(Account.platform))
+        .where(ReviewTask.campaign_id == campaign.id, ReviewTask.status != ReviewTaskStatus.PENDING)
+    )
 
 
 def campaign_report(campaign: ReviewCampaign) -> list[ReviewTask]:
     """Who confirmed or corrected what, and when: the done tasks, in the order they were done."""
-    stmt = (
-        sa.select(ReviewTask)
-        .options(selectinload(ReviewTask.account).selectinload(Account.platform))
-        .where(ReviewTask.campaign_id == campaign.id, ReviewTask.status != ReviewTaskStatus.PENDING)
-        .order_by(ReviewTask.completed_at, ReviewTask.id)
-    )
-    return list(db.session.scalars(stmt))
+    return list(db.session.scalars(_done(campaign).order_by(ReviewTask.completed_at, ReviewTask.id)))
+
+
+def latest_reviews(campaign: ReviewCampaign) -> list[ReviewTask]:
+    """The REPORT_LIST done tasks done last, in the order they were done."""
+    latest = db.session.scalars(_done(campaign).order_by(ReviewTask.completed_at.desc(), ReviewTask.id.desc()).limit(REPORT_LIST))
+    return list(reversed(list(latest)))
 
 
 def departments_of(campaign: ReviewCampaign) -> list[Department]:
@@ -208,11 +291,6 @@ def departments_of(campaign: ReviewCampaign) -> list[Department]:
 
 def _active(person: Person | None) -> Person | None:
     return person if person is not None and person.is_active else None
-
-
-def assignee_for(account: Account) -> Person | None:
-    """The active steward; else the account's active department head; else nobody (shown as unassigned)."""
-    return _active(account.steward) or (_active(account.department.head) if account.department else None)
 
 
 def open_campaign(actor: Actor, name: str, due_on: date | None, department_ids: list[int] | None = None) -> ReviewCampaign:
@@ -236,20 +314,12 @@ def open_campaign(actor: Actor, name: str, due_on: date | None, department_ids: 
     departments = list(db.session.scalars(sa.select(Department).where(Department.id.in_(ids)))) if ids else []
     if len(departments) != len(ids):
         errors["department_ids"] = ["One of those departments no longer exists; choose again."]
-    accounts: list[Account] = []
-    if not errors:
-        stmt = (
-            sa.select(Account)
-            .options(selectinload(Account.steward), selectinload(Account.department).selectinload(Department.head))
-            .where(Account.status != AccountStatus.RETIRED)
-            .order_by(Account.name, Account.id)
-        )
-        if ids:
-            stmt = stmt.where(Account.department_id.in_(ids))
-        accounts = list(db.session.scalars(stmt))
-        if not accounts:
-            where = "in those departments" if ids else "in the registry"
-            errors["department_ids"] = [f"There is no live account {where} to review."]
+    in_scope = Account.status != AccountStatus.RETIRED
+    if ids:
+        in_scope = sa.and_(in_scope, Account.department_id.in_(ids))
+    if not errors and db.session.scalar(sa.select(Account.id).where(in_scope).limit(1)) is None:
+        where = "in those departments" if ids else "in the registry"
+        errors["department_ids"] = [f"There is no live account {where} to review."]
     if errors:
         raise ValidationFailed(_NOT_SAVED, errors)
     assert due_on is not None
@@ -257,33 +327,74 @@ def open_campaign(actor: Actor, name: str, due_on: date | None, department_ids: 
         name=name.strip(), due_on=due_on, department_ids=ids, created_by_id=actor.user_id, created_by_name=actor.name
     )
     db.session.add(campaign)
-    for account in accounts:
-        campaign.tasks.append(ReviewTask(account=account, assignee=assignee_for(account)))
     db.session.flush()
-    unassigned = sum(1 for t in campaign.tasks if t.assignee_id is None)
+    # One task per account, made by the database (a campaign over 200,000 accounts made them one
+    # object at a time): the assignee is the active steward, else the active department head.
+    steward, head = sa.orm.aliased(Person), sa.orm.aliased(Person)
+    assignee = sa.case(
+        (steward.status == PersonStatus.ACTIVE, steward.id), (head.status == PersonStatus.ACTIVE, head.id), else_=None
+    )
+    db.session.execute(
+        sa.insert(ReviewTask).from_select(
+            ["campaign_id", "account_id", "department_id", "assignee_id", "status", "completed_by_name", "note"],
+            sa.select(
+                sa.literal(campaign.id),
+                Account.id,
+                Account.department_id,
+                assignee,
+                sa.literal(ReviewTaskStatus.PENDING.value),
+                sa.literal(""),
+                sa.literal(""),
+            )
+            .select_from(Account)
+            .outerjoin(steward, steward.id == Account.steward_id)
+            .outerjoin(Department, Department.id == Account.department_id)
+            .outerjoin(head, head.id == Department.head_id)
+            .where(in_scope)
+            # The campaign's page lists them in this order (ids ascending): by department, then account.
+            .order_by(Department.name.nulls_last(), Account.name, Account.id),
+        )
+    )
+    db.session.expire(campaign, ["tasks"])
+    total, unassigned = db.session.execute(
+        sa.select(sa.func.count(), sa.func.count().filter(ReviewTask.assignee_id.is_(None))).where(
+            ReviewTask.campaign_id == campaign.id
+        )
+    ).one()
     scope = ", ".join(sorted(d.name for d in departments)) if departments else "the whole organisation"
     audit.record_event(
         actor,
         "review.open",
         "review_campaign",
         campaign.id,
-        f"Opened review campaign {campaign.name} for {scope}: {len(campaign.tasks)} accounts, due {due_on:%d %b %Y}"
+        f"Opened review campaign {campaign.name} for {scope}: {total} accounts, due {due_on:%d %b %Y}"
         + (f" ({unassigned} unassigned)" if unassigned else ""),
         None,
         {
             "name": campaign.name,
             "due_on": audit.plain(due_on),
             "departments": sorted(d.name for d in departments),
-            "accounts": len(campaign.tasks),
+            "accounts": total,
             "unassigned": unassigned,
         },
     )
-    by_person: dict[int, list[ReviewTask]] = defaultdict(list)
-    for task in campaign.tasks:
-        if task.assignee is not None:
-            by_person[task.assignee.id].append(task)
-    for tasks in by_person.values():
-        _queue_request(campaign, tasks)
+    # Each assignee's accounts, by name, as plain rows: one request by email to each.
+    rows = db.session.execute(
+        sa.select(Person.id, Person.name, Person.work_email, Account.name, Platform.name)
+        .select_from(ReviewTask)
+        .join(Person, Person.id == ReviewTask.assignee_id)
+        .join(Account, Account.id == ReviewTask.account_id)
+        .join(Platform, Platform.id == Account.platform_id)
+        .where(ReviewTask.campaign_id == campaign.id)
+        .order_by(Person.id, Account.name, Account.id)
+    )
+    by_person: dict[int, tuple[str, str, list[str]]] = {}
+    for person_id, person_name, email, account_name, platform_name in rows:
+        by_person.setdefault(person_id, (person_name, email, []))[2].append(
+            f"- {account_name} ({platform_name})"
+        )  # as _account_line
+    for person_name, email, lines in by_person.values():
+        _queue_request(campaign, person_name, email, lines)
     return campaign
 
 
@@ -291,18 +402,17 @@ def _account_line(task: ReviewTask) -> str:
     return f"- {task.account.name} ({task.account.platform.name})"
 
 
-def _queue_request(campaign: ReviewCampaign, tasks: list[ReviewTask]) -> None:
-    person = tasks[0].assignee
-    assert person is not None
-    count = f"{len(tasks)} account{'s' if len(tasks) != 1 else ''}"
+def _queue_request(campaign: ReviewCampaign, person_name: str, email: str, lines: list[str]) -> None:
+    """Ask one assignee by email to review their accounts (``lines``: one per account)."""
+    count = f"{len(lines)} account{'s' if len(lines) != 1 else ''}"
     body = "\n".join(
         [
-            f"Hello {person.name},",
+            f"Hello {person_name},",
             "",
             f"{campaign.created_by_name} has opened the access review “{campaign.name}”.",
-            f"Please confirm who controls {'these' if len(tasks) != 1 else 'this'} {count} by {campaign.due_on:%d %B %Y}:",
+            f"Please confirm who controls {'these' if len(lines) != 1 else 'this'} {count} by {campaign.due_on:%d %B %Y}:",
             "",
-            *[_account_line(t) for t in tasks],
+            *lines,
             "",
             "For each one, check the owner, the admins, the recovery contacts and the credential notes on Handover's",
             "Reviews page, then press “Everything is right”, or correct what is wrong and press “I corrected it”.",
@@ -310,7 +420,7 @@ def _queue_request(campaign: ReviewCampaign, tasks: list[ReviewTask]) -> None:
             "— Handover",
         ]
     )
-    mail.queue(person.work_email, f"Access review “{campaign.name}”: {count} to confirm by {campaign.due_on:%d %b %Y}", body)
+    mail.queue(email, f"Access review “{campaign.name}”: {count} to confirm by {campaign.due_on:%d %b %Y}", body)
 
 
 # --- Working a task --------------------------------------------------------------------------
@@ -394,7 +504,7 @@ def _close_if_done(actor: Actor, campaign: ReviewCampaign) -> None:
         "review.close",
         "review_campaign",
         campaign.id,
-        f"Closed review campaign {campaign.name}: all {len(campaign.tasks)} accounts reviewed",
+        f"Closed review campaign {campaign.name}: all {task_count(campaign)} accounts reviewed",
         {"closed_at": None},
         {"closed_at": audit.plain(campaign.closed_at)},
     )

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Account, AuditEvent, PersonStatus, ReviewCampaign, ReviewTask, ReviewTaskStatus, Role
-from app.services import accounts, reviews
+from app.services import accounts, mail, reviews
 from app.services.context import Actor
 from tests import factories
 from tests.integration.browser_form import form_values
@@ -353,3 +353,65 @@ def test_a_leaving_stewards_tasks_show_up_for_their_department_head(app, client,
     head.login(make_user(Role.STAFF, person=org.head))
     text = text_of(head.get("/reviews/").text)
     assert "My reviews (2)" in text and "Library Page" in text and "Library Blog" in text
+
+
+def test_a_large_campaign_s_page_lists_its_accounts_a_page_at_a_time(client, login_as, org, monkeypatch):
+    """Waiting ones first, each part by department then account (as when it opened), a page at a
+    time; progress by department counts them all; the latest reviews are shown, all in print."""
+    monkeypatch.setattr(reviews, "CAMPAIGN_PAGE", 2)
+    monkeypatch.setattr(reviews, "REPORT_LIST", 1)
+    factories.make_account(org.platform, name="Zine Feed", steward=org.sam)  # no department: last
+    db.session.commit()
+    campaign = reviews.open_campaign(Actor.system("test"), "Big review", DUE, [])
+    db.session.commit()
+    dana = Actor(user_id=None, name="Dana Steward", role=Role.STAFF, person_id=org.dana.id)
+    reviews.confirm_task(dana, db.session.get(ReviewTask, task_id(campaign, org.blog)))
+    reviews.correct_task(dana, db.session.get(ReviewTask, task_id(campaign, org.page)), "Fixed the owner")
+    # A department renamed after opening: the campaign keeps telling its progress by department.
+    org.comms.name = "Comms"
+    db.session.commit()
+    login_as(Role.DIRECTOR)
+
+    def accounts_on(page: int) -> list[str]:
+        html = client.get(f"/reviews/{campaign.id}?page={page}").text
+        table = html.split('id="tasks"')[1].split("</table>")[0]
+        return re.findall(r'<a href="/accounts/\d+">([^<]+)</a>', table)
+
+    # Waiting: Communications' two (Lost Feed, Newsletter), then Zine Feed (no department); then done.
+    assert [accounts_on(1), accounts_on(2), accounts_on(3)] == [
+        ["Lost Feed", "Newsletter"],
+        ["Zine Feed", "Library Blog"],
+        ["Library Page"],
+    ]
+    first = client.get(f"/reviews/{campaign.id}").text
+    assert 'Accounts <span class="muted">(5)</span>' in first and 'rel="next"' in first
+    tally = {d.name: (d.done, d.total) for d in reviews.progress(campaign).by_department}
+    assert tally == {"Adult Services": (2, 2), "Comms": (0, 2), "No department": (0, 1)}
+    # The latest review only, and every one in the printable report.
+    report = first.split('id="report"')[1].split("</section>")[0]
+    assert "Library Page" in report and "Library Blog" not in report and "printable report" in report
+    printable = client.get(f"/reviews/{campaign.id}?print=1").text
+    assert "Library Page" in printable.split('id="report"')[1] and "Library Blog" in printable.split('id="report"')[1]
+
+
+def test_opening_a_campaign_asks_each_steward_once_with_all_their_accounts(app, org):
+    campaign = reviews.open_campaign(Actor.system("test"), "Spring review", DUE, [])
+    # The requests wait in the session's outbox until the campaign commits.
+    by_address = {m.to: (m.subject, m.body) for m in db.session().info[mail.OUTBOX]}
+    db.session.commit()
+    assert sorted(by_address) == sorted([org.dana.work_email, org.sam.work_email])  # Lost Feed: nobody to ask
+    subject, body = by_address[org.dana.work_email]
+    assert "2 accounts to confirm" in subject and "Hello Dana Steward," in body
+    assert "- Library Blog (Facebook)\n- Library Page (Facebook)" in body
+    tasks = db.session.scalars(sa.select(ReviewTask).where(ReviewTask.campaign_id == campaign.id)).all()
+    assignees = {t.account.name: (t.assignee.name if t.assignee else None) for t in tasks}
+    # The steward if active, else the department's head (Ada heads Adult Services, not Communications).
+    assert assignees == {
+        "Library Page": "Dana Steward",
+        "Library Blog": "Dana Steward",
+        "Newsletter": "Sam Steward",
+        "Lost Feed": None,
+    }
+    assert {t.account.name: t.department_id for t in tasks}["Newsletter"] == org.comms.id
+    [event] = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "review.open")).all()
+    assert "4 accounts" in event.summary and "(1 unassigned)" in event.summary
