@@ -274,7 +274,17 @@ def department_report(department_id: int) -> Any:
     return render_template("findings/report.html", report=data, departments=[])
 
 
-def _report_csv(data: reports.Report, name: str) -> Response:
+def _report_csv(data: reports.Report, name: str) -> Any:
+    if data.too_large:  # the page says why, and where to go instead
+        flash(
+            f"There are more than {data.live.n:,} live accounts here: too many for one file. Download a department's report.",
+            "error",
+        )
+        return redirect(
+            url_for("findings.department_report", department_id=data.department.id)
+            if data.department
+            else url_for("findings.report")
+        )
     body = exports.to_csv(reports.COLUMNS, reports.table(data))
     return _download(body, f"{name}-{date.today().isoformat()}.csv", "text/csv")
 

@@ -23,6 +23,7 @@ from app.models.profile import Profile, ProfileCustodian
 from app.services import credentials, findings, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound
+from app.services.pagination import Tally, counting_to
 
 
 @dataclass
@@ -36,6 +37,11 @@ class AccountRow:
     accepted: list[findings.Finding] = field(default_factory=list)
 
 
+#: A report lists every live account up to this many; past it, it gives the counts and points to
+#: the departments' reports (at 200,000 accounts the organisation's took 172 s and 371 MB).
+REPORT_LIMIT = 1_000
+
+
 @dataclass
 class Report:
     #: None for the whole organisation.
@@ -45,6 +51,12 @@ class Report:
     profile_findings: list[findings.Finding]
     summary: findings.Summary
     generated_at: datetime
+    #: How many live accounts are in scope; when more than REPORT_LIMIT, ``rows`` is empty.
+    live: Tally = Tally(0)
+
+    @property
+    def too_large(self) -> bool:
+        return self.live.more
 
 
 def _with_people(load: Any) -> tuple[Any, Any]:
@@ -68,6 +80,12 @@ def account_report(actor: Actor, department_id: int | None = None, review_interv
     live = sa.select(Account.id).where(Account.status != AccountStatus.RETIRED)
     if department_id is not None:
         live = live.where(Account.department_id == department_id)
+    counted = Tally.of(db.session.scalar(sa.select(counting_to(live, REPORT_LIMIT))) or 0, REPORT_LIMIT)
+    if counted.more:
+        # Too many for one report: its counts, from the finding index (the departments' reports list them).
+        scope = findings.FindingFilters(department_id=department_id, show="all")
+        _, summary = findings.list_findings(actor, scope, per_page=1, review_interval_days=review_interval_days)
+        return Report(department, [], [], summary, utcnow(), counted)
     # Joined loads for single records and subquery loads for collections: one statement each,
     # whatever the number of accounts (selectinload would send one per 500 rows).
     owner = joinedload(Account.owner_profile)
@@ -97,10 +115,17 @@ def account_report(actor: Actor, department_id: int | None = None, review_interv
         )
     )
     states: dict[int, list[credentials.StateReport]] = {}
+    note_ids = set()
     for note in notes:
         states.setdefault(note.account_id or 0, []).append(credentials.state_of(note))
+        note_ids.add(note.id)
 
-    evaluated = findings.evaluate(findings.FindingFilters(department_id=department_id, show="all"), review_interval_days)
+    scope = findings.FindingFilters(department_id=department_id, show="all")
+    if department_id is not None:
+        # The department's accounts and their notes only: unscoped, some rules read every note
+        # in the registry to keep the department's (11 s for 667 accounts among 200,000).
+        scope.account_ids, scope.note_ids = frozenset(a.id for a in accounts), frozenset(note_ids)
+    evaluated = findings.evaluate(scope, review_interval_days)
     by_account: dict[int, list[findings.Finding]] = {}
     profile_findings = []
     for finding in evaluated:
@@ -128,6 +153,7 @@ def account_report(actor: Actor, department_id: int | None = None, review_interv
         profile_findings=profile_findings,
         summary=findings.summarize(evaluated),
         generated_at=utcnow(),
+        live=counted,
     )
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import AccountStatus, AuditEvent, CredentialKind, PersonStatus, ProfileKind, RecoveryKind, Role
 from app.models.finding import FindingAcceptance
-from app.services import credentials, findings
+from app.services import credentials, findings, reports
 from app.services.context import Actor
 from app.services.exports import BOM
 from tests import factories
@@ -427,6 +427,26 @@ def test_department_report_and_csv(client, login_as, world):
     rows = csv_rows(client.get(f"/findings/report/department/{world.adult.id}.csv"))
     assert sorted(r["Account"] for r in rows) == sorted(["Reference Desk", "'" + EVIL])
     assert {r["Department"] for r in rows} == {"Adult"}
+
+
+def test_a_report_too_large_to_list_gives_its_counts_and_points_to_the_departments(client, login_as, world, monkeypatch):
+    monkeypatch.setattr(reports, "REPORT_LIMIT", 2)  # the organisation has 3 live accounts, Adult 2
+    login_as(Role.DIRECTOR)
+    html = client.get("/findings/report").text
+    assert "The whole organisation has more than 2 live accounts: too many for one report to list." in html
+    assert 'class="card report-account"' not in html and "Download CSV" not in html
+    assert f'href="/findings/report/department/{world.adult.id}"' in html
+    # The counts still come: open findings by severity, from the finding index.
+    summary = reports.account_report(Actor.system("test")).summary
+    assert summary.total == sum(1 for x in evaluate() if x.accepted is None) > 0
+    # The organisation's CSV says why it is not made, on the report page.
+    response = client.get("/findings/report.csv")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/findings/report")
+    assert "too many for one file" in client.get(response.headers["Location"]).text
+    # A department within the limit is listed in full, and downloads.
+    department = client.get(f"/findings/report/department/{world.adult.id}").text
+    assert department.count('class="card report-account"') == 2
+    assert len(csv_rows(client.get(f"/findings/report/department/{world.adult.id}.csv"))) == 2
 
 
 def test_report_shows_accepted_risks_as_accepted(client, login_as, world):
