@@ -560,7 +560,7 @@ def recorded_actions(object_type: str = "") -> list[str]:
 
 
 def existing_records(events: Iterable[AuditEvent], models: dict[str, Any]) -> set[tuple[str, int]]:
-    """Which (object_type, object_id) of these events still exist, one query per type.
+    """Which (object_type, object_id) of these events still exist, in one query whatever the types.
 
     ``models`` maps an object type to its model class; other types are never reported.
     """
@@ -568,8 +568,12 @@ def existing_records(events: Iterable[AuditEvent], models: dict[str, Any]) -> se
     for event in events:
         if event.object_type in models and event.object_id is not None:
             wanted.setdefault(event.object_type, set()).add(event.object_id)
-    found: set[tuple[str, int]] = set()
-    for object_type, ids in wanted.items():
-        model = models[object_type]
-        found.update((object_type, i) for i in db.session.scalars(sa.select(model.id).where(model.id.in_(ids))))
-    return found
+    parts = [
+        sa.select(sa.literal(object_type).label("object_type"), models[object_type].id.label("object_id")).where(
+            models[object_type].id.in_(sorted(ids))
+        )
+        for object_type, ids in sorted(wanted.items())
+    ]
+    if not parts:
+        return set()
+    return {(object_type, object_id) for object_type, object_id in db.session.execute(sa.union_all(*parts))}

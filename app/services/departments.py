@@ -64,7 +64,8 @@ def _snapshot(department: Department) -> dict[str, Any]:
 def get_department(actor: Actor, department_id: int) -> Department:
     """The department, if the actor reads the registry. Raises NotFound or PermissionDenied."""
     permissions.require(permissions.can_read_registry(actor))
-    department = db.session.get(Department, department_id)
+    # With its head, whom its page shows.
+    department = db.session.get(Department, department_id, options=[joinedload(Department.head)])
     if department is None:
         raise NotFound(f"There is no department with id {department_id}. It may have been typed wrongly.")
     return department

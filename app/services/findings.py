@@ -761,9 +761,7 @@ def evaluate(filters: FindingFilters | None = None, review_interval_days: int = 
         findings = [x for x in findings if x.severity is filters.severity]
     if filters.person_id:
         findings = [x for x in findings if filters.person_id in (x.person_id, x.steward_id, *x.person_ids)]
-    accepted = (
-        _acceptances(today, {x.subject_id for x in findings} if len(findings) <= ACCEPTANCE_LOOKUP else None) if findings else {}
-    )
+    accepted = _acceptances(today, {x.subject_id for x in findings} if len(findings) <= ACCEPTANCE_LOOKUP else None)
     for finding in findings:
         finding.accepted = accepted.get(finding.key)
     if filters.show == "open":
