@@ -106,6 +106,26 @@ ACCOUNT_PAGE = (
 )
 
 
+def first_live_accounts(where: Any, limit: int) -> list[Account]:
+    """The first ``limit`` live (not retired) accounts matching ``where`` by name, with what a
+    short list shows of each (platform, department, owner profile and its holder, steward):
+    read in name order from an index on (platform or department, name)."""
+    return list(
+        db.session.scalars(
+            sa.select(Account)
+            .options(
+                joinedload(Account.platform),
+                joinedload(Account.department),
+                joinedload(Account.owner_profile).joinedload(Profile.holder),
+                joinedload(Account.steward),
+            )
+            .where(where, Account.status != AccountStatus.RETIRED)
+            .order_by(Account.name, Account.id)
+            .limit(limit)
+        )
+    )
+
+
 def get_account(actor: Actor, account_id: int) -> Account:
     """The account, if the actor may see it, with what its page shows (ACCOUNT_PAGE). Raises
     NotFound (also for one the actor may not see)."""

@@ -11,8 +11,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models.account import Account, AccountStatus
 from app.models.person import Department, Person, PersonStatus
-from app.models.profile import Profile
-from app.services import audit, permissions
+from app.services import accounts, audit, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import Page, Tally, counting_to, paginate
@@ -113,17 +112,7 @@ def contents(department: Department) -> DepartmentContents:
         .order_by(Person.name, Person.id)
         .limit(DEPARTMENT_LIST)
     )
-    accounts = db.session.scalars(
-        sa.select(Account)
-        .options(
-            joinedload(Account.platform),
-            joinedload(Account.owner_profile).joinedload(Profile.holder),
-            joinedload(Account.steward),
-        )
-        .where(Account.department_id == department.id, Account.status != AccountStatus.RETIRED)
-        .order_by(Account.name, Account.id)
-        .limit(DEPARTMENT_LIST)
-    )
+    first_accounts = accounts.first_live_accounts(Account.department_id == department.id, DEPARTMENT_LIST)
     departed = sa.select(Person.id).where(Person.department_id == department.id, Person.status == PersonStatus.DEPARTED)
     retired = sa.select(Account.id).where(Account.department_id == department.id, Account.status == AccountStatus.RETIRED)
     counts = db.session.execute(
@@ -135,7 +124,7 @@ def contents(department: Department) -> DepartmentContents:
         )
     ).one()
     current, gone, live, retired_n = (Tally.of(n) for n in counts)
-    return DepartmentContents(list(people), list(accounts), current, gone, live, retired_n)
+    return DepartmentContents(list(people), first_accounts, current, gone, live, retired_n)
 
 
 def _validate(data: DepartmentData, department: Department | None = None) -> None:

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus
 from app.models.platform import Platform
 from app.models.profile import Profile
-from app.services import audit, permissions
+from app.services import accounts, audit, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import Page, Tally, counting_to, paginate
@@ -120,20 +119,10 @@ def platform_accounts(platform: Platform) -> PlatformAccounts:
     """The first PLATFORM_LIST live accounts on the platform by name (read in order from the
     platform's name index), and its live and retired accounts counted to COUNT_LIMIT: the page
     costs the same for a platform with 20 accounts as for one with 20,000."""
-    first = db.session.scalars(
-        sa.select(Account)
-        .options(
-            joinedload(Account.department),
-            joinedload(Account.owner_profile).joinedload(Profile.holder),
-            joinedload(Account.steward),
-        )
-        .where(Account.platform_id == platform.id, Account.status != AccountStatus.RETIRED)
-        .order_by(Account.name, Account.id)
-        .limit(PLATFORM_LIST)
-    )
+    first = accounts.first_live_accounts(Account.platform_id == platform.id, PLATFORM_LIST)
     retired = sa.select(Account.id).where(Account.platform_id == platform.id, Account.status == AccountStatus.RETIRED)
     live, gone = db.session.execute(sa.select(counting_to(_live_on(platform.id)), counting_to(retired))).one()
-    return PlatformAccounts(list(first), Tally.of(live), Tally.of(gone))
+    return PlatformAccounts(first, Tally.of(live), Tally.of(gone))
 
 
 def profile_count(platform: Platform) -> Tally:
