@@ -789,15 +789,7 @@ def list_findings(
     page's rows only. Unfiltered, the summary is the kept counts.
     """
     filters = visible_filters(actor, filters)
-    ensure_current(review_interval_days)
-    where = _index_where(filters)
-    narrowed = any(
-        (filters.rule_id, filters.severity, filters.department_id, filters.platform_id, filters.steward_id, filters.person_id)
-    )
-    if narrowed:
-        summary = _summary_from_counts(_counts(sa.and_(*where) if where else sa.true()), filters.show)
-    else:
-        summary = _kept_summary(filters.show, departments=False)  # the list shows severities, not departments
+    summary = indexed_summary(filters, review_interval_days)
     total = summary.total + summary.accepted
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
@@ -807,6 +799,20 @@ def list_findings(
         page=page,
         per_page=per_page,
     ), summary
+
+
+def indexed_summary(filters: FindingFilters, review_interval_days: int = 365) -> Summary:
+    """The summary of the findings that match ``filters`` (already limited to what the actor may
+    see), from the index; unfiltered, the kept counts (without departments: the lists show
+    severities, not departments)."""
+    ensure_current(review_interval_days)
+    where = _index_where(filters)
+    narrowed = any(
+        (filters.rule_id, filters.severity, filters.department_id, filters.platform_id, filters.steward_id, filters.person_id)
+    )
+    if narrowed:
+        return _summary_from_counts(_counts(sa.and_(*where) if where else sa.true()), filters.show)
+    return _kept_summary(filters.show, departments=False)
 
 
 def _index_where(filters: FindingFilters) -> list[Any]:

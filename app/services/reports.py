@@ -83,9 +83,8 @@ def account_report(actor: Actor, department_id: int | None = None, review_interv
     counted = Tally.of(db.session.scalar(sa.select(counting_to(live, REPORT_LIMIT))) or 0, REPORT_LIMIT)
     if counted.more:
         # Too many for one report: its counts, from the finding index (the departments' reports list them).
-        scope = findings.FindingFilters(department_id=department_id, show="all")
-        _, summary = findings.list_findings(actor, scope, per_page=1, review_interval_days=review_interval_days)
-        return Report(department, [], [], summary, utcnow(), counted)
+        scope = findings.visible_filters(actor, findings.FindingFilters(department_id=department_id, show="all"))
+        return Report(department, [], [], findings.indexed_summary(scope, review_interval_days), utcnow(), counted)
     # Joined loads for single records and subquery loads for collections: one statement each,
     # whatever the number of accounts (selectinload would send one per 500 rows).
     owner = joinedload(Account.owner_profile)

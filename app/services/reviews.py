@@ -390,16 +390,15 @@ def open_campaign(actor: Actor, name: str, due_on: date | None, department_ids: 
     )
     by_person: dict[int, tuple[str, str, list[str]]] = {}
     for person_id, person_name, email, account_name, platform_name in rows:
-        by_person.setdefault(person_id, (person_name, email, []))[2].append(
-            f"- {account_name} ({platform_name})"
-        )  # as _account_line
+        by_person.setdefault(person_id, (person_name, email, []))[2].append(_account_line(account_name, platform_name))
     for person_name, email, lines in by_person.values():
         _queue_request(campaign, person_name, email, lines)
     return campaign
 
 
-def _account_line(task: ReviewTask) -> str:
-    return f"- {task.account.name} ({task.account.platform.name})"
+def _account_line(account_name: str, platform_name: str) -> str:
+    """An account as an email lists it."""
+    return f"- {account_name} ({platform_name})"
 
 
 def _queue_request(campaign: ReviewCampaign, person_name: str, email: str, lines: list[str]) -> None:
@@ -625,7 +624,7 @@ def _digest(reminder: Reminder, today: date, base_url: str) -> tuple[str, str]:
         else:
             when = f"due {due:%d %b %Y}"
         link = f"\n  {base_url}/reviews/tasks/{task.id}" if base_url else ""
-        return f"{_account_line(task)} — “{task.campaign.name}”, {when}{link}"
+        return f"{_account_line(task.account.name, task.account.platform.name)} — “{task.campaign.name}”, {when}{link}"
 
     body = [f"Hello {reminder.person.name},", ""]
     count = len(reminder.tasks)
