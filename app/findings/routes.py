@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from werkzeug.routing import MapAdapter
 
 from app.extensions import db
 from app.findings.forms import AcceptForm
@@ -66,12 +68,12 @@ def _filter_args() -> dict[str, str]:
     return {k: v for k, v in request.args.items() if k != "page" and v}
 
 
-def _action_url(finding: Finding, external: bool = False) -> str:
-    return url_for(finding.action_endpoint, **finding.action_args, _external=external)
+def _record(finding: Finding, adapter: MapAdapter) -> dict[str, Any]:
+    """One finding as the exports carry it. Findings hold no secret; keep it so.
 
-
-def _record(finding: Finding) -> dict[str, Any]:
-    """One finding as the exports carry it. Findings hold no secret; keep it so."""
+    The action's link is built by the request's URL adapter, as ``url_for`` would (the app has no
+    URL defaults), without its lookups for each of up to EXPORT_LIMIT rows.
+    """
     accepted = finding.accepted
     return {
         "severity": finding.severity.value,
@@ -88,7 +90,7 @@ def _record(finding: Finding) -> dict[str, Any]:
         "detail": finding.detail,
         "why": finding.rule.why,
         "action": finding.rule.action,
-        "action_url": _action_url(finding, external=True),
+        "action_url": adapter.build(finding.action_endpoint, finding.action_args, force_external=True),
         "status": "accepted" if accepted else "open",
         "accepted_by": accepted.by if accepted else None,
         "accepted_until": accepted.expires_on.isoformat() if accepted else None,
@@ -116,9 +118,10 @@ CSV_COLUMNS = {
 }
 
 
-def _download(body: str, filename: str, mimetype: str) -> Response:
+def _download(body: str | Iterator[str], filename: str, mimetype: str) -> Response:
+    """A file to save; given chunks, the response streams them as they are made."""
     return Response(
-        body,
+        body if isinstance(body, str) else stream_with_context(body),
         mimetype=mimetype,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -172,27 +175,55 @@ def index() -> Any:
         filtered=any(request.args.get(k) for k in ("rule", "severity", "department", "platform", "steward"))
         or filters.show != "open",
         export_args=_filter_args(),
+        export_limit=service.EXPORT_LIMIT,
     )
 
 
-def _exported() -> list[Finding]:
-    return service.evaluate(service.visible_filters(current_actor(), _filters()), _interval())
+Records = Iterator[list[dict[str, Any]]]
+
+
+def _export(kind: str, mimetype: str, written: Callable[[Records], Iterator[str]]) -> Response:
+    """The filtered findings as a file, written a batch of records at a time as the response
+    streams; past the limit, back to the list with what to do instead."""
+    export = service.exported(current_actor(), _filters(), _interval())
+    if export.too_large:
+        flash(
+            f"{export.count:,} findings match: more than {service.EXPORT_LIMIT:,}, too many for one {kind} file. "
+            "Choose a severity, a rule or a department, then download again (or page through the API's /api/findings).",
+            "error",
+        )
+        return redirect(url_for("findings.index", **_filter_args()))
+    adapter = current_app.create_url_adapter(request)
+    records = ([_record(f, adapter) for f in batch] for batch in export.batches)
+    return _download(written(records), f"findings-{date.today().isoformat()}.{kind.lower()}", mimetype)
 
 
 @bp.route("/export.csv")
 @roles(*READERS)
 def export_csv() -> Any:
-    records = [_record(f) for f in _exported()]
-    body = exports.to_csv(list(CSV_COLUMNS.values()), ([r[key] for key in CSV_COLUMNS] for r in records))
-    return _download(body, f"findings-{date.today().isoformat()}.csv", "text/csv")
+    return _export("CSV", "text/csv", _csv_rows)
 
 
 @bp.route("/export.json")
 @roles(*READERS)
 def export_json() -> Any:
-    response = jsonify([_record(f) for f in _exported()])
-    response.headers["Content-Disposition"] = f'attachment; filename="findings-{date.today().isoformat()}.json"'
-    return response
+    return _export("JSON", "application/json", _json_array)
+
+
+def _csv_rows(records: Records) -> Iterator[str]:
+    batches = ([[r[key] for key in CSV_COLUMNS] for r in batch] for batch in records)
+    return exports.csv_chunks(list(CSV_COLUMNS.values()), batches)
+
+
+def _json_array(batches: Records) -> Iterator[str]:
+    """One JSON array, written a batch of objects at a time."""
+    dumps = current_app.json.dumps
+    opening = "["
+    for batch in batches:
+        if batch:
+            yield opening + ",".join(dumps(r) for r in batch)
+            opening = ","
+    yield "[]" if opening == "[" else "]"
 
 
 # --- Risk acceptance ----------------------------------------------------------------------

@@ -13,7 +13,7 @@ import dataclasses
 import enum
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -359,7 +359,10 @@ def _owner_personal(f: FindingFilters, context: dict[str, Any]) -> list[Finding]
             _base(f, owner.name, holder.id, holder.name, owner.handle)
             .join(owner, Account.owner_profile_id == owner.id)
             .outerjoin(holder, owner.holder_id == holder.id)
-            .where(owner.kind == ProfileKind.PERSONAL)
+            # Compared as text, not through the profiles' kind index: given a batch of accounts
+            # (an export's 1,000), SQLite without statistics started from every personal profile
+            # instead of from the accounts' ids (the export at 20,000 accounts: 7.5 s, now 2.3 s).
+            .where(sa.cast(owner.kind, sa.String) == ProfileKind.PERSONAL.value)
         ),
     )
     return [
@@ -853,22 +856,84 @@ def _index_where(filters: FindingFilters) -> list[Any]:
     return where
 
 
+#: The list's order, as the index keeps it ((rule, subject) is unique: one subject type a rule).
+_INDEX_ORDER = (IndexedFinding.severity_rank, IndexedFinding.sort_name, IndexedFinding.rule_id, IndexedFinding.subject_id)
+_INDEX_ROW = sa.select(
+    IndexedFinding.rule_id, IndexedFinding.subject_type, IndexedFinding.subject_id, IndexedFinding.account_id, *_INDEX_ORDER
+)
+
+
 def indexed_page(filters: FindingFilters, offset: int, limit: int, review_interval_days: int) -> list[Finding]:
     """``limit`` findings from ``offset`` in the list's order, evaluated in full for those rows only."""
-    rows = db.session.execute(
-        sa.select(IndexedFinding.rule_id, IndexedFinding.subject_type, IndexedFinding.subject_id, IndexedFinding.account_id)
-        .where(*_index_where(filters))
-        .order_by(IndexedFinding.severity_rank, IndexedFinding.sort_name, IndexedFinding.rule_id, IndexedFinding.subject_id)
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    rows = db.session.execute(_INDEX_ROW.where(*_index_where(filters)).order_by(*_INDEX_ORDER).offset(offset).limit(limit)).all()
+    return _evaluated(rows, filters, review_interval_days)
+
+
+#: Findings evaluated at a time by an export: the acceptances of a batch are still looked up by subject.
+EXPORT_BATCH = ACCEPTANCE_LOOKUP
+#: At most this many findings in one file (80,000 took 8.8 s at 200,000 accounts, inside a
+#: worker's 30 s timeout); more, and the user narrows the list first (or pages through the API).
+EXPORT_LIMIT = 100_000
+
+
+@dataclass
+class Export:
+    #: How many findings match (from the index).
+    count: int
+    #: The findings, in the list's order, a batch at a time; not read until iterated.
+    batches: Iterator[list[Finding]]
+
+    @property
+    def too_large(self) -> bool:
+        return self.count > EXPORT_LIMIT
+
+
+def exported(actor: Actor, filters: FindingFilters, review_interval_days: int = 365, batch_size: int | None = None) -> Export:
+    """Every finding that matches ``filters``, in the list's order, a batch at a time.
+
+    The index gives each batch's rows (read on from where the last batch ended, through its order
+    index), and only those are evaluated: memory stays that of one batch, and a credential note
+    without a finding is never looked at. Evaluating the whole registry at once took 31 s and
+    1.6 GB at 200,000 accounts (420,000 findings).
+    """
+    filters = visible_filters(actor, filters)  # refused here, before a response starts
+    summary = indexed_summary(filters, review_interval_days)
+    return Export(summary.total + summary.accepted, _batches(filters, review_interval_days, batch_size or EXPORT_BATCH))
+
+
+def _batches(filters: FindingFilters, review_interval_days: int, batch_size: int) -> Iterator[list[Finding]]:
+    where = _index_where(filters)
+    last: tuple[Any, ...] | None = None
+    while True:
+        stmt = _INDEX_ROW.where(*where)
+        if last is not None:
+            after = (sa.literal(value, column.type) for value, column in zip(last, _INDEX_ORDER, strict=True))
+            stmt = stmt.where(sa.tuple_(*_INDEX_ORDER) > sa.tuple_(*after))
+        rows = db.session.execute(stmt.order_by(*_INDEX_ORDER).limit(batch_size)).all()
+        if not rows:
+            return
+        # Apart, so that the credential rules read the batch's notes only, not every note of its accounts.
+        notes = [r for r in rows if r.subject_type == "credential"]
+        by_key = {
+            x.key: x for x in _evaluated([r for r in rows if r.subject_type != "credential"], filters, review_interval_days)
+        }
+        by_key.update((x.key, x) for x in _evaluated(notes, filters, review_interval_days))
+        yield [by_key[key] for key in ((r.rule_id, r.subject_type, r.subject_id) for r in rows) if key in by_key]
+        if len(rows) < batch_size:
+            return
+        last = tuple(rows[-1])[4:]
+
+
+def _evaluated(rows: Sequence[Any], filters: FindingFilters, review_interval_days: int) -> list[Finding]:
+    """The findings of these index rows, evaluated in full for their accounts and notes only, in the rows' order."""
     if not rows:
         return []
     scope = FindingFilters(
         show="all",
         rule_id=filters.rule_id,
         severity=filters.severity,
-        account_ids=frozenset(r.account_id for r in rows if r.account_id is not None),
+        # A credential finding's account is not evaluated: its note is.
+        account_ids=frozenset(r.account_id for r in rows if r.subject_type == "account"),
         note_ids=frozenset(r.subject_id for r in rows if r.subject_type == "credential"),
         rule_ids=frozenset(r.rule_id for r in rows),
     )

@@ -334,6 +334,7 @@ def run_scale(name: str, url: str | None, repeats: int, parts: set[str], only: s
                 db.session.commit()
                 findings_s = round(time.perf_counter() - start, 3)
                 found = db.session.scalar(sa.select(sa.func.count()).select_from(IndexedFinding))
+                download = export_download(found)
             engine = db.engine
             per_page = app.config["PER_PAGE"]
         # As wsgi.py settles a server's process once its app is built. A server's process also
@@ -358,6 +359,12 @@ def run_scale(name: str, url: str | None, repeats: int, parts: set[str], only: s
             except PageFailed as error:  # report it and go on: one broken page must not hide the others
                 click.echo(f"  {page}: {error}", err=True)
                 results[page] = {"url": path, "error": str(error)}
+        export = None
+        if "findings" in parts:
+            export = measure_export(client, *download)
+            click.echo(
+                f"    findings CSV: {export['rows']:,} rows in {export['seconds']} s ({export['rows_per_second']:,} rows/s)"
+            )
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
@@ -393,12 +400,39 @@ def run_scale(name: str, url: str | None, repeats: int, parts: set[str], only: s
         "generation_s": round(generation_s, 2),
         "findings_recompute_s": findings_s,
         "findings": found if findings_s is not None else None,
+        "findings_export": export,
         "targets": targets,
         "pages": results,
     }
     if served is not None:
         scale["gunicorn"] = served
     return scale
+
+
+def export_download(found: int) -> tuple[str, int]:
+    """The largest findings CSV one file may hold here: every finding, or past the export limit the
+    most numerous severity within it (what a director downloads instead). The URL and its rows."""
+    if found <= findings.EXPORT_LIMIT:
+        return "/findings/export.csv", found
+    by_rank = dict(
+        db.session.execute(
+            sa.select(IndexedFinding.severity_rank, sa.func.count()).group_by(IndexedFinding.severity_rank)
+        ).tuples()
+    )
+    n, severity = max((n, s) for s in findings.Severity if (n := by_rank.get(s.rank, 0)) <= findings.EXPORT_LIMIT)
+    return f"/findings/export.csv?severity={severity.value}", n
+
+
+def measure_export(client: Any, url: str, rows: int) -> dict[str, Any]:
+    """One findings download, streamed to its end: seconds and rows a second."""
+    start = time.perf_counter()
+    response = client.get(url)
+    size = sum(len(chunk) for chunk in response.response)
+    response.close()
+    seconds = time.perf_counter() - start
+    if response.status_code != 200:
+        raise PageFailed(f"{url} answered {response.status_code}")
+    return {"url": url, "rows": rows, "bytes": size, "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds)}
 
 
 def table(results: dict[str, Any]) -> str:
@@ -548,6 +582,11 @@ def summary(results: dict[str, Any]) -> list[str]:
             g = scale["gunicorn"]
             lines.append(
                 f"gunicorn at {name}: accounts list / floor = {g['accounts_list_to_floor']}; peak worker RSS {g['max_worker_peak_rss_mb']} MB"
+            )
+    for name, scale in results.get("scales", {}).items():
+        if export := scale.get("findings_export"):
+            lines.append(
+                f"findings CSV at {name}: {export['rows']:,} rows in {export['seconds']} s ({export['rows_per_second']:,} rows/s)"
             )
     if "csv_import" in results:
         lines.append(

@@ -305,6 +305,62 @@ def test_json_export_is_a_list_of_objects(client, login_as, world):
     assert EVIL in {r["account"] for r in everything}  # JSON is not a spreadsheet: names as they are
 
 
+def test_exports_stream_the_list_a_batch_at_a_time(app, client, login_as, world, monkeypatch):
+    """Read from the index a few findings at a time, an export holds what evaluating the whole
+    registry finds, in the list's order: each sentence, each acceptance, and credential findings
+    (evaluated apart from their accounts) among account findings."""
+    world.note.rotated_at -= timedelta(days=3 * 365)  # overdue: a credential finding on the desk
+    world.note.due_at -= timedelta(days=3 * 365)
+    director = login_as(Role.DIRECTOR)
+    db.session.commit()
+    findings.accept_finding(
+        Actor.for_user(director), "recovery-missing", "account", world.teen.id, "Closing", date.today() + timedelta(days=9)
+    )
+    db.session.commit()
+    monkeypatch.setattr(findings, "EXPORT_BATCH", 2)
+    cases = {
+        "": {},
+        "?show=all": {"show": "all"},
+        "?show=accepted": {"show": "accepted"},
+        f"?show=all&department={world.adult.id}": {"show": "all", "department_id": world.adult.id},
+    }
+    for query, filters in cases.items():
+        expected = [
+            (x.rule.id, x.subject_type, x.subject_id, x.detail, "accepted" if x.accepted else "open") for x in evaluate(**filters)
+        ]
+        response = client.get("/findings/export.json" + query)
+        assert response.status_code == 200 and response.is_streamed
+        got = [(r["rule"], r["subject_type"], r["subject_id"], r["detail"], r["status"]) for r in json.loads(response.data)]
+        assert got == expected, query
+        csv_got = [(r["Rule"], r["Detail"], r["Status"]) for r in csv_rows(client.get("/findings/export.csv" + query))]
+        assert csv_got == [(rule, detail, status) for rule, _, _, detail, status in expected], query
+    everything = evaluate(show="all")
+    assert {"credential-overdue", "recovery-missing", "no-steward"} <= {x.rule.id for x in everything}
+    assert len(everything) > 4
+    batches = list(findings.exported(Actor.for_user(director), findings.FindingFilters(show="all")).batches)
+    assert [len(b) for b in batches] == [2] * (len(everything) // 2) + ([len(everything) % 2] if len(everything) % 2 else [])
+
+
+def test_an_export_too_large_for_one_file_says_how_to_narrow_it(client, login_as, world, monkeypatch):
+    login_as(Role.DIRECTOR)
+    everything = len(evaluate())
+    critical = len(evaluate(severity=findings.Severity.CRITICAL))
+    monkeypatch.setattr(findings, "EXPORT_LIMIT", everything - 1)
+    for kind in ("csv", "json"):
+        response = client.get(f"/findings/export.{kind}?steward=")
+        assert response.status_code == 302 and response.headers["Location"] == "/findings/"
+        page = client.get(response.headers["Location"]).text
+        assert f"{everything} findings match: more than {everything - 1}, too many for one {kind.upper()} file" in page
+        assert "Choose a severity, a rule or a department, then download again" in page
+        assert f"{everything} findings: too many for one file" in page and "Download CSV" not in page
+    monkeypatch.setattr(findings, "EXPORT_LIMIT", critical - 1)
+    narrowed = client.get("/findings/export.csv?severity=critical&show=open")
+    assert narrowed.status_code == 302 and narrowed.headers["Location"] == "/findings/?severity=critical&show=open"
+    monkeypatch.setattr(findings, "EXPORT_LIMIT", critical)
+    assert len(csv_rows(client.get("/findings/export.csv?severity=critical"))) == critical > 0
+    assert "Download CSV" in client.get("/findings/?severity=critical").text
+
+
 # --- Risk acceptance ----------------------------------------------------------------------
 
 
