@@ -414,12 +414,12 @@ def export_download(found: int) -> tuple[str, int]:
     most numerous severity within it (what a director downloads instead). The URL and its rows."""
     if found <= findings.EXPORT_LIMIT:
         return "/findings/export.csv", found
-    by_rank = dict(
-        db.session.execute(
-            sa.select(IndexedFinding.severity_rank, sa.func.count()).group_by(IndexedFinding.severity_rank)
-        ).tuples()
+    query = sa.select(IndexedFinding.severity_rank, sa.func.count()).group_by(IndexedFinding.severity_rank)
+    by_rank = {rank: n for rank, n in db.session.execute(query).all()}
+    n, severity = max(
+        ((by_rank.get(s.rank, 0), s) for s in findings.Severity if by_rank.get(s.rank, 0) <= findings.EXPORT_LIMIT),
+        key=lambda pair: pair[0],
     )
-    n, severity = max((n, s) for s in findings.Severity if (n := by_rank.get(s.rank, 0)) <= findings.EXPORT_LIMIT)
     return f"/findings/export.csv?severity={severity.value}", n
 
 
