@@ -15,7 +15,7 @@ import os
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -186,9 +186,9 @@ def _confirm(kind: str) -> Any:
 
 
 def _download(kind: str) -> Response:
-    body = csv_io.export_csv(current_actor(), kind)
+    chunks = csv_io.export_csv(current_actor(), kind)  # refused here, before the response starts
     return Response(
-        body,
+        stream_with_context(chunks),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{kind}-{date.today().isoformat()}.csv"'},
     )

@@ -228,7 +228,7 @@ def test_export_then_import_is_a_no_op_and_the_export_holds_no_secret(world: dic
         Actor.system(), credentials.NoteData("Login", CredentialKind.PASSWORD), "s3cret-Value-9", account=page
     )
     db.session.commit()
-    exported = csv_io.export_csv(IT, "accounts")
+    exported = "".join(csv_io.export_csv(IT, "accounts"))
     assert "s3cret-Value-9" not in exported
     assert "'=HYPERLINK" in exported and "'@riversidelib" in exported and "'-dormant" in exported
     assert r"Team\: Reference\; Desk:editor" in exported
@@ -237,7 +237,35 @@ def test_export_then_import_is_a_no_op_and_the_export_holds_no_secret(world: dic
     assert report.applied and report.summary() == "0 accounts added, 0 accounts updated, 3 accounts unchanged", problems(report)
     db.session.commit()
     assert events() == before
-    assert csv_io.export_csv(IT, "accounts") == exported
+    assert "".join(csv_io.export_csv(IT, "accounts")) == exported
+
+
+def test_the_export_reads_a_few_accounts_at_a_time_in_platform_then_name_order(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read two at a time (each platform's accounts on from the last one written), every account
+    is written once, in platform then name order (ties by id), each with its own roles and contacts."""
+    bluesky = factories.make_platform("Bluesky", slug="bluesky")
+    made = []
+    for platform, name in [(world["facebook"], "Teen Zone"), (bluesky, "Desk"), (world["facebook"], "Adult news")]:
+        for copy in range(3):  # same name thrice: the keyset must go on by id
+            account = factories.make_account(platform, name=name, handle=f"{name[:4].lower()}{copy}")
+            factories.make_admin(account, world["persona"] if copy else world["personal"], "admin")
+            factories.make_recovery(account, f"it{copy}@org.example")
+            made.append(account)
+    factories.make_account(world["org"].platform, name="Registrar", handle="reg")
+    db.session.commit()
+    whole = "".join(csv_io.export_csv(IT, "accounts"))
+    monkeypatch.setattr(csv_io, "EXPORT_BATCH", 2)
+    chunks = list(csv_io.export_csv(IT, "accounts"))
+    assert "".join(chunks) == whole
+    assert len(chunks) > 6  # the header, then batches of at most two accounts
+    rows = list(csv.DictReader(io.StringIO(whole.removeprefix("\ufeff"))))
+    expected = sorted(db.session.scalars(sa.select(Account)), key=lambda a: (a.platform.name, a.name, a.id))
+    assert [(r["platform"], r["handle"]) for r in rows] == [(a.platform.name, a.handle) for a in expected]
+    desk = next(r for r in rows if r["handle"] == "desk0")
+    assert desk["admins"] == "'@jokim:admin" and desk["recovery_contacts"] == "email:it0@org.example"
+    assert next(r for r in rows if r["handle"] == "teen2")["admins"] == "Melvilla Dewey:admin"
 
 
 def test_who_may_import_and_export_accounts(world: dict[str, Any]) -> None:
@@ -246,7 +274,7 @@ def test_who_may_import_and_export_accounts(world: dict[str, Any]) -> None:
         with pytest.raises(PermissionDenied):
             run(text, actor=Actor(user_id=None, name="Someone", role=role))
     for role in (Role.HR, Role.DIRECTOR, Role.IT, Role.ADMIN):
-        assert csv_io.export_csv(Actor(user_id=None, name="Reader", role=role), "accounts").startswith("\ufeffplatform,")
+        assert "".join(csv_io.export_csv(Actor(user_id=None, name="Reader", role=role), "accounts")).startswith("\ufeffplatform,")
     with pytest.raises(PermissionDenied):
         csv_io.export_csv(Actor(user_id=None, name="Staff", role=Role.STAFF), "accounts")
     assert all_accounts() == {}

@@ -138,7 +138,7 @@ def test_list_cells_read_as_people_write_them() -> None:
 
 
 def test_an_export_is_a_csv_that_excel_opens_as_utf8() -> None:
-    body = csv_io._csv(csv_io.PEOPLE_COLUMNS[:3], [["H1", "=cmd|' /C calc'!A0", "jo@org.example"]])
+    body = "".join(csv_io._csv(csv_io.PEOPLE_COLUMNS[:3], [[["H1", "=cmd|' /C calc'!A0", "jo@org.example"]]]))
     assert body.startswith("\ufeffhr_id,name,work_email\r\n")
     rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
     assert rows[1] == ["H1", "'=cmd|' /C calc'!A0", "jo@org.example"]

@@ -274,14 +274,14 @@ def test_export_then_import_is_a_no_op(adult: Any) -> None:
     factories.make_person("Pat Gone", PersonStatus.DEPARTED, hr_id="@pat", left_on=date(2020, 5, 1), job_title="'quoted'")
     factories.make_person('Lee, "Junior"\nSecond line', job_title="\tTabbed")
     db.session.commit()
-    exported = csv_io.export_csv(HR, "people")
+    exported = "".join(csv_io.export_csv(HR, "people"))
     assert "'=HYPERLINK" in exported and "'+1 555 0100" in exported and "'-42" in exported and "'@pat" in exported
     before = events()
     report = run(exported.encode("utf-8"))
     assert report.applied and report.summary() == "0 people added, 0 people updated, 5 people unchanged", problems(report)
     db.session.commit()
     assert events() == before
-    assert csv_io.export_csv(HR, "people") == exported
+    assert "".join(csv_io.export_csv(HR, "people")) == exported
 
 
 def test_a_preview_confirmed_after_the_registry_changed_is_not_applied(adult: Any) -> None:
