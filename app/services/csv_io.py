@@ -1357,17 +1357,12 @@ def _account_data(account: Account) -> accounts.AccountData:
 
 def _csv(columns: Sequence[Column], batches: Iterable[Iterable[Sequence[Any]]]) -> Iterator[str]:
     """The file a batch of rows at a time: a byte-order mark (so Excel reads UTF-8), the header,
-    CRLF line ends."""
-    header = [[c.name for c in columns]]
-    yield exports.BOM + _csv_text(header)
-    for rows in batches:
-        yield _csv_text(rows)
+    CRLF line ends, each cell escaped so that an import reads back what was exported."""
+    return exports.csv_chunks([c.name for c in columns], batches, cell=_exported_cell)
 
 
-def _csv_text(rows: Iterable[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    csv.writer(out).writerows([escape_cell(_shown(cell)) for cell in row] for row in rows)
-    return out.getvalue()
+def _exported_cell(value: Any) -> str:
+    return escape_cell(_shown(value))
 
 
 def export_csv(actor: Actor, kind: str) -> Iterator[str]:

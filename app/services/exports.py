@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -44,15 +44,18 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "".join(csv_chunks(header, [rows]))
 
 
-def csv_chunks(header: Sequence[str], batches: Iterable[Iterable[Sequence[Any]]]) -> Iterator[str]:
-    """The same document a batch of rows at a time, for a response that streams: memory holds one batch."""
-    yield BOM + _csv_text([header])
+def csv_chunks(
+    header: Sequence[str], batches: Iterable[Iterable[Sequence[Any]]], cell: Callable[[Any], str] = safe_cell
+) -> Iterator[str]:
+    """The same document a batch of rows at a time, for a response that streams: memory holds one
+    batch. ``cell`` writes each value (the import format's exports also escape text that already
+    looks escaped, so that an import reads back what was exported)."""
+    yield BOM + _csv_text([header], cell)
     for rows in batches:
-        yield _csv_text(rows)
+        yield _csv_text(rows, cell)
 
 
-def _csv_text(rows: Iterable[Sequence[Any]]) -> str:
+def _csv_text(rows: Iterable[Sequence[Any]], cell: Callable[[Any], str]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerows([safe_cell(cell) for cell in row] for row in rows)
+    csv.writer(out).writerows([cell(value) for value in row] for row in rows)
     return out.getvalue()
