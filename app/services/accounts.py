@@ -190,6 +190,15 @@ def list_accounts(
     if not conditions and kept_counts.counting_kept():
         # Every account: PostgreSQL would read them all to count them; it keeps the count instead.
         total, capped = db.session.scalar(_ALL_ACCOUNTS_KEPT) or 0, False
+    elif filters.q.strip() and count_limit is not None and account_match_ids(filters.q) is None:
+        # A search no trigram index serves (under three characters on SQLite) reads every account's
+        # text: once, keeping the matches' ids as it counts them, then the page is read from those
+        # ids, instead of a second pass walking every name in order (a two-letter term found
+        # nowhere at 200,000 accounts: 615 ms, now one pass).
+        found = list(db.session.scalars(counted.limit(count_limit + 1)))
+        total, capped = min(len(found), count_limit), len(found) > count_limit
+        if not capped:
+            conditions[searched] = Account.id.in_(found)
     else:
         total, capped = count_rows(counted, None if not conditions else count_limit)
     if capped and filters.q.strip():

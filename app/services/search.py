@@ -14,11 +14,18 @@ from app.models.person import Person
 from app.models.profile import Profile
 from app.services import permissions
 from app.services.context import Actor
+from app.services.pagination import COUNT_LIMIT
 
 
 def contains(column: Any, text: str) -> Any:
     """Case-insensitive substring match that takes ``%`` and ``_`` literally (a search for "100%" is not a wildcard)."""
-    return sa.func.lower(column).contains(text.strip().lower(), autoescape=True)
+    needle = text.strip().lower()
+    if db.session.get_bind().dialect.name == "sqlite":
+        # SQLite's LIKE already ignores case, as far as its lower() folds it (ASCII): lowering each
+        # row first found the same rows at a quarter of the speed (a scan of 200,000 accounts'
+        # names, handles and URLs: 217 ms with lower(), 51 ms without).
+        return column.contains(needle, autoescape=True)
+    return sa.func.lower(column).contains(needle, autoescape=True)
 
 
 #: Shorter searches cannot use the trigram index: they scan.
@@ -78,15 +85,18 @@ def search(actor: Actor, query: str, limit: int = 20) -> SearchResults:
     results = SearchResults(query=query)
     if len(query) < 2:
         return results
+    matches = account_matches(query)
+    seen = [] if permissions.can_read_registry(actor) else [Account.steward_id == (actor.person_id or -1)]
+    if account_match_ids(query) is None:
+        # No trigram index serves it (two characters on SQLite): one pass over the accounts keeps
+        # the matches' ids, and the first by name are read from those, not by walking every name
+        # in order (a two-letter term found nowhere at 200,000 accounts: 460 ms before).
+        found = list(db.session.scalars(sa.select(Account.id).where(matches, *seen).limit(COUNT_LIMIT + 1)))
+        if len(found) <= COUNT_LIMIT:
+            matches = Account.id.in_(found)
     accounts = (
-        sa.select(Account)
-        .options(selectinload(Account.platform))
-        .where(account_matches(query))
-        .order_by(Account.name)
-        .limit(limit)
+        sa.select(Account).options(selectinload(Account.platform)).where(matches, *seen).order_by(Account.name).limit(limit)
     )
-    if not permissions.can_read_registry(actor):
-        accounts = accounts.where(Account.steward_id == (actor.person_id or -1))
     results.accounts = list(db.session.scalars(accounts))
     if permissions.can_read_registry(actor):
         results.people = list(

@@ -21,6 +21,7 @@ from app.models import (
     Role,
 )
 from app.services import accounts as service
+from app.services import search
 from app.services.context import Actor
 from app.services.errors import NotFound, PermissionDenied, StaleEdit, ValidationFailed
 from tests import factories
@@ -663,6 +664,27 @@ def test_a_search_follows_renames_and_deletes_and_takes_quotes_literally(it, fac
     db.session.delete(harbour)
     db.session.commit()
     assert names(service.list_accounts(it, service.AccountFilters(q="quay"))) == []
+
+
+def test_a_short_search_gives_the_same_pages_whether_its_matches_are_few_or_many(it, facebook, monkeypatch):
+    """Two characters are too few for the trigram index: up to the count limit the matches' ids
+    are kept from the count and the page is read from them; past it, the page walks the names.
+    Either way the same accounts in the same order, whatever case is typed; the global search too."""
+    for n in range(7):
+        factories.make_account(facebook, name=f"Quay {n}", handle=f"@q{n}")
+    factories.make_account(facebook, name="Aqua", url="https://aqua.example/")
+    factories.make_account(facebook, name="Other", url="https://other.example/")
+    few = service.list_accounts(it, service.AccountFilters(q="QU"), per_page=3, count_limit=10)
+    many = service.list_accounts(it, service.AccountFilters(q="qu"), per_page=3, count_limit=4)
+    assert (few.total, few.total_capped, many.total_capped) == (8, False, True)
+    assert names(few) == names(many) == ["Aqua", "Quay 0", "Quay 1"]
+    following = service.list_accounts(
+        it, service.AccountFilters(q="qU"), page=2, per_page=3, count_limit=10, after=few.items[-1].id
+    )
+    assert names(following) == ["Quay 2", "Quay 3", "Quay 4"]
+    assert [a.name for a in search.search(it, "QU", limit=3).accounts] == ["Aqua", "Quay 0", "Quay 1"]
+    monkeypatch.setattr(search, "COUNT_LIMIT", 2)
+    assert [a.name for a in search.search(it, "qu", limit=3).accounts] == ["Aqua", "Quay 0", "Quay 1"]
 
 
 def test_a_search_with_many_matches_gives_the_same_pages(it, facebook):
