@@ -1333,11 +1333,19 @@ class _AccountImport(_Import):
 
 
 def _admins_cell(account: Account) -> str:
-    return "; ".join(_pair(profile_token(admin.profile), admin.role_name) for admin in account.admins)
+    return "; ".join(_admin_item(a.profile.handle, a.profile.name, a.role_name) for a in account.admins)
 
 
 def _contacts_cell(account: Account) -> str:
-    return "; ".join(_pair(c.kind.value, c.value) for c in account.recovery_contacts)
+    return "; ".join(_contact_item(c.kind, c.value) for c in account.recovery_contacts)
+
+
+def _admin_item(handle: str | None, name: str, role: str) -> str:
+    return _pair(_token(handle, name), role)
+
+
+def _contact_item(kind: RecoveryKind, value: str) -> str:
+    return _pair(kind.value, value)
 
 
 def _account_key(plan: _AccountPlan) -> tuple[Any, ...]:
@@ -1488,12 +1496,12 @@ def _grouped_roles_and_contacts(ids: list[int]) -> tuple[dict[int, list[str]], d
         .where(AccountAdmin.account_id.in_(ids))
         .order_by(AccountAdmin.id)
     ):
-        admins.setdefault(account_id, []).append(_pair(_token(handle, name), role))
+        admins.setdefault(account_id, []).append(_admin_item(handle, name, role))
     contacts: dict[int, list[str]] = {}
     for account_id, kind, value in db.session.execute(
         sa.select(RecoveryContact.account_id, RecoveryContact.kind, RecoveryContact.value)
         .where(RecoveryContact.account_id.in_(ids))
         .order_by(RecoveryContact.id)
     ):
-        contacts.setdefault(account_id, []).append(_pair(kind.value, value))
+        contacts.setdefault(account_id, []).append(_contact_item(kind, value))
     return admins, contacts

@@ -914,11 +914,11 @@ def _batches(filters: FindingFilters, review_interval_days: int, batch_size: int
             return
         # Apart, so that the credential rules read the batch's notes only, not every note of its accounts.
         notes = [r for r in rows if r.subject_type == "credential"]
-        by_key = {
-            x.key: x for x in _evaluated([r for r in rows if r.subject_type != "credential"], filters, review_interval_days)
-        }
-        by_key.update((x.key, x) for x in _evaluated(notes, filters, review_interval_days))
-        yield [by_key[key] for key in ((r.rule_id, r.subject_type, r.subject_id) for r in rows) if key in by_key]
+        accounts = [r for r in rows if r.subject_type != "credential"]
+        by_key = _evaluated_by_key(accounts, filters, review_interval_days) | _evaluated_by_key(
+            notes, filters, review_interval_days
+        )
+        yield _in_order(rows, by_key)
         if len(rows) < batch_size:
             return
         last = tuple(rows[-1])[4:]
@@ -926,8 +926,18 @@ def _batches(filters: FindingFilters, review_interval_days: int, batch_size: int
 
 def _evaluated(rows: Sequence[Any], filters: FindingFilters, review_interval_days: int) -> list[Finding]:
     """The findings of these index rows, evaluated in full for their accounts and notes only, in the rows' order."""
+    return _in_order(rows, _evaluated_by_key(rows, filters, review_interval_days))
+
+
+def _in_order(rows: Sequence[Any], by_key: dict[tuple[str, str, int], Finding]) -> list[Finding]:
+    return [by_key[key] for key in ((r.rule_id, r.subject_type, r.subject_id) for r in rows) if key in by_key]
+
+
+def _evaluated_by_key(
+    rows: Sequence[Any], filters: FindingFilters, review_interval_days: int
+) -> dict[tuple[str, str, int], Finding]:
     if not rows:
-        return []
+        return {}
     scope = FindingFilters(
         show="all",
         rule_id=filters.rule_id,
@@ -937,8 +947,7 @@ def _evaluated(rows: Sequence[Any], filters: FindingFilters, review_interval_day
         note_ids=frozenset(r.subject_id for r in rows if r.subject_type == "credential"),
         rule_ids=frozenset(r.rule_id for r in rows),
     )
-    by_key = {x.key: x for x in evaluate(scope, review_interval_days)}
-    return [by_key[key] for key in ((r.rule_id, r.subject_type, r.subject_id) for r in rows) if key in by_key]
+    return {x.key: x for x in evaluate(scope, review_interval_days)}
 
 
 def _kept_counts() -> Counter[tuple[str, int, bool]]:
