@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import has_app_context
+from flask import has_app_context, has_request_context, request
 from sqlalchemy.orm import Session, aliased
 
 from app.extensions import db
@@ -1314,18 +1314,53 @@ def rebuild(review_interval_days: int, today: date | None = None) -> FindingInde
 
 
 def _state() -> FindingIndexState | None:
-    return db.session.scalar(sa.select(FindingIndexState).limit(1))
+    # Read afresh: after waiting for another request's rebuild, the row it wrote must be seen.
+    return db.session.scalar(sa.select(FindingIndexState).limit(1).execution_options(populate_existing=True))
+
+
+def _is_current(state: FindingIndexState | None, today: date, review_interval_days: int) -> bool:
+    return state is not None and state.computed_on == today and state.review_interval_days == review_interval_days
 
 
 def ensure_current(review_interval_days: int, today: date | None = None) -> None:
     """Rebuild the index if it was built for another day or another review interval (or never).
 
-    `flask handover tick` rebuilds it each night, so a page rarely pays for this.
+    `flask handover tick` rebuilds it each night, so a page rarely pays for this. When one does (the
+    first page read after midnight without the tick), the rebuild is kept: a page read commits it,
+    so the next page reads the index instead of rebuilding it again. A request that arrives during
+    that rebuild waits for it, then finds the index current.
     """
     today = today or date.today()
-    state = _state()
-    if state is None or state.computed_on != today or state.review_interval_days != review_interval_days:
-        rebuild(review_interval_days, today)
+    if _is_current(_state(), today, review_interval_days):
+        return
+    _wait_for_other_rebuilds()
+    if _is_current(_state(), today, review_interval_days):
+        return
+    rebuild(review_interval_days, today)
+    if has_request_context() and request.method in ("GET", "HEAD"):
+        # A read changes nothing else: what it holds is the rebuilt index alone. (A form posted
+        # back with errors rebuilds without keeping it; its own commit or rollback decides.)
+        db.session.commit()
+
+
+#: How long a page read waits for another request's rebuild on SQLite (the connection's usual
+#: wait for a lock is 5 s; a rebuild at 200,000 accounts takes about as long).
+REBUILD_WAIT_MS = 60_000
+
+
+def _wait_for_other_rebuilds() -> None:
+    """Hold the index's lock (PostgreSQL's advisory lock, SQLite's write lock): a rebuild in
+    progress elsewhere finishes first."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        _lock()
+        return
+    usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    connection.exec_driver_sql(f"PRAGMA busy_timeout={REBUILD_WAIT_MS}")
+    try:
+        finding_sql.hold_write_lock(connection)
+    finally:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(usual)}")
 
 
 def refresh(account_ids: Iterable[int] = (), note_ids: Iterable[int] = ()) -> None:

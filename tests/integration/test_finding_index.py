@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
 from app.extensions import db
 from app.models import PersonStatus, ProfileKind
-from app.models.finding import FindingIndexState, IndexedFinding
+from app.models.finding import FindingIndexState, IndexedFinding, IndexedFindingPerson
+from app.models.user import Role
 from app.services import findings
 from app.services.context import Actor
 from tests import factories
@@ -81,6 +84,45 @@ def test_a_read_on_a_new_day_rebuilds_the_index_first(app: Flask) -> None:
     )
     assert account.id in {x.account_id for x in page.items}
     assert db.session.scalar(sa.select(FindingIndexState.computed_on)) == date.today()
+
+
+@pytest.mark.parametrize("page", ["/", "/findings/", "/findings/?rule=single-admin"])
+def test_the_first_page_read_on_a_new_day_keeps_the_rebuilt_index(client: Any, login_as: Any, page: str) -> None:
+    login_as(Role.ADMIN)
+    account_id = _single_admin_account("Yesterday's Page").id
+    db.session.commit()
+    db.session.execute(sa.update(FindingIndexState).values(computed_on=date.today() - timedelta(days=1)))
+    db.session.execute(sa.delete(IndexedFinding).where(IndexedFinding.subject_id == account_id))
+    db.session.commit()
+
+    assert client.get(page).status_code == 200
+    db.session.remove()  # what the database holds now, not this session's memory
+    kept = db.session.execute(sa.select(FindingIndexState.computed_on, FindingIndexState.refreshed_at)).one()
+    assert kept.computed_on == date.today()
+    assert account_id in _indexed("single-admin")
+
+    # The next page reads that index: no second rebuild.
+    assert client.get(page).status_code == 200
+    db.session.remove()
+    assert db.session.scalar(sa.select(FindingIndexState.refreshed_at)) == kept.refreshed_at
+
+
+def _index_names() -> set[str]:
+    inspector = sa.inspect(db.engine)
+    return {ix["name"] for table in ("finding_index", "finding_index_people") for ix in inspector.get_indexes(table)}
+
+
+def test_a_rebuild_rolled_back_leaves_the_index_with_all_its_indexes(app: Flask) -> None:
+    _single_admin_account("Kept Page")
+    db.session.commit()
+    declared = {ix.name for model in (IndexedFinding, IndexedFindingPerson) for ix in model.__table__.indexes}
+    assert declared <= _index_names()
+
+    findings.rebuild(INTERVAL)  # as a page read does, in a transaction that is then undone
+    db.session.rollback()
+    db.session.remove()
+    assert declared <= _index_names()
+    assert findings.index_problems() == []
 
 
 def test_flask_findings_rebuild_reports_what_it_holds(app: Flask) -> None:

@@ -151,6 +151,23 @@ def test_a_migration_that_copies_users_keeps_the_rows_pointing_at_them(migrating
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1, "foreign keys are enforced again"
 
 
+def test_the_finding_index_gets_back_the_indexes_a_rolled_back_rebuild_lost(migrating_app: Flask) -> None:
+    """Before the rebuild kept its DROP INDEX statements in its transaction, a rebuild undone on
+    SQLite left the finding index without its indexes; the next revision puts them back."""
+    flask_migrate.upgrade(revision=RESTORES_FINDING_INDEXES_FROM)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_finding_index_order"))
+        conn.execute(sa.text("DROP INDEX ix_finding_index_people_person_id"))
+    flask_migrate.upgrade()
+    assert_schema_matches_models(migrating_app)  # every declared index, ix_finding_index_order among them
+    inspector = sa.inspect(db.engine)
+    assert "ix_finding_index_people_person_id" in {ix["name"] for ix in inspector.get_indexes("finding_index_people")}
+
+
+#: The revision before the one that restores the finding index's indexes.
+RESTORES_FINDING_INDEXES_FROM = "b6d4f2a8c915"
+
+
 #: The revision that rebuilds the users table (drops users.totp_pending).
 DROPS_TOTP_PENDING = "f2c6a8e4b913"
 
