@@ -10,10 +10,8 @@ itself refuses UPDATE and DELETE on ``audit_events`` (triggers).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -465,7 +463,7 @@ def export_csv(actor: Actor, filters: EventFilters, batch_size: int = 2_000) -> 
     Every text cell is formula-escaped (a spreadsheet never runs a summary as a formula).
     """
     permissions.require(permissions.can_read_audit(actor), "Only directors and admins read the audit log.")
-    from app.services.csv_io import escape_cell
+    from app.services.csv_io import escape_cell  # csv_io records audit events: imported here
 
     def cell(value: Any) -> str:
         if value is None:
@@ -474,10 +472,11 @@ def export_csv(actor: Actor, filters: EventFilters, batch_size: int = 2_000) -> 
             value = json.dumps(value, sort_keys=True, ensure_ascii=False)
         return escape_cell(str(value))
 
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADER)
-    yield exports.BOM + out.getvalue()
+    return exports.csv_chunks(CSV_HEADER, _event_batches(filters, batch_size), cell=cell)
+
+
+def _event_batches(filters: EventFilters, batch_size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The events' cells, newest first, batch_size events at a time (a keyset on the sequence)."""
     below: int | None = None
     while True:
         stmt = _filtered(filters).order_by(AuditEvent.seq.desc()).limit(batch_size)
@@ -486,32 +485,26 @@ def export_csv(actor: Actor, filters: EventFilters, batch_size: int = 2_000) -> 
         events = list(db.session.scalars(stmt))
         if not events:
             return
-        out = io.StringIO()
-        writer = csv.writer(out)
-        for e in events:
-            writer.writerow(
-                [
-                    cell(x)
-                    for x in (
-                        e.seq,
-                        e.occurred_at.isoformat(),
-                        e.actor_name,
-                        e.actor_id,
-                        e.action,
-                        e.object_type,
-                        e.object_id,
-                        e.summary,
-                        e.before,
-                        e.after,
-                        e.request_id,
-                        e.remote_addr,
-                        e.hash,
-                    )
-                ]
+        yield [
+            (
+                e.seq,
+                e.occurred_at.isoformat(),
+                e.actor_name,
+                e.actor_id,
+                e.action,
+                e.object_type,
+                e.object_id,
+                e.summary,
+                e.before,
+                e.after,
+                e.request_id,
+                e.remote_addr,
+                e.hash,
             )
+            for e in events
+        ]
         below = events[-1].seq
         db.session.expunge_all()
-        yield out.getvalue()
 
 
 #: database -> (seq and link of the newest event read, object type -> its actions): what the log
