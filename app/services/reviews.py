@@ -80,7 +80,7 @@ def get_task(actor: Actor, task_id: int) -> ReviewTask:
     return task
 
 
-def list_campaigns(actor: Actor) -> list[tuple[ReviewCampaign, Tally]]:
+def list_campaigns(actor: Actor) -> list[tuple[ReviewCampaign, Completion]]:
     """Every campaign, open ones first, newest first, each with how many of its accounts are done
     (counted by the database: a campaign over the whole organisation has one task per account)."""
     permissions.require(can_watch(actor), "Only directors, HR, IT and admins follow review campaigns.")
@@ -98,7 +98,7 @@ def list_campaigns(actor: Actor) -> list[tuple[ReviewCampaign, Tally]]:
         .outerjoin(counted, counted.c.campaign_id == ReviewCampaign.id)
         .order_by(ReviewCampaign.closed_at.is_not(None), ReviewCampaign.due_on, ReviewCampaign.id.desc())
     )
-    return [(campaign, Tally(done=done or 0, total=total or 0)) for campaign, done, total in rows]
+    return [(campaign, Completion(done=done or 0, total=total or 0)) for campaign, done, total in rows]
 
 
 def task_count(campaign: ReviewCampaign) -> int:
@@ -134,7 +134,9 @@ def is_overdue(task: ReviewTask, today: date | None = None) -> bool:
 
 
 @dataclass
-class Tally:
+class Completion:
+    """How many of a campaign's tasks are done, of how many."""
+
     done: int = 0
     total: int = 0
 
@@ -144,15 +146,15 @@ class Tally:
 
 
 @dataclass
-class DepartmentTally(Tally):
+class DepartmentCompletion(Completion):
     department_id: int | None = None
     name: str = "No department"
 
 
 @dataclass
 class Progress:
-    overall: Tally
-    by_department: list[DepartmentTally] = field(default_factory=list)
+    overall: Completion
+    by_department: list[DepartmentCompletion] = field(default_factory=list)
 
 
 def progress(campaign: ReviewCampaign) -> Progress:
@@ -174,11 +176,13 @@ def progress(campaign: ReviewCampaign) -> Progress:
         )
     ).all()
     departments = [
-        DepartmentTally(department_id=d_id if name is not None else None, name=name or "No department", done=done, total=total)
+        DepartmentCompletion(
+            department_id=d_id if name is not None else None, name=name or "No department", done=done, total=total
+        )
         for d_id, name, total, done in rows
     ]
     departments.sort(key=lambda d: (d.department_id is None, d.name.lower()))
-    overall = Tally(done=sum(d.done for d in departments), total=sum(d.total for d in departments))
+    overall = Completion(done=sum(d.done for d in departments), total=sum(d.total for d in departments))
     return Progress(overall=overall, by_department=departments)
 
 
@@ -225,16 +229,16 @@ _DONE_IDS = (
 )
 
 
-def campaign_task_page(campaign: ReviewCampaign, tally: Tally, page: int = 1) -> Page[ReviewTask]:
+def campaign_task_page(campaign: ReviewCampaign, completion: Completion, page: int = 1) -> Page[ReviewTask]:
     """One page of CAMPAIGN_PAGE of the campaign's tasks, waiting ones first, each part in the
     order the campaign made them (by department, then account, as they were when it opened).
-    ``tally``: the campaign's progress (how many there are, how many done).
+    ``completion``: the campaign's progress (how many there are, how many done).
 
     A campaign over the whole organisation has a task per account: its page drew every one
     (20 s at 200,000 accounts), and sorting them all for one page still took 0.4 s. Each part is
     read in id order and only as far as the page.
     """
-    total, waiting = tally.total, tally.total - tally.done
+    total, waiting = completion.total, completion.total - completion.done
     page = min(max(1, page), max(1, -(-total // CAMPAIGN_PAGE)))
     start, end = (page - 1) * CAMPAIGN_PAGE, page * CAMPAIGN_PAGE
     ids: list[int] = []
