@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,13 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
 
 # --- The app ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def today() -> date:
+    """The day this test runs: taken per test, not when a module is imported, so a run that
+    crosses midnight still agrees with the services' own ``date.today()``."""
+    return date.today()
 
 
 @pytest.fixture(scope="session")

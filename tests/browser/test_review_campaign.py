@@ -18,8 +18,6 @@ from tests.browser.pages import CampaignPage, LoginPage, RemovePartPage, Reviews
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-reviews")]
 
-DUE = date.today() + timedelta(days=21)
-
 
 def _organisation() -> dict[str, Any]:
     director = factories.make_user(Role.DIRECTOR, email="director@riverside.example", person=factories.make_person("Dee Rector"))
@@ -37,15 +35,16 @@ def _organisation() -> dict[str, Any]:
     return {"director": director.email, "steward": steward.email, "events_id": events.id}
 
 
-def test_a_campaign_from_opening_to_a_corrected_account(live_server: Any, browser: Any, page: Any) -> None:
+def test_a_campaign_from_opening_to_a_corrected_account(live_server: Any, browser: Any, page: Any, today: date) -> None:
     data = live_server.seed(_organisation)
+    due = today + timedelta(days=21)
 
     # The director opens a campaign for Outreach.
     LoginPage(page).open().sign_in(data["director"])
     form = ReviewsPage(page).open().open_campaign_form()
-    form.fill(name="Spring access review", due_on=DUE.isoformat(), departments=["Outreach"])
+    form.fill(name="Spring access review", due_on=due.isoformat(), departments=["Outreach"])
     campaign = form.submit()
-    campaign.expect_flash(f"Opened Spring access review: 2 accounts to review by {DUE:%d %b %Y}")
+    campaign.expect_flash(f"Opened Spring access review: 2 accounts to review by {due:%d %b %Y}")
     expect(campaign.heading).to_contain_text("Spring access review")
     expect(campaign.overall).to_have_attribute("value", "0")
     expect(campaign.progress).to_contain_text("0 of 2")

@@ -22,8 +22,6 @@ from app.services.context import Actor
 from tests import factories
 from tests.net import free_port
 
-TODAY = date.today()
-
 
 class Inbox:
     """An aiosmtpd handler that keeps every message it is given."""
@@ -69,7 +67,7 @@ def body_of(message: EmailMessage) -> str:
 
 
 @pytest.fixture
-def world(app: Flask) -> dict[str, Any]:
+def world(app: Flask, today: date) -> dict[str, Any]:
     """Two stewards with accounts in an overdue campaign and in one due in three days; a third whose
     only campaign is due next month (no reminder yet)."""
     dept = factories.make_department("Adult Services")
@@ -83,15 +81,17 @@ def world(app: Flask) -> dict[str, Any]:
     factories.make_account(platform, name="Newsletter", department=dept, steward=sam)
     factories.make_account(platform, name="Far Feed", department=other, steward=far)
     system = Actor.system("test")
-    overdue = reviews.open_campaign(system, "Winter review", TODAY, [dept.id])
-    overdue.due_on = TODAY - timedelta(days=4)
-    soon = reviews.open_campaign(system, "Spring review", TODAY + timedelta(days=3), [dept.id])
-    reviews.open_campaign(system, "Summer review", TODAY + timedelta(days=30), [other.id])
+    overdue = reviews.open_campaign(system, "Winter review", today, [dept.id])
+    overdue.due_on = today - timedelta(days=4)
+    soon = reviews.open_campaign(system, "Spring review", today + timedelta(days=3), [dept.id])
+    reviews.open_campaign(system, "Summer review", today + timedelta(days=30), [other.id])
     db.session.commit()
     return {"overdue": overdue.id, "soon": soon.id}
 
 
-def test_each_assignee_gets_one_digest_of_their_tasks_overdue_first(app: Flask, world: dict[str, Any], inbox: Inbox) -> None:
+def test_each_assignee_gets_one_digest_of_their_tasks_overdue_first(
+    app: Flask, world: dict[str, Any], inbox: Inbox, today: date
+) -> None:
     result = remind(app)
 
     assert result.exit_code == 0, result.output
@@ -105,17 +105,17 @@ def test_each_assignee_gets_one_digest_of_their_tasks_overdue_first(app: Flask, 
     assert body.startswith("Hello Dana Steward,")
     lines = [line for line in body.splitlines() if line.startswith("- ")]
     assert lines == [
-        f"- Library Blog (Facebook) — “Winter review”, overdue by 4 days (due {TODAY - timedelta(days=4):%d %b %Y})",
-        f"- Library Page (Facebook) — “Winter review”, overdue by 4 days (due {TODAY - timedelta(days=4):%d %b %Y})",
-        f"- Library Blog (Facebook) — “Spring review”, due {TODAY + timedelta(days=3):%d %b %Y}",
-        f"- Library Page (Facebook) — “Spring review”, due {TODAY + timedelta(days=3):%d %b %Y}",
+        f"- Library Blog (Facebook) — “Winter review”, overdue by 4 days (due {today - timedelta(days=4):%d %b %Y})",
+        f"- Library Page (Facebook) — “Winter review”, overdue by 4 days (due {today - timedelta(days=4):%d %b %Y})",
+        f"- Library Blog (Facebook) — “Spring review”, due {today + timedelta(days=3):%d %b %Y}",
+        f"- Library Page (Facebook) — “Spring review”, due {today + timedelta(days=3):%d %b %Y}",
     ]
     assert body.index("Overdue:") < body.index("Due soon:")
 
     [sam] = inbox.to("sam@org.example")
     assert [line for line in body_of(sam).splitlines() if line.startswith("- ")] == [
-        f"- Newsletter (Facebook) — “Winter review”, overdue by 4 days (due {TODAY - timedelta(days=4):%d %b %Y})",
-        f"- Newsletter (Facebook) — “Spring review”, due {TODAY + timedelta(days=3):%d %b %Y}",
+        f"- Newsletter (Facebook) — “Winter review”, overdue by 4 days (due {today - timedelta(days=4):%d %b %Y})",
+        f"- Newsletter (Facebook) — “Spring review”, due {today + timedelta(days=3):%d %b %Y}",
     ]
     assert not inbox.to("fran@org.example")
 
@@ -148,12 +148,12 @@ def test_done_tasks_are_not_reminded(app: Flask, world: dict[str, Any], inbox: I
     assert [m["To"] for m in inbox.messages] == ["dana@org.example"]
 
 
-def test_a_rollback_sends_nothing(app: Flask, inbox: Inbox) -> None:
+def test_a_rollback_sends_nothing(app: Flask, inbox: Inbox, today: date) -> None:
     person = factories.make_person("Dana Steward", work_email="dana@org.example")
     factories.make_account(factories.make_platform(), name="Library Page", steward=person)
     db.session.commit()
 
-    reviews.open_campaign(Actor.system("test"), "Rolled back", TODAY + timedelta(days=3), [])
+    reviews.open_campaign(Actor.system("test"), "Rolled back", today + timedelta(days=3), [])
     mail.queue("someone@org.example", "Never sent", "This change was rolled back.")
     assert len(mail.pending()) == 2
     db.session.rollback()
@@ -163,34 +163,34 @@ def test_a_rollback_sends_nothing(app: Flask, inbox: Inbox) -> None:
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ReviewCampaign)) == 0
 
 
-def test_a_commit_sends_what_was_queued_once(app: Flask, inbox: Inbox) -> None:
+def test_a_commit_sends_what_was_queued_once(app: Flask, inbox: Inbox, today: date) -> None:
     person = factories.make_person("Dana Steward", work_email="dana@org.example")
     factories.make_account(factories.make_platform(), name="Library Page", steward=person)
     db.session.commit()
 
     reviews.open_campaign(
-        Actor(user_id=None, name="Dee Rector", role=Role.DIRECTOR), "Spring review", TODAY + timedelta(days=3), []
+        Actor(user_id=None, name="Dee Rector", role=Role.DIRECTOR), "Spring review", today + timedelta(days=3), []
     )
     assert inbox.messages == []  # nothing leaves before the commit
     db.session.commit()
     db.session.commit()
 
-    assert inbox.subjects() == [f"Access review “Spring review”: 1 account to confirm by {TODAY + timedelta(days=3):%d %b %Y}"]
+    assert inbox.subjects() == [f"Access review “Spring review”: 1 account to confirm by {today + timedelta(days=3):%d %b %Y}"]
     assert "Dee Rector has opened the access review" in body_of(inbox.messages[0])
     assert [m.to for m in mail.last_delivery().sent] == []  # the second commit had nothing to send
 
 
-def test_a_page_that_fails_sends_nothing(app: Flask, client: Any, login_as: Any, inbox: Inbox) -> None:
+def test_a_page_that_fails_sends_nothing(app: Flask, client: Any, login_as: Any, inbox: Inbox, today: date) -> None:
     login_as(Role.DIRECTOR)
     factories.make_account(
         factories.make_platform(), name="Library Page", steward=factories.make_person(work_email="d@org.example")
     )
     db.session.commit()
 
-    refused = client.submit("/reviews/new", {"name": "Late", "due_on": (TODAY - timedelta(days=1)).isoformat()})
+    refused = client.submit("/reviews/new", {"name": "Late", "due_on": (today - timedelta(days=1)).isoformat()})
     assert refused.status_code == 400 and inbox.messages == []
 
-    opened = client.submit("/reviews/new", {"name": "On time", "due_on": (TODAY + timedelta(days=9)).isoformat()})
+    opened = client.submit("/reviews/new", {"name": "On time", "due_on": (today + timedelta(days=9)).isoformat()})
     assert opened.status_code == 302
     assert [m["To"] for m in inbox.messages] == ["d@org.example"]
 
@@ -206,7 +206,7 @@ def test_no_smtp_host_means_the_command_refuses_and_marks_nothing(app: Flask, wo
     assert all(t.reminded_at is None for t in db.session.scalars(sa.select(ReviewTask)))
 
 
-def test_an_unreachable_server_leaves_the_reminders_due(app: Flask, world: dict[str, Any]) -> None:
+def test_an_unreachable_server_leaves_the_reminders_due(app: Flask, world: dict[str, Any], today: date) -> None:
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port())  # nothing listens there
 
     result = remind(app)
@@ -214,7 +214,7 @@ def test_an_unreachable_server_leaves_the_reminders_due(app: Flask, world: dict[
     assert result.exit_code == 1
     assert "2 email(s) could not be sent" in result.output and "those reminders are still due" in result.output
     db.session.rollback()
-    assert len(reviews.reminders_due(TODAY)) == 2
+    assert len(reviews.reminders_due(today)) == 2
 
 
 def test_the_sign_in_uses_the_configured_credentials_and_never_shows_the_password(
@@ -244,8 +244,8 @@ def test_the_sign_in_uses_the_configured_credentials_and_never_shows_the_passwor
     assert all("s3cret" not in m.as_string() for m in received.messages)
 
 
-def test_reminded_today_is_a_calendar_day_in_utc(app: Flask, world: dict[str, Any], inbox: Inbox) -> None:
-    yesterday = datetime.combine(TODAY - timedelta(days=1), datetime.max.time(), UTC)
+def test_reminded_today_is_a_calendar_day_in_utc(app: Flask, world: dict[str, Any], inbox: Inbox, today: date) -> None:
+    yesterday = datetime.combine(today - timedelta(days=1), datetime.max.time(), UTC)
     for task in db.session.scalars(sa.select(ReviewTask)):
         task.reminded_at = yesterday
     db.session.commit()

@@ -15,8 +15,6 @@ from app.services import offboarding
 from app.services.context import Actor
 from tests import factories
 
-TODAY = date.today()
-
 
 def flask(app: Flask, *args: str) -> Any:
     return app.test_cli_runner().invoke(args=list(args))
@@ -30,9 +28,9 @@ def _leaver_with_sign_in(name: str, last_day: date) -> tuple[int, int, str]:
     return person.id, user.id, user.session_epoch
 
 
-def test_tick_departs_leavers_whose_last_day_has_passed(app: Flask) -> None:
-    gone_id, gone_user_id, epoch = _leaver_with_sign_in("Dana Whitfield", TODAY - timedelta(days=1))
-    stay_id, stay_user_id, _ = _leaver_with_sign_in("Priya Natarajan", TODAY + timedelta(days=7))
+def test_tick_departs_leavers_whose_last_day_has_passed(app: Flask, today: date) -> None:
+    gone_id, gone_user_id, epoch = _leaver_with_sign_in("Dana Whitfield", today - timedelta(days=1))
+    stay_id, stay_user_id, _ = _leaver_with_sign_in("Priya Natarajan", today + timedelta(days=7))
 
     result = flask(app, "handover", "tick")
     assert result.exit_code == 0, result.output
@@ -42,7 +40,7 @@ def test_tick_departs_leavers_whose_last_day_has_passed(app: Flask) -> None:
 
     db.session.rollback()  # see what the command committed
     gone, stay = db.session.get(Person, gone_id), db.session.get(Person, stay_id)
-    assert (gone.status, gone.left_on) == (PersonStatus.DEPARTED, TODAY - timedelta(days=1))
+    assert (gone.status, gone.left_on) == (PersonStatus.DEPARTED, today - timedelta(days=1))
     assert stay.status is PersonStatus.LEAVING
     user = db.session.get(User, gone_user_id)
     assert user.active is False and user.session_epoch != epoch
@@ -55,11 +53,11 @@ def test_tick_departs_leavers_whose_last_day_has_passed(app: Flask) -> None:
     assert "nothing changed" in again.output
 
 
-def test_tick_as_of_a_given_day(app: Flask) -> None:
-    person_id, _, _ = _leaver_with_sign_in("Priya Natarajan", TODAY + timedelta(days=7))
-    on_last_day = flask(app, "handover", "tick", "--today", (TODAY + timedelta(days=7)).isoformat())
+def test_tick_as_of_a_given_day(app: Flask, today: date) -> None:
+    person_id, _, _ = _leaver_with_sign_in("Priya Natarajan", today + timedelta(days=7))
+    on_last_day = flask(app, "handover", "tick", "--today", (today + timedelta(days=7)).isoformat())
     assert on_last_day.exit_code == 0 and "nothing changed" in on_last_day.output
-    after = flask(app, "handover", "tick", "--today", (TODAY + timedelta(days=8)).isoformat())
+    after = flask(app, "handover", "tick", "--today", (today + timedelta(days=8)).isoformat())
     assert after.exit_code == 0, after.output
     assert "Priya Natarajan is now departed" in after.output
     db.session.rollback()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from markupsafe import escape
@@ -20,9 +21,13 @@ from app.services.lookup import person_token
 from tests import factories
 from tests.conftest import Client
 
-TODAY = date.today()
-LAST_DAY = TODAY + timedelta(days=14)
 HR = Actor.system("HR system")
+
+
+@pytest.fixture
+def last_day(today: date) -> date:
+    """Priya's last day: two weeks from the day the test runs."""
+    return today + timedelta(days=14)
 
 
 def other_client(app: Flask, user: Any) -> Any:
@@ -46,8 +51,8 @@ def leaver_setup() -> dict[str, Any]:
     return {"platform": platform, "colleague": colleague, "priya": priya, "persona": persona, "page": page, "tv": tv}
 
 
-def start(w: dict[str, Any]) -> OffboardingCase:
-    case = offboarding.start_case(HR, w["priya"], LAST_DAY, "Moving on")
+def start(w: dict[str, Any], last_day: date) -> OffboardingCase:
+    case = offboarding.start_case(HR, w["priya"], last_day, "Moving on")
     db.session.commit()
     return case
 
@@ -59,12 +64,12 @@ def item(case_id: int, kind: ItemKind, account: Account | None = None) -> Checkl
     return db.session.scalars(stmt).first()
 
 
-def test_hr_starts_a_case_and_a_second_start_shows_the_first(client: Any, login_as: Any) -> None:
+def test_hr_starts_a_case_and_a_second_start_shows_the_first(client: Any, login_as: Any, last_day: date) -> None:
     w = leaver_setup()
     login_as(Role.HR)
     form = client.get(f"/offboarding/new?person={w['priya'].id}")
     assert form.status_code == 200 and f'value="{escape(person_token(w["priya"]))}"' in form.text
-    response = client.submit("/offboarding/new", {"person_id": w["priya"].id, "last_day": LAST_DAY.isoformat(), "reason": "x"})
+    response = client.submit("/offboarding/new", {"person_id": w["priya"].id, "last_day": last_day.isoformat(), "reason": "x"})
     assert response.status_code == 302
     case = db.session.scalar(sa.select(OffboardingCase))
     assert response.headers["Location"].endswith(f"/offboarding/{case.id}")
@@ -72,7 +77,7 @@ def test_hr_starts_a_case_and_a_second_start_shows_the_first(client: Any, login_
     assert page.status_code == 200
     assert "Riverside Library TV" in page.text and "of " in page.text and "<svg" in page.text
     assert "Timeline" in page.text and "Case started" in page.text
-    again = client.submit("/offboarding/new", {"person_id": w["priya"].id, "last_day": LAST_DAY.isoformat()})
+    again = client.submit("/offboarding/new", {"person_id": w["priya"].id, "last_day": last_day.isoformat()})
     assert again.status_code == 302 and again.headers["Location"].endswith(f"/offboarding/{case.id}")
     assert "already has an open offboarding case" in client.get(again.headers["Location"]).text
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OffboardingCase)) == 1
@@ -80,18 +85,20 @@ def test_hr_starts_a_case_and_a_second_start_shows_the_first(client: Any, login_
     assert "Open offboarding case" in person_page.text
 
 
-def test_past_last_day_is_a_field_error(client: Any, login_as: Any) -> None:
+def test_past_last_day_is_a_field_error(client: Any, login_as: Any, today: date) -> None:
     w = leaver_setup()
     login_as(Role.ADMIN)
     response = client.submit(
-        "/offboarding/new", {"person_id": w["priya"].id, "last_day": (TODAY - timedelta(days=2)).isoformat()}
+        "/offboarding/new", {"person_id": w["priya"].id, "last_day": (today - timedelta(days=2)).isoformat()}
     )
     assert response.status_code == 400 and "cannot be in the past" in response.text
 
 
-def test_transfer_awaits_confirmation_then_the_receiver_confirms(app: Flask, client: Any, login_as: Any, make_user: Any) -> None:
+def test_transfer_awaits_confirmation_then_the_receiver_confirms(
+    app: Flask, client: Any, login_as: Any, make_user: Any, last_day: date
+) -> None:
     w = leaver_setup()
-    case = start(w)
+    case = start(w, last_day)
     transfer = item(case.id, ItemKind.TRANSFER_OWNERSHIP, w["page"])
     login_as(Role.ADMIN)
     response = client.submit(
@@ -113,9 +120,9 @@ def test_transfer_awaits_confirmation_then_the_receiver_confirms(app: Flask, cli
     assert db.session.get(ChecklistItem, transfer.id).status is ItemStatus.DONE
 
 
-def test_remove_admin_is_refused_before_add_admin(client: Any, login_as: Any) -> None:
+def test_remove_admin_is_refused_before_add_admin(client: Any, login_as: Any, last_day: date) -> None:
     w = leaver_setup()
-    case = start(w)
+    case = start(w, last_day)
     remove = item(case.id, ItemKind.REMOVE_ADMIN, w["tv"])
     assert item(case.id, ItemKind.ADD_ADMIN, w["tv"]) is not None
     login_as(Role.ADMIN)
@@ -126,9 +133,11 @@ def test_remove_admin_is_refused_before_add_admin(client: Any, login_as: Any) ->
     assert db.session.get(ChecklistItem, remove.id).status is ItemStatus.OPEN
 
 
-def test_waive_needs_a_director_or_admin_and_a_reason(app: Flask, client: Any, login_as: Any, make_user: Any) -> None:
+def test_waive_needs_a_director_or_admin_and_a_reason(
+    app: Flask, client: Any, login_as: Any, make_user: Any, last_day: date
+) -> None:
     w = leaver_setup()
-    case = start(w)
+    case = start(w, last_day)
     steward = item(case.id, ItemKind.REASSIGN_STEWARD, w["page"])
     hr = other_client(app, make_user(Role.HR))
     assert hr.get(f"/offboarding/items/{steward.id}/waive").status_code == 403
@@ -145,9 +154,9 @@ def test_waive_needs_a_director_or_admin_and_a_reason(app: Flask, client: Any, l
     assert waived.status is ItemStatus.WAIVED and waived.waived_reason == "The page is being retired"
 
 
-def test_refresh_picks_up_a_new_admin_role(client: Any, login_as: Any) -> None:
+def test_refresh_picks_up_a_new_admin_role(client: Any, login_as: Any, last_day: date) -> None:
     w = leaver_setup()
-    case = start(w)
+    case = start(w, last_day)
     other = factories.make_account(w["platform"], name="Friends of the Library", steward=w["colleague"])
     factories.make_admin(other, db.session.get(type(w["persona"]), w["page"].owner_profile_id))
     factories.make_admin(other, w["persona"])
@@ -159,9 +168,9 @@ def test_refresh_picks_up_a_new_admin_role(client: Any, login_as: Any) -> None:
     assert item(case.id, ItemKind.REMOVE_ADMIN, other) is not None
 
 
-def test_cancel_restores_the_person(client: Any, login_as: Any) -> None:
+def test_cancel_restores_the_person(client: Any, login_as: Any, last_day: date) -> None:
     w = leaver_setup()
-    case = start(w)
+    case = start(w, last_day)
     login_as(Role.HR)
     assert client.get(f"/offboarding/{case.id}/cancel").status_code == 200
     assert client.submit(f"/offboarding/{case.id}/cancel", {"reason": "", "version": case.version}).status_code == 400
@@ -172,13 +181,15 @@ def test_cancel_restores_the_person(client: Any, login_as: Any) -> None:
     assert db.session.get(OffboardingCase, case.id).status.value == "cancelled"
 
 
-def test_close_is_refused_with_the_list_then_allowed_and_the_report_lists_every_step(client: Any, login_as: Any) -> None:
+def test_close_is_refused_with_the_list_then_allowed_and_the_report_lists_every_step(
+    client: Any, login_as: Any, last_day: date
+) -> None:
     platform = factories.make_platform("Mailchimp")
     dana = factories.make_person("Dana Whitfield")
     kim = factories.make_person("Kim Lee")
     account = factories.make_account(platform, name="Newsletter", steward=dana)
     db.session.commit()
-    case = offboarding.start_case(HR, dana, LAST_DAY)
+    case = offboarding.start_case(HR, dana, last_day)
     db.session.commit()
     login_as(Role.ADMIN)
     refused = client.submit(f"/offboarding/{case.id}/close", {"version": case.version})
@@ -213,9 +224,9 @@ def test_close_is_refused_with_the_list_then_allowed_and_the_report_lists_every_
     )
 
 
-def test_the_leaver_declares_an_account_and_it_gets_its_items(app: Flask, make_user: Any) -> None:
+def test_the_leaver_declares_an_account_and_it_gets_its_items(app: Flask, make_user: Any, last_day: date) -> None:
     w = leaver_setup()
-    case = start(w)
+    case = start(w, last_day)
     me = other_client(app, make_user(Role.STAFF, person=w["priya"]))
     declaration = item(case.id, ItemKind.EXIT_DECLARATION)
     assert me.get(f"/offboarding/{case.id}/exit-declaration").status_code == 200
@@ -239,9 +250,9 @@ def test_the_leaver_declares_an_account_and_it_gets_its_items(app: Flask, make_u
     assert db.session.get(ChecklistItem, declaration.id).outcome["declared"][0]["account"] == "Library Book Club"
 
 
-def test_a_declared_account_gets_its_own_items(app: Flask, make_user: Any) -> None:
+def test_a_declared_account_gets_its_own_items(app: Flask, make_user: Any, last_day: date) -> None:
     w = leaver_setup()
-    case = start(w)
+    case = start(w, last_day)
     declaration = item(case.id, ItemKind.EXIT_DECLARATION)
     hr = other_client(app, make_user(Role.HR))
     data = {"declared-0-name": "Book Club", "declared-0-platform_id": w["platform"].id, "version": declaration.version}
@@ -251,9 +262,11 @@ def test_a_declared_account_gets_its_own_items(app: Flask, make_user: Any) -> No
     assert db.session.scalar(sa.select(sa.func.count()).where(ChecklistItem.account_id == created.id)) >= 1
 
 
-def test_a_stale_item_post_is_409_naming_who_did_it(app: Flask, client: Any, login_as: Any, make_user: Any) -> None:
+def test_a_stale_item_post_is_409_naming_who_did_it(
+    app: Flask, client: Any, login_as: Any, make_user: Any, last_day: date
+) -> None:
     w = leaver_setup()
-    case = start(w)
+    case = start(w, last_day)
     steward = item(case.id, ItemKind.REASSIGN_STEWARD, w["page"])
     version = steward.version
     first = other_client(app, make_user(Role.ADMIN, person=factories.make_person("Alex Admin")))
@@ -265,19 +278,19 @@ def test_a_stale_item_post_is_409_naming_who_did_it(app: Flask, client: Any, log
     assert "Alex Admin" in late.text
 
 
-def test_my_tasks_shows_overdue_first(client: Any, login_as: Any) -> None:
+def test_my_tasks_shows_overdue_first(client: Any, login_as: Any, last_day: date, today: date) -> None:
     user = login_as(Role.STAFF)
     platform = factories.make_platform()
     leaver = factories.make_person("Leaver One")
     a1 = factories.make_account(platform, name="Later Page", steward=leaver)
     a2 = factories.make_account(platform, name="Late Page", steward=leaver)
     db.session.commit()
-    case = offboarding.start_case(HR, leaver, LAST_DAY)
+    case = offboarding.start_case(HR, leaver, last_day)
     for it in case.items:
         if it.kind is ItemKind.REASSIGN_STEWARD:
             it.assignee_id, it.assignee_role = user.person_id, None
             if it.account_id == a2.id:
-                it.due_on = TODAY - timedelta(days=3)
+                it.due_on = today - timedelta(days=3)
     db.session.commit()
     page = client.get("/offboarding/tasks")
     assert page.status_code == 200
@@ -287,10 +300,10 @@ def test_my_tasks_shows_overdue_first(client: Any, login_as: Any) -> None:
 
 
 def test_a_long_checklist_is_paged_and_an_item_done_on_a_later_page_comes_back_to_it(
-    client: Any, login_as: Any, monkeypatch: Any
+    client: Any, login_as: Any, monkeypatch: Any, last_day: date
 ) -> None:
     w = leaver_setup()
-    case = start(w)
+    case = start(w, last_day)
     monkeypatch.setattr(offboarding, "CHECKLIST_PAGE", 2)
     items = list(
         db.session.scalars(

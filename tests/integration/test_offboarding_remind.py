@@ -18,8 +18,6 @@ from app.services.context import Actor
 from tests import factories
 from tests.integration.test_mail import Inbox, body_of, start
 
-TODAY = date.today()
-
 
 @pytest.fixture
 def inbox(app: Flask) -> Iterator[Inbox]:
@@ -34,16 +32,16 @@ def remind(app: Flask) -> Any:
     return app.test_cli_runner().invoke(args=["handover", "remind"])
 
 
-def _item(case: OffboardingCase, title: str, due: int, **kw: Any) -> ChecklistItem:
+def _item(case: OffboardingCase, title: str, due: int, today: date, **kw: Any) -> ChecklistItem:
     kw.setdefault("kind", ItemKind.CUSTOM)
-    item = ChecklistItem(case=case, title=title, source_key=title, due_on=TODAY + timedelta(days=due), **kw)
+    item = ChecklistItem(case=case, title=title, source_key=title, due_on=today + timedelta(days=due), **kw)
     db.session.add(item)
     db.session.flush()
     return item
 
 
 @pytest.fixture
-def world(app: Flask) -> dict[str, Any]:
+def world(app: Flask, today: date) -> dict[str, Any]:
     """Dana is leaving. Stella has two items (one overdue) and one transfer to confirm; IT's queue has
     one item (two IT sign-ins, one of them Stella's); a departed assignee and a closed case get nothing."""
     dana = factories.make_person("Dana Whitfield", status=PersonStatus.LEAVING, work_email="dana@org.example")
@@ -54,26 +52,26 @@ def world(app: Flask) -> dict[str, Any]:
         Role.IT, email="ivan@org.example", person=factories.make_person("Ivan IT", work_email="ivan.it@org.example")
     )
     factories.make_user(Role.IT, email="inactive@org.example", active=False)
-    case = OffboardingCase(person=dana, last_day=TODAY + timedelta(days=5), started_by_name="Hal HR")
+    case = OffboardingCase(person=dana, last_day=today + timedelta(days=5), started_by_name="Hal HR")
     db.session.add(case)
     db.session.flush()
-    _item(case, "Choose a new steward for “Blog”", 3, assignee_id=stella.id)
-    _item(case, "Transfer ownership of “Library Page”", -2, assignee_id=stella.id)
-    _item(case, "Confirm control of “Newsletter”", 1, status=ItemStatus.AWAITING_CONFIRMATION, confirmer_id=stella.id)
-    _item(case, "Rotate the credential “Login”", 0, assignee_role="it")
-    _item(case, "Already done", -9, assignee_id=stella.id, status=ItemStatus.DONE)
-    _item(case, "Left with them", -1, assignee_id=gone.id)
+    _item(case, "Choose a new steward for “Blog”", 3, today, assignee_id=stella.id)
+    _item(case, "Transfer ownership of “Library Page”", -2, today, assignee_id=stella.id)
+    _item(case, "Confirm control of “Newsletter”", 1, today, status=ItemStatus.AWAITING_CONFIRMATION, confirmer_id=stella.id)
+    _item(case, "Rotate the credential “Login”", 0, today, assignee_role="it")
+    _item(case, "Already done", -9, today, assignee_id=stella.id, status=ItemStatus.DONE)
+    _item(case, "Left with them", -1, today, assignee_id=gone.id)
     closed = OffboardingCase(
-        person=factories.make_person("Old Leaver"), last_day=TODAY, started_by_name="Hal HR", status=CaseStatus.CLOSED
+        person=factories.make_person("Old Leaver"), last_day=today, started_by_name="Hal HR", status=CaseStatus.CLOSED
     )
     db.session.add(closed)
     db.session.flush()
-    _item(closed, "On a closed case", -30, assignee_id=stella.id)
+    _item(closed, "On a closed case", -30, today, assignee_id=stella.id)
     db.session.commit()
     return {"stella": stella.id}
 
 
-def test_each_assignee_gets_one_digest_overdue_first(app: Flask, world: dict[str, Any], inbox: Inbox) -> None:
+def test_each_assignee_gets_one_digest_overdue_first(app: Flask, world: dict[str, Any], inbox: Inbox, today: date) -> None:
     result = remind(app)
 
     assert result.exit_code == 0, result.output
@@ -87,10 +85,10 @@ def test_each_assignee_gets_one_digest_overdue_first(app: Flask, world: dict[str
     assert body.startswith("Hello Stella Steward,")
     lines = [line for line in body.splitlines() if line.startswith("- ")]
     assert lines == [
-        f"- Transfer ownership of “Library Page” — offboarding of Dana Whitfield, overdue by 2 days (due {TODAY - timedelta(days=2):%d %b %Y})",
+        f"- Transfer ownership of “Library Page” — offboarding of Dana Whitfield, overdue by 2 days (due {today - timedelta(days=2):%d %b %Y})",
         "- Rotate the credential “Login” — offboarding of Dana Whitfield, due today",
-        f"- Confirm you have control: Confirm control of “Newsletter” — offboarding of Dana Whitfield, due {TODAY + timedelta(days=1):%d %b %Y}",
-        f"- Choose a new steward for “Blog” — offboarding of Dana Whitfield, due {TODAY + timedelta(days=3):%d %b %Y}",
+        f"- Confirm you have control: Confirm control of “Newsletter” — offboarding of Dana Whitfield, due {today + timedelta(days=1):%d %b %Y}",
+        f"- Choose a new steward for “Blog” — offboarding of Dana Whitfield, due {today + timedelta(days=3):%d %b %Y}",
     ]
     assert body.index("Overdue:") < body.index("Coming up:")
     assert "Already done" not in body and "closed case" not in body and "Left with them" not in body

@@ -18,8 +18,13 @@ from app.services.context import Actor
 from app.services.errors import PermissionDenied, ValidationFailed
 from tests import factories
 
-LAST_DAY = date.today() + timedelta(days=14)
 HR = Actor.system("HR system")
+
+
+@pytest.fixture
+def last_day(today: date) -> date:
+    """The leaver's last day: two weeks from the day the test runs."""
+    return today + timedelta(days=14)
 
 
 def count_template_items() -> int:
@@ -34,7 +39,7 @@ def custom_items(case_id: int) -> list[ChecklistItem]:
     )
 
 
-def test_admin_adds_an_item_and_a_new_case_gets_it(client: Any, login_as: Any) -> None:
+def test_admin_adds_an_item_and_a_new_case_gets_it(client: Any, login_as: Any, last_day: date) -> None:
     login_as(Role.ADMIN)
     assert "Edit the organisation" in client.get("/offboarding/").text
     page = client.get("/offboarding/template/new")
@@ -51,16 +56,16 @@ def test_admin_adds_an_item_and_a_new_case_gets_it(client: Any, login_as: Any) -
     assert event is not None and event.object_id == template.id
 
     leaver = factories.make_person("Leaving Lee")
-    case = offboarding.start_case(HR, leaver, LAST_DAY, "Moving on")
+    case = offboarding.start_case(HR, leaver, last_day, "Moving on")
     db.session.commit()
     (custom,) = custom_items(case.id)
     assert custom.title == "Collect building keys"
-    assert custom.due_on == LAST_DAY - timedelta(days=2)
+    assert custom.due_on == last_day - timedelta(days=2)
     assert custom.assignee_role == "it" and custom.assignee_id is None
     assert custom.template_item_id == template.id
 
 
-def test_edit_changes_new_cases_and_deactivated_items_are_left_out(client: Any, login_as: Any) -> None:
+def test_edit_changes_new_cases_and_deactivated_items_are_left_out(client: Any, login_as: Any, last_day: date) -> None:
     admin = Actor.system("Admin")
     keys = offboarding_template.create_template_item(admin, "Collect building keys", "", 0, "hr")
     laptop = offboarding_template.create_template_item(admin, "Return the laptop", "", 1, "it")
@@ -76,17 +81,17 @@ def test_edit_changes_new_cases_and_deactivated_items_are_left_out(client: Any, 
     assert toggled.status_code == 302
     assert "Reactivate" in client.get("/offboarding/template").text
 
-    case = offboarding.start_case(HR, factories.make_person(), LAST_DAY)
+    case = offboarding.start_case(HR, factories.make_person(), last_day)
     db.session.commit()
     (custom,) = custom_items(case.id)
     assert (custom.title, custom.due_on, custom.assignee_role) == (
         "Return the laptop and charger",
-        LAST_DAY + timedelta(days=3),
+        last_day + timedelta(days=3),
         "admin",
     )
 
     assert client.submit(f"/offboarding/template/{keys_id}/toggle").status_code == 302
-    again = offboarding.start_case(HR, factories.make_person(), LAST_DAY)
+    again = offboarding.start_case(HR, factories.make_person(), last_day)
     db.session.commit()
     assert {i.title for i in custom_items(again.id)} == {"Collect building keys", "Return the laptop and charger"}
     actions = set(db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.object_type == "offboarding_template_item")))

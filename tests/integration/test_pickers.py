@@ -29,7 +29,12 @@ PEOPLE = PROFILES = 600
 #: A page may still have selects (platforms, statuses, departments…), never one per person.
 MAX_OPTIONS = 60
 HR = Actor.system("HR system")
-LAST_DAY = date.today() + timedelta(days=14)
+
+
+@pytest.fixture
+def last_day(today: date) -> date:
+    """The leaver's last day: two weeks from the day the test runs."""
+    return today + timedelta(days=14)
 
 
 @pytest.fixture
@@ -55,14 +60,14 @@ def _bounded(html: str) -> None:
     assert len(shown) < MAX_OPTIONS, f"{len(shown)} people or profiles named on one page"
 
 
-def test_no_form_or_filter_lists_the_whole_organisation(client: Any, login_as: Any, org: dict[str, Any]) -> None:
+def test_no_form_or_filter_lists_the_whole_organisation(client: Any, login_as: Any, org: dict[str, Any], last_day: date) -> None:
     account = org["account"]
     profile = db.session.scalars(sa.select(Profile)).first()
     department = factories.make_department("Adult Services")
     db.session.commit()
     login_as(Role.ADMIN)
     # An offboarding case whose checklist has person and profile pickers (steward, transfer, add admin…).
-    case = offboarding.start_case(HR, org["people"][0], LAST_DAY, "Moving on")
+    case = offboarding.start_case(HR, org["people"][0], last_day, "Moving on")
     db.session.commit()
     pages = [
         "/accounts/new",
@@ -129,9 +134,11 @@ def test_nobody_matching_is_a_field_error(client: Any, login_as: Any, org: dict[
     assert response.status_code == 400 and "No person here matches “Zelda Nobody”" in response.text
 
 
-def test_the_successor_picker_refuses_the_leaver_and_takes_a_typed_name(client: Any, login_as: Any, org: dict[str, Any]) -> None:
+def test_the_successor_picker_refuses_the_leaver_and_takes_a_typed_name(
+    client: Any, login_as: Any, org: dict[str, Any], last_day: date
+) -> None:
     leaver, successor = org["people"][0], org["people"][99]
-    case = offboarding.start_case(HR, leaver, LAST_DAY, "Moving on")
+    case = offboarding.start_case(HR, leaver, last_day, "Moving on")
     db.session.commit()
     login_as(Role.ADMIN)
     steward = db.session.scalars(

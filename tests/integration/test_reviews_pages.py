@@ -15,8 +15,8 @@ from app.services.context import Actor
 from tests import factories
 from tests.integration.browser_form import form_values
 
-TODAY = date.today()
-DUE = TODAY + timedelta(days=30)
+#: How far ahead a campaign is due in most tests.
+DUE_IN = timedelta(days=30)
 
 
 def fresh_task(task_id: int) -> ReviewTask:
@@ -53,8 +53,13 @@ def org(app):
 
 
 @pytest.fixture
-def campaign(org) -> ReviewCampaign:
-    campaign = reviews.open_campaign(Actor.system("test"), "Spring review", DUE, [])
+def due(today: date) -> date:
+    return today + DUE_IN
+
+
+@pytest.fixture
+def campaign(org, due) -> ReviewCampaign:
+    campaign = reviews.open_campaign(Actor.system("test"), "Spring review", due, [])
     db.session.commit()
     return campaign
 
@@ -86,10 +91,10 @@ def test_hr_and_it_follow_campaigns_but_do_not_open_them(client, login_as, campa
     assert "Spring review" in page.text and "Open a review campaign" not in page.text
 
 
-def test_a_steward_sees_their_own_reviews_overdue_first(client, login_as, org, campaign):
+def test_a_steward_sees_their_own_reviews_overdue_first(client, login_as, org, campaign, today):
     later = campaign
-    overdue = reviews.open_campaign(Actor.system("test"), "Winter review", TODAY, [org.adult.id])
-    overdue.due_on = TODAY - timedelta(days=5)
+    overdue = reviews.open_campaign(Actor.system("test"), "Winter review", today, [org.adult.id])
+    overdue.due_on = today - timedelta(days=5)
     db.session.commit()
     login_as(Role.STAFF, person=org.dana)
 
@@ -113,15 +118,15 @@ def test_someone_with_nothing_to_review_is_told_so(client, login_as, campaign):
 # --- Opening a campaign ---------------------------------------------------------------------
 
 
-def test_a_director_opens_a_campaign_for_chosen_departments(client, login_as, org):
+def test_a_director_opens_a_campaign_for_chosen_departments(client, login_as, org, due, today):
     login_as(Role.DIRECTOR, person=factories.make_person("Dee Rector"))
     form = client.get("/reviews/new")
     assert form.status_code == 200
     assert 'name="department_ids"' in form.text and "multiple" in form.text
-    assert (TODAY + timedelta(days=30)).isoformat() in form.text
+    assert (today + timedelta(days=30)).isoformat() in form.text
 
     response = client.submit(
-        "/reviews/new", {"name": "Adult services review", "due_on": DUE.isoformat(), "department_ids": [org.adult.id]}
+        "/reviews/new", {"name": "Adult services review", "due_on": due.isoformat(), "department_ids": [org.adult.id]}
     )
 
     assert response.status_code == 302
@@ -134,28 +139,28 @@ def test_a_director_opens_a_campaign_for_chosen_departments(client, login_as, or
     assert "Adult Services" in detail.text
 
 
-def test_no_department_chosen_means_everything(client, login_as, org):
+def test_no_department_chosen_means_everything(client, login_as, org, due):
     login_as(Role.ADMIN)
-    response = client.submit("/reviews/new", {"name": "Everything", "due_on": DUE.isoformat()})
+    response = client.submit("/reviews/new", {"name": "Everything", "due_on": due.isoformat()})
     assert response.status_code == 302
     assert len(db.session.scalar(sa.select(ReviewCampaign)).tasks) == 4
 
 
-def test_a_bad_campaign_form_comes_back_with_errors_and_opens_nothing(client, login_as, org):
+def test_a_bad_campaign_form_comes_back_with_errors_and_opens_nothing(client, login_as, org, today):
     login_as(Role.DIRECTOR)
-    response = client.submit("/reviews/new", {"name": "", "due_on": (TODAY - timedelta(days=1)).isoformat()})
+    response = client.submit("/reviews/new", {"name": "", "due_on": (today - timedelta(days=1)).isoformat()})
     assert response.status_code == 400
     assert "Name the campaign." in response.text
-    response = client.submit("/reviews/new", {"name": "Late", "due_on": (TODAY - timedelta(days=1)).isoformat()})
+    response = client.submit("/reviews/new", {"name": "Late", "due_on": (today - timedelta(days=1)).isoformat()})
     assert response.status_code == 400 and "The due date has passed" in response.text
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ReviewCampaign)) == 0
 
 
 @pytest.mark.parametrize("role", [Role.HR, Role.IT, Role.STAFF])
-def test_only_directors_and_admins_open_campaigns(client, login_as, org, role):
+def test_only_directors_and_admins_open_campaigns(client, login_as, org, role, due):
     login_as(role)
     assert client.get("/reviews/new").status_code == 403
-    assert client.submit("/reviews/new", {"name": "X", "due_on": DUE.isoformat()}).status_code == 403
+    assert client.submit("/reviews/new", {"name": "X", "due_on": due.isoformat()}).status_code == 403
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ReviewCampaign)) == 0
 
 
@@ -329,8 +334,8 @@ def test_confirming_an_account_that_changed_since_the_page_was_read_is_refused(c
     assert client.post(f"/reviews/tasks/{target}/confirm", data=again).status_code == 302
 
 
-def test_the_last_answer_closes_the_campaign(client, login_as, org):
-    campaign = reviews.open_campaign(Actor.system("test"), "Small review", DUE, [org.adult.id])
+def test_the_last_answer_closes_the_campaign(client, login_as, org, due):
+    campaign = reviews.open_campaign(Actor.system("test"), "Small review", due, [org.adult.id])
     db.session.commit()
     login_as(Role.STAFF, person=org.dana)
     for account in (org.page, org.blog):
@@ -341,11 +346,11 @@ def test_the_last_answer_closes_the_campaign(client, login_as, org):
     assert db.session.get(ReviewCampaign, campaign.id).closed_at is not None
 
 
-def test_a_leaving_stewards_tasks_show_up_for_their_department_head(app, client, login_as, org, campaign, make_user):
+def test_a_leaving_stewards_tasks_show_up_for_their_department_head(app, client, login_as, org, campaign, make_user, today):
     login_as(Role.HR)
     person = org.dana
     edit = form_values(client.get(f"/people/{person.id}/edit").text, "version")
-    edit.update(status=PersonStatus.LEAVING.value, last_day=(TODAY + timedelta(days=10)).isoformat())
+    edit.update(status=PersonStatus.LEAVING.value, last_day=(today + timedelta(days=10)).isoformat())
     assert client.post(f"/people/{person.id}/edit", data=edit).status_code == 302
     assert fresh_task(task_id(campaign, org.page)).assignee_id == org.head.id
 
@@ -355,14 +360,14 @@ def test_a_leaving_stewards_tasks_show_up_for_their_department_head(app, client,
     assert "My reviews (2)" in text and "Library Page" in text and "Library Blog" in text
 
 
-def test_a_large_campaign_s_page_lists_its_accounts_a_page_at_a_time(client, login_as, org, monkeypatch):
+def test_a_large_campaign_s_page_lists_its_accounts_a_page_at_a_time(client, login_as, org, monkeypatch, due):
     """Waiting ones first, each part by department then account (as when it opened), a page at a
     time; progress by department counts them all; the latest reviews are shown, all in print."""
     monkeypatch.setattr(reviews, "CAMPAIGN_PAGE", 2)
     monkeypatch.setattr(reviews, "REPORT_LIST", 1)
     factories.make_account(org.platform, name="Zine Feed", steward=org.sam)  # no department: last
     db.session.commit()
-    campaign = reviews.open_campaign(Actor.system("test"), "Big review", DUE, [])
+    campaign = reviews.open_campaign(Actor.system("test"), "Big review", due, [])
     db.session.commit()
     dana = Actor(user_id=None, name="Dana Steward", role=Role.STAFF, person_id=org.dana.id)
     reviews.confirm_task(dana, db.session.get(ReviewTask, task_id(campaign, org.blog)))
@@ -394,8 +399,8 @@ def test_a_large_campaign_s_page_lists_its_accounts_a_page_at_a_time(client, log
     assert "Library Page" in printable.split('id="report"')[1] and "Library Blog" in printable.split('id="report"')[1]
 
 
-def test_opening_a_campaign_asks_each_steward_once_with_all_their_accounts(app, org):
-    campaign = reviews.open_campaign(Actor.system("test"), "Spring review", DUE, [])
+def test_opening_a_campaign_asks_each_steward_once_with_all_their_accounts(app, org, due):
+    campaign = reviews.open_campaign(Actor.system("test"), "Spring review", due, [])
     # The requests wait in the session's outbox until the campaign commits.
     by_address = {m.to: (m.subject, m.body) for m in db.session().info[mail.OUTBOX]}
     db.session.commit()

@@ -40,8 +40,12 @@ ADMIN = Actor(user_id=None, name="Ada Admin", role=Role.ADMIN)
 IT = Actor(user_id=None, name="Ida IT", role=Role.IT)
 DIRECTOR = Actor(user_id=None, name="Dee Director", role=Role.DIRECTOR)
 STAFF = Actor(user_id=None, name="Sam Staff", role=Role.STAFF)
-TODAY = date.today()
-LAST_DAY = TODAY + timedelta(days=14)
+
+
+@pytest.fixture
+def last_day(today: date) -> date:
+    """The leaver's last day in most tests: two weeks from the day the test runs."""
+    return today + timedelta(days=14)
 
 
 # --- Helpers ------------------------------------------------------------------------------
@@ -76,7 +80,7 @@ def _reveal(note: CredentialNote, person: Person, when: Any = None) -> Credentia
     return reveal
 
 
-def _start(person: Person, last_day: date = LAST_DAY, **kw: Any) -> OffboardingCase:
+def _start(person: Person, last_day: date, **kw: Any) -> OffboardingCase:
     return offboarding.start_case(HR, person, last_day, "New job", **kw)
 
 
@@ -98,20 +102,20 @@ def _assignee(item: ChecklistItem) -> Any:
 # --- One test per item kind ---------------------------------------------------------------
 
 
-def test_an_account_owned_through_a_personal_profile_gets_a_transfer(app: Flask) -> None:
+def test_an_account_owned_through_a_personal_profile_gets_a_transfer(app: Flask, last_day: date) -> None:
     leaver, steward = _leaver(), factories.make_person("Stella Steward")
     profile = _personal(leaver)
     account = factories.make_account(name="Riverside Public Library", owner_profile=profile, steward=steward)
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     [item] = _items(case, ItemKind.TRANSFER_OWNERSHIP)
     assert item.source_key == f"owner:account:{account.id}"
     assert (item.account_id, item.profile_id, item.assignee_id, item.assignee_role) == (account.id, profile.id, steward.id, None)
-    assert item.due_on == LAST_DAY - timedelta(days=3)
+    assert item.due_on == last_day - timedelta(days=3)
     assert "Transfer ownership of “Riverside Public Library”" in item.title and item.title.endswith(".")
     assert item.status is ItemStatus.OPEN
 
 
-def test_the_steward_rule_falls_back_to_heads_then_hr(app: Flask) -> None:
+def test_the_steward_rule_falls_back_to_heads_then_hr(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     own_head = factories.make_person("Own Head")
     leaver.department = factories.make_department("Branches", head=own_head)
@@ -124,24 +128,24 @@ def test_the_steward_rule_falls_back_to_heads_then_hr(app: Flask) -> None:
     )
     leaver_steward = factories.make_account(name="C leaver steward", owner_profile=profile, steward=leaver)
     db.session.flush()
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     got = {i.account_id: _assignee(i) for i in _items(case, ItemKind.TRANSFER_OWNERSHIP)}
     assert got == {with_steward.id: with_steward.steward_id, departed_steward.id: acc_head.id, leaver_steward.id: own_head.id}
 
     # Nobody fits: HR's queue.
     other = _leaver("Other Leaver")
     account = factories.make_account(owner_profile=_personal(other))
-    [item] = _items(_start(other), ItemKind.TRANSFER_OWNERSHIP)
+    [item] = _items(_start(other, last_day), ItemKind.TRANSFER_OWNERSHIP)
     assert (item.account_id, item.assignee_id, item.assignee_role) == (account.id, None, "hr")
 
 
-def test_an_admin_role_gets_a_remove_admin_and_no_add_admin_when_others_remain(app: Flask) -> None:
+def test_an_admin_role_gets_a_remove_admin_and_no_add_admin_when_others_remain(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     profile = _personal(leaver)
     account = factories.make_account(steward=factories.make_person())
     role = factories.make_admin(account, profile, "editor")
     factories.make_admin(account, factories.make_profile())
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     assert _items(case, ItemKind.ADD_ADMIN) == []
     [item] = _items(case, ItemKind.REMOVE_ADMIN)
     assert item.source_key == f"admin:account:{account.id}:profile:{profile.id}"
@@ -151,16 +155,16 @@ def test_an_admin_role_gets_a_remove_admin_and_no_add_admin_when_others_remain(a
         role.id,
         account.steward_id,
     )
-    assert item.due_on == LAST_DAY - timedelta(days=3)
+    assert item.due_on == last_day - timedelta(days=3)
     assert "(editor)" in item.title
 
 
-def test_the_last_admin_gets_an_add_admin_before_the_remove_admin(app: Flask) -> None:
+def test_the_last_admin_gets_an_add_admin_before_the_remove_admin(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     profile = _personal(leaver)
     account = factories.make_account(name="Riverside Library TV")
     factories.make_admin(account, profile)
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     [add] = _items(case, ItemKind.ADD_ADMIN)
     [remove] = _items(case, ItemKind.REMOVE_ADMIN)
     assert add.source_key == f"add_admin:account:{account.id}"
@@ -169,20 +173,20 @@ def test_the_last_admin_gets_an_add_admin_before_the_remove_admin(app: Flask) ->
     assert "only admin" in add.title and "Riverside Library TV" in add.title
 
 
-def test_a_recovery_contact_tied_to_them_gets_replaced(app: Flask) -> None:
+def test_a_recovery_contact_tied_to_them_gets_replaced(app: Flask, last_day: date) -> None:
     leaver = _leaver(personal_email="lee@home.example")
     account = factories.make_account()
     contact = factories.make_recovery(account, "lee@home.example", person_id=leaver.id)
     factories.make_recovery(account, "it@org.example")  # institutional: nothing to do
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     [item] = _items(case, ItemKind.REPLACE_RECOVERY)
     assert (item.source_key, item.recovery_contact_id, item.account_id) == (f"recovery:{contact.id}", contact.id, account.id)
-    assert item.due_on == LAST_DAY - timedelta(days=3)
+    assert item.due_on == last_day - timedelta(days=3)
     assert "lee@home.example" not in item.title  # personal details never survive in a title
     assert "recovery contact (email)" in item.title
 
 
-def test_credentials_revealed_or_kept_are_rotated_the_day_after(app: Flask) -> None:
+def test_credentials_revealed_or_kept_are_rotated_the_day_after(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     revealed = _note(account=factories.make_account(), label="Revealed")
     _reveal(revealed, leaver)
@@ -191,14 +195,14 @@ def test_credentials_revealed_or_kept_are_rotated_the_day_after(app: Flask) -> N
     persona = _persona(leaver)
     kept = _note(profile=persona, label="Kept")
     _reveal(kept, leaver)  # revealed and kept: still one item
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     items = _items(case, ItemKind.ROTATE_CREDENTIAL)
     assert {i.note_id for i in items} == {revealed.id, kept.id}
     for item in items:
         assert (item.source_key, item.assignee_role, item.due_on) == (
             f"rotate:note:{item.note_id}",
             "it",
-            LAST_DAY + timedelta(days=1),
+            last_day + timedelta(days=1),
         )
     by_note = {i.note_id: i for i in items}
     assert by_note[revealed.id].account_id == revealed.account_id
@@ -206,43 +210,43 @@ def test_credentials_revealed_or_kept_are_rotated_the_day_after(app: Flask) -> N
     assert "keeps the profile" in by_note[kept.id].title
 
 
-def test_a_kept_persona_gets_a_new_custodian_from_the_department_head(app: Flask) -> None:
+def test_a_kept_persona_gets_a_new_custodian_from_the_department_head(app: Flask, last_day: date) -> None:
     head = factories.make_person("Head")
     leaver = _leaver(department=factories.make_department(head=head))
     persona = _persona(leaver, name="Melvilla Dewey")
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     [item] = _items(case, ItemKind.REASSIGN_CUSTODIAN)
     assert (item.source_key, item.profile_id, item.assignee_id, item.due_on) == (
         f"custodian:profile:{persona.id}",
         persona.id,
         head.id,
-        LAST_DAY,
+        last_day,
     )
     assert "Melvilla Dewey" in item.title
 
 
-def test_a_stewarded_account_gets_a_new_steward(app: Flask) -> None:
+def test_a_stewarded_account_gets_a_new_steward(app: Flask, last_day: date) -> None:
     acc_head = factories.make_person("Account Head")
     leaver = _leaver()
     account = factories.make_account(steward=leaver, department=factories.make_department(head=acc_head))
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     [item] = _items(case, ItemKind.REASSIGN_STEWARD)
     assert (item.source_key, item.account_id, item.assignee_id, item.due_on) == (
         f"steward:account:{account.id}",
         account.id,
         acc_head.id,
-        LAST_DAY,
+        last_day,
     )
 
 
-def test_a_connection_is_reauthorised_by_it_before_the_admin_role_goes(app: Flask) -> None:
+def test_a_connection_is_reauthorised_by_it_before_the_admin_role_goes(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     profile = _personal(leaver)
     account = factories.make_account()
     factories.make_admin(account, profile)
     factories.make_admin(account, factories.make_profile())
     connection = factories.make_connection(account, "Hootsuite", profile=profile)
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     [item] = _items(case, ItemKind.REAUTHORISE_CONNECTION)
     [remove] = _items(case, ItemKind.REMOVE_ADMIN)
     assert (item.source_key, item.connection_id, item.account_id, item.assignee_role) == (
@@ -255,56 +259,56 @@ def test_a_connection_is_reauthorised_by_it_before_the_admin_role_goes(app: Flas
     assert "Hootsuite" in item.title
 
 
-def test_a_personal_profile_speaking_for_the_organisation_hands_over_its_audience(app: Flask) -> None:
+def test_a_personal_profile_speaking_for_the_organisation_hands_over_its_audience(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     speaking = _personal(leaver, name="@lee_reads", speaks_for_organisation=True)
     _personal(leaver, name="@lee_private")
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     [item] = _items(case, ItemKind.HAND_OVER_AUDIENCE)
     assert (item.source_key, item.profile_id, item.assignee_id) == (f"audience:profile:{speaking.id}", speaking.id, leaver.id)
 
 
-def test_the_exit_declaration_is_hrs_and_never_due_before_today(app: Flask) -> None:
-    case = _start(_leaver())
+def test_the_exit_declaration_is_hrs_and_never_due_before_today(app: Flask, last_day: date, today: date) -> None:
+    case = _start(_leaver(), last_day)
     [item] = _items(case, ItemKind.EXIT_DECLARATION)
-    assert (item.source_key, item.assignee_role, item.due_on) == ("exit_declaration", "hr", LAST_DAY - timedelta(days=5))
-    soon = _start(_leaver("Soon"), TODAY + timedelta(days=1))
+    assert (item.source_key, item.assignee_role, item.due_on) == ("exit_declaration", "hr", last_day - timedelta(days=5))
+    soon = _start(_leaver("Soon"), today + timedelta(days=1))
     [item] = _items(soon, ItemKind.EXIT_DECLARATION)
-    assert item.due_on == TODAY
+    assert item.due_on == today
     # Clamped changes as well: three days before tomorrow is today.
-    assert all(i.due_on >= TODAY for i in _items(soon))
+    assert all(i.due_on >= today for i in _items(soon))
 
 
-def test_a_linked_sign_in_is_deactivated_by_an_admin_on_the_last_day(app: Flask) -> None:
+def test_a_linked_sign_in_is_deactivated_by_an_admin_on_the_last_day(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     user = factories.make_user(Role.STAFF, person=leaver)
     factories.make_user(Role.STAFF, person=leaver, active=False)  # already off: nothing to do
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     [item] = _items(case, ItemKind.DEACTIVATE_SIGN_IN)
     assert (item.source_key, item.user_id, item.assignee_role, item.due_on) == (
         f"signin:user:{user.id}",
         user.id,
         "admin",
-        LAST_DAY,
+        last_day,
     )
-    assert _items(_start(_leaver("No Login")), ItemKind.DEACTIVATE_SIGN_IN) == []
+    assert _items(_start(_leaver("No Login"), last_day), ItemKind.DEACTIVATE_SIGN_IN) == []
 
 
-def test_active_template_items_become_custom_items(app: Flask) -> None:
+def test_active_template_items_become_custom_items(app: Flask, last_day: date) -> None:
     keys = OffboardingTemplateItem(title="Collect building keys", due_offset_days=0, assignee_role="hr", position=2)
     badge = OffboardingTemplateItem(title="Return the laptop", due_offset_days=-2, assignee_role="it", position=1)
     off = OffboardingTemplateItem(title="Old thing", active=False)
     db.session.add_all([keys, badge, off])
     db.session.flush()
-    case = _start(_leaver())
+    case = _start(_leaver(), last_day)
     items = _items(case, ItemKind.CUSTOM)
     assert [(i.title, i.source_key, i.assignee_role, i.due_on, i.template_item_id) for i in items] == [
-        ("Return the laptop", f"template:{badge.id}", "it", LAST_DAY - timedelta(days=2), badge.id),
-        ("Collect building keys", f"template:{keys.id}", "hr", LAST_DAY, keys.id),
+        ("Return the laptop", f"template:{badge.id}", "it", last_day - timedelta(days=2), badge.id),
+        ("Collect building keys", f"template:{keys.id}", "hr", last_day, keys.id),
     ]
 
 
-def test_retired_accounts_are_skipped(app: Flask) -> None:
+def test_retired_accounts_are_skipped(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     profile = _personal(leaver)
     account = factories.make_account(owner_profile=profile, steward=leaver, status=AccountStatus.RETIRED)
@@ -312,7 +316,7 @@ def test_retired_accounts_are_skipped(app: Flask) -> None:
     factories.make_recovery(account, person_id=leaver.id)
     factories.make_connection(account, profile=profile)
     _reveal(_note(account=account), leaver)
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     assert all(i.account_id != account.id for i in _items(case))
     assert offboarding.holds_nothing(leaver) == []
 
@@ -320,7 +324,7 @@ def test_retired_accounts_are_skipped(app: Flask) -> None:
 # --- Combinations -------------------------------------------------------------------------
 
 
-def test_owner_admin_recovery_contact_and_custodian_of_the_same_account(app: Flask) -> None:
+def test_owner_admin_recovery_contact_and_custodian_of_the_same_account(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     profile = _personal(leaver)
     persona = _persona(leaver, name="Library David")
@@ -329,7 +333,7 @@ def test_owner_admin_recovery_contact_and_custodian_of_the_same_account(app: Fla
     factories.make_admin(account, persona)  # the persona they keep stays on as an admin
     factories.make_recovery(account, "lee@home.example", person_id=leaver.id)
     note = _note(profile=persona)
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     on_account = [i.kind for i in _items(case) if i.account_id == account.id]
     assert on_account == [ItemKind.TRANSFER_OWNERSHIP, ItemKind.REPLACE_RECOVERY, ItemKind.REMOVE_ADMIN]
     # Their persona is another admin, so no add-admin; but it changes hands and its secret is rotated.
@@ -341,22 +345,22 @@ def test_owner_admin_recovery_contact_and_custodian_of_the_same_account(app: Fla
     assert len({i.source_key for i in _items(case)}) == len(_items(case))
 
 
-def test_a_person_holding_nothing_gets_only_the_declaration_and_custom_items(app: Flask) -> None:
+def test_a_person_holding_nothing_gets_only_the_declaration_and_custom_items(app: Flask, last_day: date) -> None:
     db.session.add(OffboardingTemplateItem(title="Collect building keys"))
     db.session.flush()
     leaver = _leaver()
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     assert _kinds(case) == [ItemKind.EXIT_DECLARATION, ItemKind.CUSTOM]
     assert offboarding.holds_nothing(leaver) == []
 
 
-def test_the_only_owner_of_three_accounts(app: Flask) -> None:
+def test_the_only_owner_of_three_accounts(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     profile = _personal(leaver)
     accounts = [factories.make_account(name=f"Branch {n}", owner_profile=profile) for n in (3, 1, 2)]
     for account in accounts:
         factories.make_admin(account, profile)
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     by_account = [(i.account_id, i.kind) for i in _items(case) if i.account_id is not None]
     ordered = sorted(accounts, key=lambda a: a.name)
     assert by_account == [
@@ -366,7 +370,7 @@ def test_the_only_owner_of_three_accounts(app: Flask) -> None:
     assert len(holds) == 6 and any("Owner of “Branch 1”" in h for h in holds)
 
 
-def test_a_seeded_scenario_generates_exactly_the_expected_items(app: Flask) -> None:
+def test_a_seeded_scenario_generates_exactly_the_expected_items(app: Flask, last_day: date) -> None:
     head = factories.make_person("Hana Head")
     dept = factories.make_department("Outreach", head=head)
     leaver = _leaver("Priya Natarajan", department=dept)
@@ -391,23 +395,23 @@ def test_a_seeded_scenario_generates_exactly_the_expected_items(app: Flask) -> N
     db.session.add(keys)
     db.session.flush()
 
-    case = _start(leaver)
-    d3, d4 = LAST_DAY - timedelta(days=3), LAST_DAY - timedelta(days=4)
+    case = _start(leaver, last_day)
+    d3, d4 = last_day - timedelta(days=3), last_day - timedelta(days=4)
     expected = {
         (ItemKind.TRANSFER_OWNERSHIP, f"owner:account:{page.id}", head.id, d3),
         (ItemKind.REMOVE_ADMIN, f"admin:account:{page.id}:profile:{personal.id}", head.id, d3),
         (ItemKind.REPLACE_RECOVERY, f"recovery:{page_rc.id}", head.id, d3),
-        (ItemKind.REASSIGN_STEWARD, f"steward:account:{page.id}", head.id, LAST_DAY),
+        (ItemKind.REASSIGN_STEWARD, f"steward:account:{page.id}", head.id, last_day),
         (ItemKind.ADD_ADMIN, f"add_admin:account:{tv.id}", colleague.id, d4),
         (ItemKind.REMOVE_ADMIN, f"admin:account:{tv.id}:profile:{personal.id}", colleague.id, d3),
         (ItemKind.REAUTHORISE_CONNECTION, f"connection:{tv_conn.id}", "it", d4),
-        (ItemKind.ROTATE_CREDENTIAL, f"rotate:note:{blog_note.id}", "it", LAST_DAY + timedelta(days=1)),
-        (ItemKind.ROTATE_CREDENTIAL, f"rotate:note:{persona_note.id}", "it", LAST_DAY + timedelta(days=1)),
-        (ItemKind.REASSIGN_CUSTODIAN, f"custodian:profile:{persona.id}", head.id, LAST_DAY),
-        (ItemKind.HAND_OVER_AUDIENCE, f"audience:profile:{personal.id}", leaver.id, LAST_DAY),
-        (ItemKind.EXIT_DECLARATION, "exit_declaration", "hr", LAST_DAY - timedelta(days=5)),
-        (ItemKind.DEACTIVATE_SIGN_IN, f"signin:user:{user.id}", "admin", LAST_DAY),
-        (ItemKind.CUSTOM, f"template:{keys.id}", "hr", LAST_DAY + timedelta(days=1)),
+        (ItemKind.ROTATE_CREDENTIAL, f"rotate:note:{blog_note.id}", "it", last_day + timedelta(days=1)),
+        (ItemKind.ROTATE_CREDENTIAL, f"rotate:note:{persona_note.id}", "it", last_day + timedelta(days=1)),
+        (ItemKind.REASSIGN_CUSTODIAN, f"custodian:profile:{persona.id}", head.id, last_day),
+        (ItemKind.HAND_OVER_AUDIENCE, f"audience:profile:{personal.id}", leaver.id, last_day),
+        (ItemKind.EXIT_DECLARATION, "exit_declaration", "hr", last_day - timedelta(days=5)),
+        (ItemKind.DEACTIVATE_SIGN_IN, f"signin:user:{user.id}", "admin", last_day),
+        (ItemKind.CUSTOM, f"template:{keys.id}", "hr", last_day + timedelta(days=1)),
     }
     items = _items(case)
     assert {(i.kind, i.source_key, _assignee(i), i.due_on) for i in items} == expected
@@ -432,7 +436,7 @@ def test_a_seeded_scenario_generates_exactly_the_expected_items(app: Flask) -> N
     ]
     assert next(i for i in items if i.kind is ItemKind.REMOVE_ADMIN and i.account_id == page.id).admin_id == page_admin.id
     # The person is leaving with the last day; the start and the items are audited.
-    assert (leaver.status, leaver.last_day) == (PersonStatus.LEAVING, LAST_DAY)
+    assert (leaver.status, leaver.last_day) == (PersonStatus.LEAVING, last_day)
     actions = [e.action for e in db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id))]
     assert {"offboarding.start", "person.update", "offboarding.items"} <= set(actions)
     assert len(offboarding.holds_nothing(leaver)) == 8
@@ -441,11 +445,11 @@ def test_a_seeded_scenario_generates_exactly_the_expected_items(app: Flask) -> N
 # --- Refresh, one open case, cancel -------------------------------------------------------
 
 
-def test_refresh_adds_only_new_items(app: Flask) -> None:
+def test_refresh_adds_only_new_items(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     profile = _personal(leaver)
     factories.make_account(owner_profile=profile)
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     before = {i.source_key: (i.id, i.position) for i in _items(case)}
     assert offboarding.refresh_case(IT, case) == []
 
@@ -459,20 +463,20 @@ def test_refresh_adds_only_new_items(app: Flask) -> None:
         offboarding.refresh_case(STAFF, case)
 
 
-def test_one_open_case_per_person(app: Flask) -> None:
+def test_one_open_case_per_person(app: Flask, last_day: date) -> None:
     leaver = _leaver()
-    first = _start(leaver)
+    first = _start(leaver, last_day)
     with pytest.raises(CaseAlreadyOpen) as raised:
-        _start(leaver, LAST_DAY + timedelta(days=3))
+        _start(leaver, last_day + timedelta(days=3))
     assert raised.value.case is first
     assert "already has an open offboarding case" in raised.value.message
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OffboardingCase)) == 1
 
 
-def test_cancel_restores_the_person_and_closes_the_case_to_change(app: Flask) -> None:
+def test_cancel_restores_the_person_and_closes_the_case_to_change(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     factories.make_account(steward=leaver)
-    case = _start(leaver)
+    case = _start(leaver, last_day)
     with pytest.raises(PermissionDenied):
         offboarding.cancel_case(IT, case, "changed their mind")
     with pytest.raises(ValidationFailed):
@@ -485,31 +489,31 @@ def test_cancel_restores_the_person_and_closes_the_case_to_change(app: Flask) ->
     with pytest.raises(CaseNotOpen):
         offboarding.refresh_case(HR, case)
     # A new case can be started.
-    assert _start(leaver).id != case.id
+    assert _start(leaver, last_day).id != case.id
 
 
 # --- The daily tick -----------------------------------------------------------------------
 
 
-def test_tick_makes_leavers_departed_and_ends_their_sign_in(app: Flask) -> None:
+def test_tick_makes_leavers_departed_and_ends_their_sign_in(app: Flask, last_day: date) -> None:
     leaver = _leaver()
     user = factories.make_user(Role.STAFF, person=leaver)
     epoch = user.session_epoch
     staying = _leaver("Not Yet")
-    _start(leaver)
-    _start(staying, LAST_DAY + timedelta(days=5))
+    _start(leaver, last_day)
+    _start(staying, last_day + timedelta(days=5))
 
-    summary = offboarding.tick(LAST_DAY)  # on the last day itself: still leaving
+    summary = offboarding.tick(last_day)  # on the last day itself: still leaving
     assert summary.departed == [] and leaver.status is PersonStatus.LEAVING and user.active
 
-    summary = offboarding.tick(LAST_DAY + timedelta(days=1))
+    summary = offboarding.tick(last_day + timedelta(days=1))
     assert summary.departed == [leaver] and summary.deactivated == [user]
-    assert (leaver.status, leaver.left_on) == (PersonStatus.DEPARTED, LAST_DAY)
+    assert (leaver.status, leaver.left_on) == (PersonStatus.DEPARTED, last_day)
     assert user.active is False and user.session_epoch != epoch
     assert staying.status is PersonStatus.LEAVING
     assert any("is now departed" in line for line in summary.lines())
     # Again: nothing more to do.
-    again = offboarding.tick(LAST_DAY + timedelta(days=2))
+    again = offboarding.tick(last_day + timedelta(days=2))
     assert (again.departed, again.deactivated) == ([], [])
 
 
@@ -517,39 +521,39 @@ def test_tick_makes_leavers_departed_and_ends_their_sign_in(app: Flask) -> None:
 
 
 @pytest.mark.parametrize("actor", [DIRECTOR, IT, STAFF], ids=["director", "it", "staff"])
-def test_only_hr_and_admins_start_a_case(app: Flask, actor: Actor) -> None:
+def test_only_hr_and_admins_start_a_case(app: Flask, actor: Actor, last_day: date) -> None:
     leaver = _leaver()
     with pytest.raises(PermissionDenied):
-        offboarding.start_case(actor, leaver, LAST_DAY, "New job")
+        offboarding.start_case(actor, leaver, last_day, "New job")
     assert leaver.status is PersonStatus.ACTIVE
-    assert offboarding.start_case(ADMIN, leaver, LAST_DAY, "New job").started_by_name == "Ada Admin"
+    assert offboarding.start_case(ADMIN, leaver, last_day, "New job").started_by_name == "Ada Admin"
 
 
-def test_the_last_day_is_required_and_not_past_on_the_web(app: Flask) -> None:
+def test_the_last_day_is_required_and_not_past_on_the_web(app: Flask, today: date) -> None:
     leaver = _leaver()
     with pytest.raises(ValidationFailed) as raised:
         offboarding.start_case(HR, leaver, None, "x")
     assert "last_day" in raised.value.field_errors
     with pytest.raises(ValidationFailed) as raised:
-        offboarding.start_case(HR, leaver, TODAY - timedelta(days=1), "x")
+        offboarding.start_case(HR, leaver, today - timedelta(days=1), "x")
     assert "in the past" in raised.value.field_errors["last_day"][0]
     assert leaver.status is PersonStatus.ACTIVE
-    assert _start(leaver, TODAY).last_day == TODAY  # today is allowed
+    assert _start(leaver, today).last_day == today  # today is allowed
 
     # An HR system may report a past last day; the person is leaving until the tick.
     late = _leaver("Late")
-    case = offboarding.start_case(Actor.system("api"), late, TODAY - timedelta(days=3), "Left last week", via="api")
+    case = offboarding.start_case(Actor.system("api"), late, today - timedelta(days=3), "Left last week", via="api")
     assert (case.started_via, late.status) == ("api", PersonStatus.LEAVING)
 
 
-def test_a_late_case_for_someone_already_departed_keeps_them_departed(app: Flask) -> None:
-    dana = _leaver("Dana Whitfield", status=PersonStatus.DEPARTED, left_on=TODAY - timedelta(days=60))
+def test_a_late_case_for_someone_already_departed_keeps_them_departed(app: Flask, today: date) -> None:
+    dana = _leaver("Dana Whitfield", status=PersonStatus.DEPARTED, left_on=today - timedelta(days=60))
     profile = _personal(dana)
     factories.make_account(owner_profile=profile)
-    case = offboarding.start_case(HR, dana, TODAY - timedelta(days=60), "Left without a case")
+    case = offboarding.start_case(HR, dana, today - timedelta(days=60), "Left without a case")
     assert dana.status is PersonStatus.DEPARTED
     [transfer] = _items(case, ItemKind.TRANSFER_OWNERSHIP)
-    assert transfer.due_on == TODAY  # never before today
+    assert transfer.due_on == today  # never before today
 
 
 # --- Holds nothing and my tasks -----------------------------------------------------------
@@ -570,15 +574,15 @@ def test_holds_nothing_is_a_fresh_scan_in_words(app: Flask) -> None:
     assert offboarding.holds_nothing(leaver) == []
 
 
-def test_my_tasks_lists_my_items_and_my_queue_overdue_first(app: Flask) -> None:
+def test_my_tasks_lists_my_items_and_my_queue_overdue_first(app: Flask, last_day: date, today: date) -> None:
     steward = factories.make_person("Stella Steward")
     soon, later = _leaver("Soon"), _leaver("Later")
     factories.make_account(name="Soon page", owner_profile=_personal(soon), steward=steward)
     factories.make_account(name="Later page", owner_profile=_personal(later), steward=steward)
-    late_case = offboarding.start_case(Actor.system("api"), soon, TODAY - timedelta(days=10), "Left", via="api")
-    _start(later)
+    late_case = offboarding.start_case(Actor.system("api"), soon, today - timedelta(days=10), "Left", via="api")
+    _start(later, last_day)
     overdue = next(i for i in _items(late_case) if i.kind is ItemKind.EXIT_DECLARATION)
-    overdue.due_on = TODAY - timedelta(days=1)
+    overdue.due_on = today - timedelta(days=1)
     db.session.flush()
 
     me = Actor(user_id=None, name="Stella", role=Role.STAFF, person_id=steward.id)

@@ -51,17 +51,16 @@ HR = Actor(user_id=None, name="Hal HR", role=Role.HR)
 ADMIN = Actor(user_id=None, name="Ada Admin", role=Role.ADMIN)
 IT = Actor(user_id=None, name="Ida IT", role=Role.IT)
 DIRECTOR = Actor(user_id=None, name="Dee Director", role=Role.DIRECTOR)
-TODAY = date.today()
 PEOPLE = 6
 ACCOUNTS = 5
 pick = st.integers(min_value=0, max_value=10_000)
 
-#: Filled by the fixture: the app (context pushed), its database file and the schema template.
+#: Filled by the fixture: the app (context pushed), its database file, the schema template and the test's day.
 RUN: dict[str, Any] = {}
 
 
 @pytest.fixture
-def machine_app(tmp_path: Path) -> Iterator[Flask]:
+def machine_app(tmp_path: Path, today: date) -> Iterator[Flask]:
     template = tmp_path / "template.sqlite3"
     path = tmp_path / "machine.sqlite3"
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}")
@@ -71,7 +70,7 @@ def machine_app(tmp_path: Path) -> Iterator[Flask]:
         db.session.remove()
         db.engine.dispose()
         shutil.copy(path, template)
-        RUN.update(app=app, path=path, template=template)
+        RUN.update(app=app, path=path, template=template, today=today)
         yield app
         db.session.remove()
         db.engine.dispose()
@@ -188,7 +187,7 @@ class Offboarding(RuleBasedStateMachine):
         active = [p for p in self.people if p.status is PersonStatus.ACTIVE]
         if active:
             person = active[n % len(active)]
-            self._try(offboarding.start_case, HR, person, TODAY + timedelta(days=days), "Leaving")
+            self._try(offboarding.start_case, HR, person, RUN["today"] + timedelta(days=days), "Leaving")
 
     @rule(n=pick)
     def complete(self, n: int) -> None:
@@ -331,11 +330,11 @@ def test_offboarding_state_machine(machine_app: Flask) -> None:
     Offboarding.TestCase("runTest").runTest()
 
 
-def test_the_seed_has_something_to_offboard(machine_app: Flask) -> None:
+def test_the_seed_has_something_to_offboard(machine_app: Flask, today: date) -> None:
     """The starting registry ties people to accounts, so cases have real items to work."""
     machine = Offboarding()
     person = machine.people[0]
-    case = offboarding.start_case(HR, person, TODAY + timedelta(days=7), "Leaving")
+    case = offboarding.start_case(HR, person, today + timedelta(days=7), "Leaving")
     kinds = {i.kind for i in case.items}
     assert {ItemKind.TRANSFER_OWNERSHIP, ItemKind.REMOVE_ADMIN, ItemKind.ADD_ADMIN} <= kinds
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Profile)) >= PEOPLE

@@ -17,8 +17,8 @@ from app.services.context import Actor
 from app.services.errors import NotFound, PermissionDenied, StaleEdit, ValidationFailed
 from tests import factories
 
-TODAY = date.today()
-DUE = TODAY + timedelta(days=30)
+#: How far ahead a campaign is due in most tests.
+DUE_IN = timedelta(days=30)
 
 
 def actor_for(role: Role, name: str | None = None, person: Person | None = None) -> Actor:
@@ -50,6 +50,11 @@ def person_data(person: Person, **changes) -> people_service.PersonData:
         left_on=person.left_on,
     )
     return replace(data, **changes)
+
+
+@pytest.fixture
+def due(today: date) -> date:
+    return today + DUE_IN
 
 
 @pytest.fixture
@@ -87,32 +92,32 @@ def org(app):
 # --- Opening ---------------------------------------------------------------------------------
 
 
-def test_a_campaign_covers_every_live_account_in_its_departments(director, org):
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.adult.id, org.comms.id])
+def test_a_campaign_covers_every_live_account_in_its_departments(director, org, due):
+    campaign = service.open_campaign(director, "Spring review", due, [org.adult.id, org.comms.id])
 
     assert sorted(t.account.name for t in campaign.tasks) == ["Library Blog", "Library Page", "Newsletter", "Orphan Feed"]
     assert campaign.department_ids == sorted([org.adult.id, org.comms.id])
-    assert (campaign.created_by_name, campaign.due_on, campaign.closed_at) == ("Dee Rector", DUE, None)
+    assert (campaign.created_by_name, campaign.due_on, campaign.closed_at) == ("Dee Rector", due, None)
     assert all(t.status is ReviewTaskStatus.PENDING for t in campaign.tasks)
     [event] = events("review.open")
     assert event.object_type == "review_campaign" and event.object_id == campaign.id
     assert "Spring review" in event.summary and "4 accounts" in event.summary
 
 
-def test_no_departments_means_the_whole_organisation_but_never_retired_accounts(director, org):
-    campaign = service.open_campaign(director, "Everything", DUE, [])
+def test_no_departments_means_the_whole_organisation_but_never_retired_accounts(director, org, due):
+    campaign = service.open_campaign(director, "Everything", due, [])
 
     names = sorted(t.account.name for t in campaign.tasks)
     assert names == ["Branch Page", "Library Blog", "Library Page", "Loose Account", "Newsletter", "Orphan Feed"]
     assert "Old Page" not in names
 
 
-def test_tasks_go_to_the_steward_else_the_department_head_else_nobody(director, org):
+def test_tasks_go_to_the_steward_else_the_department_head_else_nobody(director, org, due, today):
     org.sam.status = PersonStatus.LEAVING
-    org.sam.last_day = TODAY + timedelta(days=3)
+    org.sam.last_day = today + timedelta(days=3)
     db.session.commit()
 
-    campaign = service.open_campaign(director, "Everything", DUE, [])
+    campaign = service.open_campaign(director, "Everything", due, [])
 
     assignee = {t.account.name: (t.assignee.name if t.assignee else None) for t in campaign.tasks}
     assert assignee == {
@@ -126,8 +131,8 @@ def test_tasks_go_to_the_steward_else_the_department_head_else_nobody(director, 
     assert "2 unassigned" in events("review.open")[0].summary
 
 
-def test_opening_asks_each_assignee_once_by_email_after_the_commit(director, org):
-    service.open_campaign(director, "Spring review", DUE, [org.adult.id, org.comms.id])
+def test_opening_asks_each_assignee_once_by_email_after_the_commit(director, org, due):
+    service.open_campaign(director, "Spring review", due, [org.adult.id, org.comms.id])
 
     queued = {m.to: m for m in mail.pending()}
     assert set(queued) == {org.dana.work_email, org.sam.work_email, org.comms_head.work_email}
@@ -138,40 +143,41 @@ def test_opening_asks_each_assignee_once_by_email_after_the_commit(director, org
 
 
 @pytest.mark.parametrize("role", [Role.HR, Role.IT, Role.STAFF])
-def test_only_directors_and_admins_open_campaigns(app, org, role):
+def test_only_directors_and_admins_open_campaigns(app, org, role, due):
     with pytest.raises(PermissionDenied):
-        service.open_campaign(actor_for(role), "Nope", DUE, [])
-    service.open_campaign(actor_for(Role.ADMIN), "Yes", DUE, [])
+        service.open_campaign(actor_for(role), "Nope", due, [])
+    service.open_campaign(actor_for(Role.ADMIN), "Yes", due, [])
 
 
 @pytest.mark.parametrize(
-    ("name", "due_on", "departments", "field"),
+    ("name", "due_in", "departments", "field"),
     [
-        ("  ", DUE, [], "name"),
+        ("  ", DUE_IN, [], "name"),
         ("Review", None, [], "due_on"),
-        ("Review", TODAY - timedelta(days=1), [], "due_on"),
-        ("Review", DUE, [999_999], "department_ids"),
+        ("Review", timedelta(days=-1), [], "due_on"),
+        ("Review", DUE_IN, [999_999], "department_ids"),
     ],
 )
-def test_bad_input_opens_nothing(director, org, name, due_on, departments, field):
+def test_bad_input_opens_nothing(director, org, name, due_in, departments, field, today):
+    due_on = None if due_in is None else today + due_in
     with pytest.raises(ValidationFailed) as raised:
         service.open_campaign(director, name, due_on, departments)
     assert field in raised.value.field_errors
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ReviewCampaign)) == 0
 
 
-def test_a_department_with_nothing_to_review_is_refused(director, app):
+def test_a_department_with_nothing_to_review_is_refused(director, app, due):
     empty = factories.make_department("Empty")
     with pytest.raises(ValidationFailed) as raised:
-        service.open_campaign(director, "Review", DUE, [empty.id])
+        service.open_campaign(director, "Review", due, [empty.id])
     assert raised.value.field_errors["department_ids"] == ["There is no live account in those departments to review."]
 
 
 # --- Confirming and correcting ------------------------------------------------------------------
 
 
-def test_the_assignee_confirms_and_the_account_is_reviewed_now(director, org):
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.adult.id])
+def test_the_assignee_confirms_and_the_account_is_reviewed_now(director, org, due):
+    campaign = service.open_campaign(director, "Spring review", due, [org.adult.id])
     db.session.commit()
     dana = actor_for(Role.STAFF, person=org.dana)
     task = task_of(campaign, org.page)
@@ -188,8 +194,8 @@ def test_the_assignee_confirms_and_the_account_is_reviewed_now(director, org):
     assert event.before["last_reviewed_at"] is None and event.after["last_reviewed_at"] is not None
 
 
-def test_correcting_needs_a_note_and_records_it(director, org):
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.adult.id])
+def test_correcting_needs_a_note_and_records_it(director, org, due):
+    campaign = service.open_campaign(director, "Spring review", due, [org.adult.id])
     dana = actor_for(Role.STAFF, person=org.dana)
     task = task_of(campaign, org.blog)
 
@@ -208,8 +214,8 @@ def test_correcting_needs_a_note_and_records_it(director, org):
     )
 
 
-def test_only_the_assignee_or_an_admin_works_a_task(director, org):
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.adult.id, org.comms.id])
+def test_only_the_assignee_or_an_admin_works_a_task(director, org, due):
+    campaign = service.open_campaign(director, "Spring review", due, [org.adult.id, org.comms.id])
     task = task_of(campaign, org.page)
     sam = actor_for(Role.STAFF, person=org.sam)
 
@@ -227,8 +233,8 @@ def test_only_the_assignee_or_an_admin_works_a_task(director, org):
     assert task.completed_by_name == "Ari Admin"
 
 
-def test_a_done_task_cannot_be_done_again(director, org):
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.adult.id])
+def test_a_done_task_cannot_be_done_again(director, org, due):
+    campaign = service.open_campaign(director, "Spring review", due, [org.adult.id])
     dana = actor_for(Role.STAFF, person=org.dana)
     task = task_of(campaign, org.page)
     service.confirm_task(dana, task)
@@ -238,8 +244,8 @@ def test_a_done_task_cannot_be_done_again(director, org):
     assert task.status is ReviewTaskStatus.CONFIRMED
 
 
-def test_confirming_what_changed_since_the_page_was_read_is_refused(director, org):
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.adult.id])
+def test_confirming_what_changed_since_the_page_was_read_is_refused(director, org, due):
+    campaign = service.open_campaign(director, "Spring review", due, [org.adult.id])
     db.session.commit()
     seen = org.page.version
     org.page.purpose = "Changed meanwhile"
@@ -250,8 +256,8 @@ def test_confirming_what_changed_since_the_page_was_read_is_refused(director, or
     assert task_of(campaign, org.page).status is ReviewTaskStatus.PENDING
 
 
-def test_the_campaign_closes_itself_when_the_last_task_is_done(director, org):
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.adult.id])
+def test_the_campaign_closes_itself_when_the_last_task_is_done(director, org, due):
+    campaign = service.open_campaign(director, "Spring review", due, [org.adult.id])
     dana = actor_for(Role.STAFF, person=org.dana)
 
     service.confirm_task(dana, task_of(campaign, org.page))
@@ -269,8 +275,8 @@ def test_the_campaign_closes_itself_when_the_last_task_is_done(director, org):
 # --- Progress and report ----------------------------------------------------------------------
 
 
-def test_progress_overall_and_by_department(director, org):
-    campaign = service.open_campaign(director, "Everything", DUE, [])
+def test_progress_overall_and_by_department(director, org, due):
+    campaign = service.open_campaign(director, "Everything", due, [])
     dana = actor_for(Role.STAFF, person=org.dana)
     service.confirm_task(dana, task_of(campaign, org.page))
 
@@ -286,8 +292,8 @@ def test_progress_overall_and_by_department(director, org):
     assert result.by_department[0].percent == 50
 
 
-def test_the_report_says_who_did_what_and_when_in_order(director, org):
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.adult.id, org.comms.id])
+def test_the_report_says_who_did_what_and_when_in_order(director, org, due):
+    campaign = service.open_campaign(director, "Spring review", due, [org.adult.id, org.comms.id])
     dana = actor_for(Role.STAFF, person=org.dana)
     cam = actor_for(Role.STAFF, person=org.comms_head)
     service.correct_task(cam, task_of(campaign, org.orphan), "Gave it a steward")
@@ -301,9 +307,9 @@ def test_the_report_says_who_did_what_and_when_in_order(director, org):
     ]
 
 
-def test_my_tasks_lists_pending_tasks_earliest_due_first(director, org):
-    later = service.open_campaign(director, "Later", DUE, [org.adult.id])
-    sooner = service.open_campaign(director, "Sooner", TODAY + timedelta(days=2), [org.adult.id])
+def test_my_tasks_lists_pending_tasks_earliest_due_first(director, org, due, today):
+    later = service.open_campaign(director, "Later", due, [org.adult.id])
+    sooner = service.open_campaign(director, "Sooner", today + timedelta(days=2), [org.adult.id])
     dana = actor_for(Role.STAFF, person=org.dana)
     service.confirm_task(dana, task_of(sooner, org.page))
 
@@ -318,15 +324,15 @@ def test_my_tasks_lists_pending_tasks_earliest_due_first(director, org):
 # --- People leaving ---------------------------------------------------------------------------
 
 
-def test_a_stewards_tasks_move_to_their_department_head_when_they_leave(director, org):
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.adult.id])
+def test_a_stewards_tasks_move_to_their_department_head_when_they_leave(director, org, due, today):
+    campaign = service.open_campaign(director, "Spring review", due, [org.adult.id])
     dana = actor_for(Role.STAFF, person=org.dana)
     service.confirm_task(dana, task_of(campaign, org.page))
     db.session.commit()
     hr = actor_for(Role.HR, "Hana Reyes")
 
     people_service.update_person(
-        hr, org.dana, person_data(org.dana, status=PersonStatus.LEAVING, last_day=TODAY + timedelta(days=14)), org.dana.version
+        hr, org.dana, person_data(org.dana, status=PersonStatus.LEAVING, last_day=today + timedelta(days=14)), org.dana.version
     )
 
     assert task_of(campaign, org.blog).assignee is org.adult_head
@@ -338,14 +344,14 @@ def test_a_stewards_tasks_move_to_their_department_head_when_they_leave(director
     assert "Library Blog" in mail.pending()[0].body
 
 
-def test_without_a_head_of_their_own_the_accounts_department_head_takes_over(director, org):
+def test_without_a_head_of_their_own_the_accounts_department_head_takes_over(director, org, due, today):
     # Sam works in Branches (no head) but stewards a Communications account.
     org.sam.department = org.bare
     db.session.commit()
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.comms.id])
+    campaign = service.open_campaign(director, "Spring review", due, [org.comms.id])
 
     org.sam.status = PersonStatus.DEPARTED
-    org.sam.left_on = TODAY
+    org.sam.left_on = today
     moved = service.reassign_tasks_of(org.sam)
 
     assert [t.account.name for t in moved] == ["Newsletter"]
@@ -353,23 +359,23 @@ def test_without_a_head_of_their_own_the_accounts_department_head_takes_over(dir
     assert events("review.reassign")[0].actor_name == "review reassignment"
 
 
-def test_a_leaving_department_head_leaves_their_tasks_unassigned_when_nobody_else_can_take_them(director, org):
-    campaign = service.open_campaign(director, "Everything", DUE, [])
+def test_a_leaving_department_head_leaves_their_tasks_unassigned_when_nobody_else_can_take_them(director, org, due, today):
+    campaign = service.open_campaign(director, "Everything", due, [])
     head = org.comms_head
     head.department = org.comms
     db.session.commit()
     assert task_of(campaign, org.orphan).assignee is head
 
     head.status = PersonStatus.LEAVING
-    head.last_day = TODAY
+    head.last_day = today
     service.reassign_tasks_of(head)
 
     assert task_of(campaign, org.orphan).assignee is None
     assert "1 left unassigned" in events("review.reassign")[0].summary
 
 
-def test_reassigning_leaves_closed_campaigns_alone(director, org):
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.adult.id])
+def test_reassigning_leaves_closed_campaigns_alone(director, org, due):
+    campaign = service.open_campaign(director, "Spring review", due, [org.adult.id])
     campaign.closed_at = datetime.now(UTC)  # closed early
     db.session.commit()
 
@@ -377,8 +383,8 @@ def test_reassigning_leaves_closed_campaigns_alone(director, org):
     assert task_of(campaign, org.blog).assignee is org.dana
 
 
-def test_only_a_change_of_status_to_leaving_or_departed_moves_tasks(director, org):
-    campaign = service.open_campaign(director, "Spring review", DUE, [org.adult.id])
+def test_only_a_change_of_status_to_leaving_or_departed_moves_tasks(director, org, due):
+    campaign = service.open_campaign(director, "Spring review", due, [org.adult.id])
     db.session.commit()
     hr = actor_for(Role.HR)
 
@@ -391,21 +397,21 @@ def test_only_a_change_of_status_to_leaving_or_departed_moves_tasks(director, or
 # --- Reminders --------------------------------------------------------------------------------
 
 
-def _campaign(director, name: str, due_on: date, departments) -> ReviewCampaign:
-    campaign = service.open_campaign(director, name, max(due_on, TODAY), [d.id for d in departments])
+def _campaign(director, name: str, due_on: date, departments, today: date) -> ReviewCampaign:
+    campaign = service.open_campaign(director, name, max(due_on, today), [d.id for d in departments])
     campaign.due_on = due_on  # a campaign opened earlier, now overdue
     db.session.flush()
     return campaign
 
 
-def test_reminders_cover_tasks_due_within_a_week_or_overdue_grouped_by_assignee(director, org):
-    overdue = _campaign(director, "Overdue review", TODAY - timedelta(days=3), [org.adult])
-    soon = _campaign(director, "Soon review", TODAY + timedelta(days=7), [org.adult, org.comms])
-    _campaign(director, "Far review", TODAY + timedelta(days=8), [org.comms])
+def test_reminders_cover_tasks_due_within_a_week_or_overdue_grouped_by_assignee(director, org, today):
+    overdue = _campaign(director, "Overdue review", today - timedelta(days=3), [org.adult], today)
+    soon = _campaign(director, "Soon review", today + timedelta(days=7), [org.adult, org.comms], today)
+    _campaign(director, "Far review", today + timedelta(days=8), [org.comms], today)
     dana = actor_for(Role.STAFF, person=org.dana)
     service.confirm_task(dana, task_of(soon, org.page))
 
-    due = service.reminders_due(TODAY)
+    due = service.reminders_due(today)
 
     assert [r.person.name for r in due] == ["Cam Head", "Dana Steward", "Sam Steward"]
     by_person = {r.person.name: [(t.campaign.name, t.account.name) for t in r.tasks] for r in due}
@@ -419,26 +425,26 @@ def test_reminders_cover_tasks_due_within_a_week_or_overdue_grouped_by_assignee(
     assert overdue.closed_at is None
 
 
-def test_reminders_skip_closed_campaigns_unassigned_tasks_and_those_reminded_today(director, org):
-    closed = _campaign(director, "Closed", TODAY - timedelta(days=1), [org.comms])
+def test_reminders_skip_closed_campaigns_unassigned_tasks_and_those_reminded_today(director, org, today):
+    closed = _campaign(director, "Closed", today - timedelta(days=1), [org.comms], today)
     closed.closed_at = datetime.now(UTC)
-    open_ = _campaign(director, "Open", TODAY + timedelta(days=1), [org.adult, org.bare])
+    open_ = _campaign(director, "Open", today + timedelta(days=1), [org.adult, org.bare], today)
     task_of(open_, org.page).reminded_at = datetime.now(UTC)
-    task_of(open_, org.blog).reminded_at = datetime.combine(TODAY - timedelta(days=1), datetime.min.time(), UTC)
+    task_of(open_, org.blog).reminded_at = datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC)
     db.session.flush()
     assert task_of(open_, org.lost).assignee is None
 
-    due = service.reminders_due(TODAY)
+    due = service.reminders_due(today)
 
     assert [(r.person.name, [t.account.name for t in r.tasks]) for r in due] == [("Dana Steward", ["Library Blog"])]
 
 
-def test_sending_reminders_queues_one_digest_each_and_stamps_the_tasks(director, org):
-    _campaign(director, "Overdue review", TODAY - timedelta(days=2), [org.adult])
-    soon = _campaign(director, "Soon review", TODAY + timedelta(days=3), [org.adult])
+def test_sending_reminders_queues_one_digest_each_and_stamps_the_tasks(director, org, today):
+    _campaign(director, "Overdue review", today - timedelta(days=2), [org.adult], today)
+    soon = _campaign(director, "Soon review", today + timedelta(days=3), [org.adult], today)
     db.session.commit()
 
-    reminders = service.send_reminders(Actor.system("test"), TODAY, base_url="https://handover.example")
+    reminders = service.send_reminders(Actor.system("test"), today, base_url="https://handover.example")
 
     [message] = [m for m in mail.pending() if m.subject.startswith("Reminder")]
     assert message.to == org.dana.work_email and reminders[0].message is message
@@ -447,6 +453,6 @@ def test_sending_reminders_queues_one_digest_each_and_stamps_the_tasks(director,
     assert body.index("Overdue:") < body.index("overdue by 2 days") < body.index("Due soon:") < body.index("Soon review")
     assert f"https://handover.example/reviews/tasks/{task_of(soon, org.page).id}" in body
     assert all(t.reminded_at is not None for t in soon.tasks)
-    assert service.reminders_due(TODAY) == []
+    assert service.reminders_due(today) == []
     [event] = events("review.remind")
     assert "1 review reminder covering 4 tasks" in event.summary
