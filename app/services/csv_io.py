@@ -1385,35 +1385,51 @@ def export_csv(actor: Actor, kind: str) -> Iterator[str]:
         permissions.require(
             may_export(actor, kind), "Only HR and admins export the staff list: it holds personal contact details."
         )
-        return _csv(PEOPLE_COLUMNS, [_people_rows()])
+        return _csv(PEOPLE_COLUMNS, _people_batches())
     permissions.require(may_export(actor, kind), "Only the roles that read the whole registry export accounts.")
     return _csv(ACCOUNT_COLUMNS, _account_batches())
 
 
-def _people_rows() -> Iterable[list[Any]]:
-    stmt = (
-        sa.select(Person).options(selectinload(Person.department), selectinload(Person.manager)).order_by(Person.name, Person.id)
+_EXPORT_MANAGER = sa.orm.aliased(Person, name="manager")
+_EXPORT_PEOPLE = (
+    sa.select(
+        Person.id,  # then the file's columns, in order
+        Person.hr_id,
+        Person.name,
+        Person.work_email,
+        Person.job_title,
+        Department.name,
+        _EXPORT_MANAGER.hr_id,
+        _EXPORT_MANAGER.work_email,
+        Person.status,
+        Person.last_day,
+        Person.left_on,
+        Person.personal_email,
+        Person.personal_phone,
     )
-    for p in db.session.scalars(stmt):
-        manager = p.manager
-        yield [
-            p.hr_id,
-            p.name,
-            p.work_email,
-            p.job_title,
-            p.department.name if p.department else None,
-            manager.hr_id if manager else None,
-            manager.work_email if manager else None,
-            p.status,
-            p.last_day,
-            p.left_on,
-            p.personal_email,
-            p.personal_phone,
-        ]
+    .outerjoin(Department, Person.department_id == Department.id)
+    .outerjoin(_EXPORT_MANAGER, Person.manager_id == _EXPORT_MANAGER.id)
+    .order_by(Person.name, Person.id)
+)
 
 
-#: Accounts written at a time by the export: a statement for them and one each for their roles
-#: and recovery contacts (all 200,000 as objects at once took 36 s and 1.87 GB).
+def _people_batches() -> Iterator[list[list[Any]]]:
+    """Every person in name order, EXPORT_BATCH at a time, as plain rows (on from the last one
+    written)."""
+    stmt = _EXPORT_PEOPLE
+    while True:
+        rows = db.session.execute(stmt.limit(EXPORT_BATCH)).all()
+        if not rows:
+            return
+        yield [list(row[1:]) for row in rows]
+        if len(rows) < EXPORT_BATCH:
+            return
+        last_id, last_name = rows[-1][0], rows[-1][2]
+        stmt = _EXPORT_PEOPLE.where(sa.tuple_(Person.name, Person.id) > sa.tuple_(sa.literal(last_name), sa.literal(last_id)))
+
+
+#: People or accounts written at a time by the export: for accounts, a statement for them and one
+#: each for their roles and recovery contacts (all 200,000 as objects at once took 36 s and 1.87 GB).
 EXPORT_BATCH = 1_000
 
 _EXPORT_OWNER = sa.orm.aliased(Profile, name="owner")

@@ -284,6 +284,32 @@ def test_export_then_import_is_a_no_op(adult: Any) -> None:
     assert "".join(csv_io.export_csv(HR, "people")) == exported
 
 
+def test_the_export_read_two_people_at_a_time_is_the_whole_file_in_name_order(adult: Any, monkeypatch: Any) -> None:
+    boss = factories.make_person("Bea Boss", hr_id="B1", department=adult)
+    for n in range(3):  # the same names three times: the batches go on by name, then id
+        for name in ("Alex Same", "Cam Same"):
+            factories.make_person(
+                name, hr_id=f"{name[:3]}{n}", manager=boss, personal_email=f"{name[:3].lower()}{n}@home.example"
+            )
+    db.session.commit()
+    whole = "".join(csv_io.export_csv(HR, "people"))
+    monkeypatch.setattr(csv_io, "EXPORT_BATCH", 2)
+    chunks = list(csv_io.export_csv(HR, "people"))
+    assert "".join(chunks) == whole
+    assert len(chunks) == 1 + 4  # the header, then 2 + 2 + 2 + 1 people
+    rows = list(csv.DictReader(io.StringIO(whole.removeprefix("\ufeff"))))
+    expected = sorted(db.session.scalars(sa.select(Person)), key=lambda p: (p.name, p.id))
+    assert [r["hr_id"] for r in rows] == [p.hr_id for p in expected]
+    alex = next(r for r in rows if r["hr_id"] == "Ale1")
+    assert (alex["name"], alex["department"], alex["manager_hr_id"], alex["personal_email"]) == (
+        "Alex Same",
+        "",
+        "B1",
+        "ale1@home.example",
+    )
+    assert next(r for r in rows if r["hr_id"] == "B1")["department"] == "Adult Services"
+
+
 def test_a_preview_confirmed_after_the_registry_changed_is_not_applied(adult: Any) -> None:
     jo = factories.make_person("Jo Kim", hr_id="H1", work_email="jo@org.example", job_title="Librarian")
     db.session.commit()
