@@ -89,7 +89,7 @@ def build(actor: Actor, review_interval_days: int = 365, today: date | None = No
 
     Read from the finding index (kept counts, kept risk scores, the first rows of one rule), so
     its cost does not grow with the registry. Raises PermissionDenied for other roles. Writes
-    nothing (unless the index is not current for today: then it is rebuilt first).
+    nothing (unless the index is not current for today: then it is rebuilt, and kept, first).
     """
     permissions.require(actor.has_role(Role.DIRECTOR, Role.ADMIN), "Only a director or an admin sees the dashboard.")
     today = today or date.today()
