@@ -164,6 +164,47 @@ def test_accounts_at_greatest_risk_are_ranked_by_weighted_findings(client: Any, 
     assert f'href="{url("accounts.detail", account_id=tidy.id)}"' not in spof
 
 
+def _twelve(name: str, critical: bool) -> None:
+    """An account scoring 12: held by someone leaving (critical 8, owner-personal 4), or with a
+    personal owner, one admin and a personal recovery address (three highs of 4)."""
+    platform = factories.make_platform()
+    org = factories.make_profile(platform, ProfileKind.ORGANISATION)
+    holder = factories.make_person(status=PersonStatus.LEAVING if critical else PersonStatus.ACTIVE)
+    account = factories.make_account(
+        platform,
+        name=name,
+        owner_profile=factories.make_profile(platform, ProfileKind.PERSONAL, holder=holder),
+        steward=factories.make_person(),
+        last_reviewed_at=utcnow(),
+    )
+    factories.make_admin(account, org)
+    if critical:
+        factories.make_admin(account, factories.make_profile(platform, ProfileKind.ORGANISATION))
+        factories.make_recovery(account, f"it@{platform.slug}.example")
+    else:
+        factories.make_recovery(account, "own@mail.example", person=holder)
+
+
+def test_the_kept_ranking_is_the_ranking_of_a_full_evaluation(app: Flask) -> None:
+    """The dashboard reads the kept risk scores; ``dashboard.rank_accounts`` says how accounts rank
+    (weights, then more critical, then name ignoring case): the two agree on the order, the scores
+    and each account's rules."""
+    grow(4)  # scores 25 and 23
+    _twelve("aaa no critical", critical=False)  # first by name, last of the twelves: no critical
+    _twelve("Critical twelve", critical=True)
+    _twelve("b critical", critical=True)  # before "Critical twelve" ignoring case, after it byte by byte
+    db.session.commit()
+    expected, with_findings = dashboard.rank_accounts(findings.evaluate(FindingFilters(show="all")), limit=20)
+    kept, kept_with_findings = findings.riskiest_accounts(20)
+
+    def shown(ranked: list[Any]) -> list[tuple[Any, ...]]:
+        return [(a.name, a.score, [(rule.id, n) for rule, n in a.rules]) for a in ranked]
+
+    assert shown(kept) == shown(expected)
+    assert kept_with_findings == with_findings == 7
+    assert [(a.name, a.score) for a in expected][-3:] == [("b critical", 12), ("Critical twelve", 12), ("aaa no critical", 12)]
+
+
 def test_the_leavers_and_people_leaving_stay_on_the_dashboard(client: Any, login_as: Any, registry: dict[str, Any]) -> None:
     login_as(Role.DIRECTOR)
     factories.make_person("Len Leaving", status=PersonStatus.LEAVING)
