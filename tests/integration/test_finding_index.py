@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -105,6 +107,54 @@ def test_the_first_page_read_on_a_new_day_keeps_the_rebuilt_index(client: Any, l
     assert client.get(page).status_code == 200
     db.session.remove()
     assert db.session.scalar(sa.select(FindingIndexState.refreshed_at)) == kept.refreshed_at
+
+
+def test_pages_read_during_a_new_day_s_rebuild_wait_for_it_and_it_runs_once(
+    app: Flask, client: Any, login_as: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four pages read at once on a stale index: one rebuilds it (slowly here), the others wait for
+    that rebuild instead of failing ("database is locked", or an index another rebuild dropped)
+    or rebuilding it again."""
+    user = login_as(Role.ADMIN)
+    readers = [client] + [app.test_client() for _ in range(3)]
+    for reader in readers[1:]:
+        reader.login(user)
+    _single_admin_account("Busy Morning Page")
+    db.session.commit()
+    db.session.execute(sa.update(FindingIndexState).values(computed_on=date.today() - timedelta(days=1)))
+    db.session.commit()
+    db.session.remove()
+    rebuilds: list[int] = []
+    slow_rebuild = findings.rebuild
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        rebuilds.append(1)
+        state = slow_rebuild(*args, **kwargs)
+        time.sleep(0.5)  # the others arrive while it holds the lock
+        return state
+
+    monkeypatch.setattr(findings, "rebuild", counted)
+    start = threading.Barrier(len(readers))
+    answers: list[int] = []
+    errors: list[BaseException] = []
+
+    def read(reader: Any, page: str) -> None:
+        try:
+            start.wait()
+            answers.append(reader.get(page).status_code)
+        except BaseException as error:  # noqa: BLE001  (reported below)
+            errors.append(error)
+
+    pages = ["/", "/findings/", "/findings/?rule=single-admin", "/"]
+    threads = [threading.Thread(target=read, args=pair) for pair in zip(readers, pages, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert answers == [200, 200, 200, 200]
+    assert len(rebuilds) == 1
+    assert db.session.scalar(sa.select(FindingIndexState.computed_on)) == date.today()
 
 
 def _index_names() -> set[str]:
