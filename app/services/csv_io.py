@@ -1414,18 +1414,24 @@ _EXPORT_PEOPLE = (
 
 
 def _people_batches() -> Iterator[list[list[Any]]]:
-    """Every person in name order, EXPORT_BATCH at a time, as plain rows (on from the last one
-    written)."""
-    stmt = _EXPORT_PEOPLE
-    while True:
-        rows = db.session.execute(stmt.limit(EXPORT_BATCH)).all()
-        if not rows:
-            return
+    """Every person in name order, EXPORT_BATCH at a time, as plain rows."""
+    for rows in _in_name_order(_EXPORT_PEOPLE, name_at=2):
         yield [list(row[1:]) for row in rows]
+
+
+def _in_name_order(stmt: sa.Select, name_at: int, params: dict[str, Any] | None = None) -> Iterator[Sequence[sa.Row]]:
+    """The rows of ``stmt`` (ordered by name then id; the id its first column, the name at
+    ``name_at``), EXPORT_BATCH at a time: each batch read on from the last row of the one before,
+    through the name index, however far into the list it is."""
+    name, row_id = stmt.selected_columns[name_at], stmt.selected_columns[0]
+    batch = stmt
+    while True:
+        rows = db.session.execute(batch.limit(EXPORT_BATCH), params or {}).all()
+        if rows:
+            yield rows
         if len(rows) < EXPORT_BATCH:
             return
-        last_id, last_name = rows[-1][0], rows[-1][2]
-        stmt = _EXPORT_PEOPLE.where(sa.tuple_(Person.name, Person.id) > sa.tuple_(sa.literal(last_name), sa.literal(last_id)))
+        batch = stmt.where(sa.tuple_(name, row_id) > sa.tuple_(sa.literal(rows[-1][name_at]), sa.literal(rows[-1][0])))
 
 
 #: People or accounts written at a time by the export: for accounts, a statement for them and one
@@ -1460,11 +1466,7 @@ def _account_batches() -> Iterator[list[list[Any]]]:
     """Every account in platform then name order, a batch at a time: each platform's accounts read
     on from the last one written, through the (platform, name) index, as plain rows."""
     for platform_id, platform_name in db.session.execute(sa.select(Platform.id, Platform.name).order_by(Platform.name)):
-        stmt = _EXPORT_ACCOUNTS
-        while True:
-            rows = db.session.execute(stmt.limit(EXPORT_BATCH), {"platform": platform_id}).all()
-            if not rows:
-                break
+        for rows in _in_name_order(_EXPORT_ACCOUNTS, name_at=1, params={"platform": platform_id}):
             admins, contacts = _grouped_roles_and_contacts([r[0] for r in rows])
             yield [
                 [
@@ -1495,12 +1497,6 @@ def _account_batches() -> Iterator[list[list[Any]]]:
                     own_login,
                 ) in rows
             ]
-            if len(rows) < EXPORT_BATCH:
-                break
-            last_id, last_name = rows[-1][0], rows[-1][1]
-            stmt = _EXPORT_ACCOUNTS.where(
-                sa.tuple_(Account.name, Account.id) > sa.tuple_(sa.literal(last_name), sa.literal(last_id))
-            )
 
 
 def _grouped_roles_and_contacts(ids: list[int]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
