@@ -88,16 +88,20 @@ def test_a_read_on_a_new_day_rebuilds_the_index_first(app: Flask) -> None:
     assert db.session.scalar(sa.select(FindingIndexState.computed_on)) == date.today()
 
 
-@pytest.mark.parametrize("page", ["/", "/findings/", "/findings/?rule=single-admin"])
+@pytest.mark.parametrize("page", ["/", "/findings/", "/findings/?rule=single-admin", "/accounts/{account}", "/people/{steward}"])
 def test_the_first_page_read_on_a_new_day_keeps_the_rebuilt_index(client: Any, login_as: Any, page: str) -> None:
     login_as(Role.ADMIN)
-    account_id = _single_admin_account("Yesterday's Page").id
+    account = _single_admin_account("Yesterday's Page")
+    account.steward = factories.make_person("Pat Steward")
     db.session.commit()
+    account_id, page = account.id, page.format(account=account.id, steward=account.steward_id)
     db.session.execute(sa.update(FindingIndexState).values(computed_on=date.today() - timedelta(days=1)))
     db.session.execute(sa.delete(IndexedFinding).where(IndexedFinding.subject_id == account_id))
     db.session.commit()
 
-    assert client.get(page).status_code == 200
+    first = client.get(page)
+    assert first.status_code == 200
+    assert "Yesterday&#39;s Page" in first.text  # the page drawn whole after the rebuild was committed
     db.session.remove()  # what the database holds now, not this session's memory
     kept = db.session.execute(sa.select(FindingIndexState.computed_on, FindingIndexState.refreshed_at)).one()
     assert kept.computed_on == date.today()
