@@ -358,12 +358,6 @@ def statements(ranks: dict[str, int], today: date, now: datetime, review_interva
 LOAD_CACHE_KIB = 65536
 
 
-def hold_write_lock(connection: sa.Connection) -> None:
-    """SQLite: open the transaction with a write that changes nothing. It waits for any other
-    writer (a rebuild elsewhere) and holds the database's write lock until commit or rollback."""
-    connection.exec_driver_sql("UPDATE finding_index_state SET computed_on = computed_on")
-
-
 @contextmanager
 def bulk_load() -> Iterator[None]:
     """On SQLite, empty and load the index without its secondary indexes and build them afterwards
@@ -371,7 +365,10 @@ def bulk_load() -> Iterator[None]:
     accounts 11 s → 5 s), with a larger page cache meanwhile and without overwriting the freed
     pages (the index holds names and ids, no secret; 0.6 s at L). Readers are not affected: in WAL
     mode they keep seeing the committed index, indexes and all, until the rebuild commits. On
-    PostgreSQL, where dropping an index would lock readers out until then, rows go in as they are."""
+    PostgreSQL, where dropping an index would lock readers out until then, rows go in as they are.
+
+    Used inside the index's lock (``findings.rebuild`` takes it first): on SQLite taking it opens
+    the transaction, so the dropped indexes are part of it and come back with a rollback."""
     connection = db.session.connection()
     if connection.dialect.name != "sqlite":
         yield
@@ -388,10 +385,6 @@ def bulk_load() -> Iterator[None]:
         for ix in model.__table__.indexes
         if not ix.unique and ix.name in present
     ]
-    # The driver runs DDL outside a transaction unless one is open: without this, the indexes
-    # would be dropped for good at once, and a rebuild rolled back (a page's, say) would leave
-    # the index without them.
-    hold_write_lock(connection)
     cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
     secure = connection.exec_driver_sql("PRAGMA secure_delete").scalar()
     connection.exec_driver_sql(f"PRAGMA cache_size=-{LOAD_CACHE_KIB}")

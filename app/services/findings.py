@@ -1279,9 +1279,15 @@ def _scores(where: Any) -> sa.Select:
 
 
 def _lock() -> None:
-    """One refresh at a time: two transactions would insert the same finding twice."""
+    """One rebuild or refresh at a time: two transactions would insert the same finding twice.
+    PostgreSQL: an advisory lock. SQLite: the database's write lock, taken now by a write that
+    changes nothing; that also opens the transaction, which the driver otherwise opens only before
+    INSERT, UPDATE or DELETE, so a rebuild's DROP INDEX statements are part of it and a rollback
+    undoes them too. Either is held until commit or rollback."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sa.text("SELECT pg_advisory_xact_lock(4243)"))
+    else:
+        db.session.execute(sa.update(FindingIndexState).values(computed_on=FindingIndexState.computed_on))
 
 
 def rebuild(review_interval_days: int, today: date | None = None) -> FindingIndexState:
@@ -1349,8 +1355,8 @@ REBUILD_WAIT_MS = 60_000
 
 
 def _wait_for_other_rebuilds() -> None:
-    """Hold the index's lock (PostgreSQL's advisory lock, SQLite's write lock): a rebuild in
-    progress elsewhere finishes first."""
+    """Take the index's lock, waiting as long as a rebuild in progress elsewhere may take
+    (PostgreSQL's advisory lock waits without limit; SQLite's wait is the connection's)."""
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         _lock()
@@ -1358,7 +1364,7 @@ def _wait_for_other_rebuilds() -> None:
     usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
     connection.exec_driver_sql(f"PRAGMA busy_timeout={REBUILD_WAIT_MS}")
     try:
-        finding_sql.hold_write_lock(connection)
+        _lock()
     finally:
         connection.exec_driver_sql(f"PRAGMA busy_timeout={int(usual)}")
 
