@@ -71,7 +71,8 @@ class Account(Timestamped, Versioned, Base):
     steward_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
     #: The account is signed into with its own username and password (not only through profiles' roles).
     has_own_login: Mapped[bool] = mapped_column(default=False)
-    last_reviewed_at: Mapped[datetime | None] = mapped_column()
+    #: Indexed: a new day's findings are caught up from the reviews that lapsed overnight alone.
+    last_reviewed_at: Mapped[datetime | None] = mapped_column(index=True)
     retired_at: Mapped[datetime | None] = mapped_column()
 
     platform: Mapped[Platform] = relationship()

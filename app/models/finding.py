@@ -138,8 +138,9 @@ class AccountRiskScore(Base):
 
 
 class FindingIndexState(Base):
-    """When the index was last rebuilt in full, and for which review interval: rules that depend
-    on the date (overdue, not reviewed, expired acceptances) are current for that day only."""
+    """Which day the index is current for, and for which review interval: rules that depend on
+    the date (overdue, not reviewed, expired acceptances) are current for that day only. A new
+    day rebuilds it in full, or catches it up with what the date alone changed."""
 
     __tablename__ = "finding_index_state"
 
@@ -147,4 +148,6 @@ class FindingIndexState(Base):
     computed_on: Mapped[date] = mapped_column(sa.Date)
     review_interval_days: Mapped[int] = mapped_column()
     accounts_with_findings: Mapped[int] = mapped_column(default=0)
+    #: The moment the date's rules were last evaluated at (the rebuild, or the last catch-up):
+    #: notes that came due and reviews that lapsed after it are what the next day catches up.
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)

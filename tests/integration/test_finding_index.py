@@ -1,4 +1,4 @@
-"""The finding index: kept current by each change, rebuilt for a new day, rebuilt by the CLI.
+"""The finding index: kept current by each change, caught up (or rebuilt) for a new day, rebuilt by the CLI.
 
 (Every integration test also ends by comparing the index with a full evaluation: tests/conftest.py.)
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,10 +16,11 @@ import sqlalchemy as sa
 from flask import Flask
 
 from app.extensions import db
-from app.models import PersonStatus, ProfileKind
-from app.models.finding import FindingIndexState, IndexedFinding, IndexedFindingPerson
+from app.models import CredentialKind, PersonStatus, ProfileKind
+from app.models.base import utcnow
+from app.models.finding import FindingAcceptance, FindingIndexState, IndexedFinding, IndexedFindingPerson
 from app.models.user import Role
-from app.services import findings
+from app.services import credentials, findings
 from app.services.context import Actor
 from tests import factories
 
@@ -74,70 +76,173 @@ def test_a_person_leaving_raises_findings_on_what_they_hold(app: Flask) -> None:
     assert {(x.rule.id, x.account_id) for x in shown} >= {("held-by-leaver", account.id), ("owner-personal", account.id)}
 
 
-def test_a_read_on_a_new_day_rebuilds_the_index_first(app: Flask) -> None:
-    account = _single_admin_account("Yesterday's Page")
-    db.session.commit()
-    # The index was built yesterday, and since then a row went missing (as if a rule's date passed).
-    db.session.execute(sa.update(FindingIndexState).values(computed_on=date.today() - timedelta(days=1)))
-    db.session.execute(sa.delete(IndexedFinding).where(IndexedFinding.subject_id == account.id))
-    db.session.commit()
-    page, summary = findings.list_findings(
-        Actor.system("test"), findings.FindingFilters(rule_id="single-admin"), review_interval_days=INTERVAL
+@dataclass
+class Overnight:
+    """What the date alone changes overnight: a review that lapsed, a note that came due, an
+    acceptance that expired (all three since yesterday's index was built)."""
+
+    lapsed: int
+    came_due: int
+    no_longer_accepted: int
+    steward_id: int
+
+
+def _what_the_night_changes(today: date) -> Overnight:
+    now = utcnow()
+    steward = factories.make_person("Pat Steward")
+    lapsed = _single_admin_account("Lapsed Review Page")
+    lapsed.steward = steward
+    lapsed.last_reviewed_at = now - timedelta(days=INTERVAL, hours=2)
+    holder = factories.make_account(name="Came Due Page", last_reviewed_at=now, steward=steward)
+    note = credentials.create_note(
+        Actor.system("test"), credentials.NoteData("Came due login", CredentialKind.PASSWORD), "value", account=holder
     )
-    assert account.id in {x.account_id for x in page.items}
-    assert db.session.scalar(sa.select(FindingIndexState.computed_on)) == date.today()
+    note.due_at = now - timedelta(hours=2)
+    accepted = _single_admin_account("Accepted Page")
+    accepted.last_reviewed_at = now
+    db.session.add(
+        FindingAcceptance(
+            rule_id="single-admin",
+            subject_type="account",
+            subject_id=accepted.id,
+            accepted_by_name="Test Director",
+            reason="A second admin is being found.",
+            expires_on=today - timedelta(days=1),
+        )
+    )
+    db.session.commit()
+    return Overnight(lapsed.id, note.id, accepted.id, steward.id)
 
 
-@pytest.mark.parametrize("page", ["/", "/findings/", "/findings/?rule=single-admin", "/accounts/{account}", "/people/{steward}"])
-def test_the_first_page_read_on_a_new_day_keeps_the_rebuilt_index(client: Any, login_as: Any, page: str) -> None:
+def _index_built_yesterday(today: date) -> None:
+    """The index as yesterday's tick left it: every rule evaluated a day ago."""
+    a_day_ago = utcnow() - timedelta(days=1)
+    with pytest.MonkeyPatch.context() as clock:
+        clock.setattr(findings, "utcnow", lambda: a_day_ago)
+        findings.rebuild(INTERVAL, today - timedelta(days=1))
+    db.session.commit()
+
+
+def _night_is_caught_up(night: Overnight) -> bool:
+    accepted = set(
+        db.session.scalars(
+            sa.select(IndexedFinding.subject_id).where(IndexedFinding.rule_id == "single-admin", IndexedFinding.accepted)
+        )
+    )
+    return (
+        night.lapsed in _indexed("not-reviewed")
+        and night.came_due in _indexed("credential-overdue")
+        and night.no_longer_accepted in _indexed("single-admin") - accepted
+    )
+
+
+def _no_rebuild(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the index was rebuilt, not caught up")
+
+
+def test_a_read_on_a_new_day_catches_the_index_up_with_what_the_date_changed(
+    app: Flask, today: date, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    night = _what_the_night_changes(today)
+    _index_built_yesterday(today)
+    assert not _night_is_caught_up(night)
+    assert findings.index_problems() == []  # yesterday's index is not compared with today
+
+    monkeypatch.setattr(findings, "rebuild", _no_rebuild)
+    page, summary = findings.list_findings(
+        Actor.system("test"), findings.FindingFilters(rule_id="not-reviewed"), review_interval_days=INTERVAL
+    )
+    assert night.lapsed in {x.account_id for x in page.items}
+    assert _night_is_caught_up(night)
+    assert db.session.scalar(sa.select(FindingIndexState.computed_on)) == today
+    assert findings.index_problems() == []  # the same as a rebuild today would hold
+
+
+@pytest.mark.parametrize("page", ["/", "/findings/", "/findings/?rule=not-reviewed", "/accounts/{account}", "/people/{steward}"])
+def test_the_first_page_read_on_a_new_day_keeps_the_caught_up_index(
+    client: Any, login_as: Any, today: date, monkeypatch: pytest.MonkeyPatch, page: str
+) -> None:
     login_as(Role.ADMIN)
-    account = _single_admin_account("Yesterday's Page")
-    account.steward = factories.make_person("Pat Steward")
-    db.session.commit()
-    account_id, page = account.id, page.format(account=account.id, steward=account.steward_id)
-    db.session.execute(sa.update(FindingIndexState).values(computed_on=date.today() - timedelta(days=1)))
-    db.session.execute(sa.delete(IndexedFinding).where(IndexedFinding.subject_id == account_id))
-    db.session.commit()
+    night = _what_the_night_changes(today)
+    _index_built_yesterday(today)
+    page = page.format(account=night.lapsed, steward=night.steward_id)
+    monkeypatch.setattr(findings, "rebuild", _no_rebuild)
 
     first = client.get(page)
     assert first.status_code == 200
-    assert "Yesterday&#39;s Page" in first.text  # the page drawn whole after the rebuild was committed
+    assert "Lapsed Review Page" in first.text  # the page drawn whole after the catch-up was committed
     db.session.remove()  # what the database holds now, not this session's memory
     kept = db.session.execute(sa.select(FindingIndexState.computed_on, FindingIndexState.refreshed_at)).one()
-    assert kept.computed_on == date.today()
-    assert account_id in _indexed("single-admin")
+    assert kept.computed_on == today
+    assert _night_is_caught_up(night)
 
-    # The next page reads that index: no second rebuild.
+    # The next page reads that index: it is not caught up again.
     assert client.get(page).status_code == 200
     db.session.remove()
     assert db.session.scalar(sa.select(FindingIndexState.refreshed_at)) == kept.refreshed_at
 
 
-def test_pages_read_during_a_new_day_s_rebuild_wait_for_it_and_it_runs_once(
-    app: Flask, client: Any, login_as: Any, monkeypatch: pytest.MonkeyPatch
+def test_a_write_first_on_a_new_day_catches_the_index_up_too(app: Flask, today: date, monkeypatch: pytest.MonkeyPatch) -> None:
+    night = _what_the_night_changes(today)
+    _index_built_yesterday(today)
+    monkeypatch.setattr(findings, "rebuild", _no_rebuild)
+    edited = _single_admin_account("Morning Edit Page")
+    db.session.commit()
+    assert edited.id in _indexed("single-admin")
+    assert _night_is_caught_up(night)
+    assert db.session.scalar(sa.select(FindingIndexState.computed_on)) == today
+
+
+def test_a_new_day_with_more_dated_changes_than_a_catch_up_takes_is_rebuilt(
+    app: Flask, today: date, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Four pages read at once on a stale index: one rebuilds it (slowly here), the others wait for
-    that rebuild instead of failing ("database is locked", or an index another rebuild dropped)
-    or rebuilding it again."""
+    night = _what_the_night_changes(today)
+    _index_built_yesterday(today)
+    monkeypatch.setattr(findings, "REBUILD_ABOVE", 2)  # the night changed three things
+    rebuilt = findings.rebuild
+    rebuilds: list[int] = []
+    monkeypatch.setattr(findings, "rebuild", lambda *a, **k: rebuilds.append(1) or rebuilt(*a, **k))
+    findings.ensure_current(INTERVAL)
+    assert rebuilds == [1]
+    assert _night_is_caught_up(night)
+
+
+def test_another_review_interval_rebuilds_the_index(app: Flask, today: date, monkeypatch: pytest.MonkeyPatch) -> None:
+    account = _single_admin_account("Reviewed Page")
+    account.last_reviewed_at = utcnow() - timedelta(days=200)
+    db.session.commit()
+    assert account.id not in _indexed("not-reviewed")
+    findings.ensure_current(180)
+    db.session.commit()
+    assert account.id in _indexed("not-reviewed")
+    assert db.session.scalar(sa.select(FindingIndexState.review_interval_days)) == 180
+    findings.ensure_current(INTERVAL)  # as configured again, before the teardown compares
+    db.session.commit()
+
+
+def test_pages_read_during_a_new_day_s_catch_up_wait_for_it_and_it_runs_once(
+    app: Flask, client: Any, login_as: Any, today: date, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four pages read at once on yesterday's index: one catches it up (slowly here), the others
+    wait for it instead of failing ("database is locked") or catching it up again."""
     user = login_as(Role.ADMIN)
     readers = [client] + [app.test_client() for _ in range(3)]
     for reader in readers[1:]:
         reader.login(user)
-    _single_admin_account("Busy Morning Page")
-    db.session.commit()
-    db.session.execute(sa.update(FindingIndexState).values(computed_on=date.today() - timedelta(days=1)))
-    db.session.commit()
+    night = _what_the_night_changes(today)
+    _index_built_yesterday(today)
     db.session.remove()
-    rebuilds: list[int] = []
-    slow_rebuild = findings.rebuild
+    monkeypatch.setattr(findings, "rebuild", _no_rebuild)
+    catch_ups: list[int] = []
+    slow_catch_up = findings._catch_up
 
     def counted(*args: Any, **kwargs: Any) -> Any:
-        rebuilds.append(1)
-        state = slow_rebuild(*args, **kwargs)
+        catch_ups.append(1)
+        caught_up = slow_catch_up(*args, **kwargs)
         time.sleep(0.5)  # the others arrive while it holds the lock
-        return state
+        return caught_up
 
-    monkeypatch.setattr(findings, "rebuild", counted)
+    monkeypatch.setattr(findings, "_catch_up", counted)
     start = threading.Barrier(len(readers))
     answers: list[int] = []
     errors: list[BaseException] = []
@@ -149,7 +254,7 @@ def test_pages_read_during_a_new_day_s_rebuild_wait_for_it_and_it_runs_once(
         except BaseException as error:  # noqa: BLE001  (reported below)
             errors.append(error)
 
-    pages = ["/", "/findings/", "/findings/?rule=single-admin", "/"]
+    pages = ["/", "/findings/", "/findings/?rule=not-reviewed", "/"]
     threads = [threading.Thread(target=read, args=pair) for pair in zip(readers, pages, strict=True)]
     for thread in threads:
         thread.start()
@@ -157,8 +262,9 @@ def test_pages_read_during_a_new_day_s_rebuild_wait_for_it_and_it_runs_once(
         thread.join()
     assert not errors, errors
     assert answers == [200, 200, 200, 200]
-    assert len(rebuilds) == 1
-    assert db.session.scalar(sa.select(FindingIndexState.computed_on)) == date.today()
+    assert len(catch_ups) == 1
+    assert db.session.scalar(sa.select(FindingIndexState.computed_on)) == today
+    assert _night_is_caught_up(night)
 
 
 def _index_names() -> set[str]:
