@@ -505,8 +505,10 @@ def handover_tick(today: datetime | None) -> None:
     throttle.prune(timedelta(days=1))
     # The day's kept-count rows (PostgreSQL: one per write) folded into one per table and status.
     kept_counts.compact()
-    # A new day: overdue rotations, reviews and expired acceptances change the findings.
-    findings.ensure_current(current_app.config["REVIEW_INTERVAL_DAYS"])
+    # A new day: overdue rotations, reviews and expired acceptances change the findings. Rebuilt in
+    # full at night, not caught up as a page read would: every rule is checked against the whole
+    # registry once a day.
+    findings.rebuild(current_app.config["REVIEW_INTERVAL_DAYS"])
     db.session.commit()
     for line in summary.lines():
         click.echo(line)

@@ -297,6 +297,19 @@ def test_flask_findings_rebuild_reports_what_it_holds(app: Flask) -> None:
     assert findings.index_problems() == []
 
 
+def test_the_nightly_tick_rebuilds_the_index_in_full(app: Flask, today: date) -> None:
+    account_id = _single_admin_account("Nightly Page").id
+    db.session.commit()
+    # Something a catch-up would not look at: the account's row gone from today's index.
+    db.session.execute(sa.delete(IndexedFinding).where(IndexedFinding.subject_id == account_id))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["handover", "tick"])
+    assert result.exit_code == 0, result.output
+    db.session.remove()
+    assert account_id in _indexed("single-admin")
+    assert db.session.scalar(sa.select(FindingIndexState.computed_on)) == today
+
+
 def test_the_teardown_check_would_notice_a_stale_index(app: Flask) -> None:
     account = _single_admin_account("Stale Page")
     db.session.commit()
