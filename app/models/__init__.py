@@ -13,6 +13,7 @@ from app.models.finding import (
     FindingSnapshot,
     IndexedFinding,
     IndexedFindingPerson,
+    MustRotateNote,
 )
 from app.models.hr_event import HrEventReceipt
 from app.models.kept_count import KeptCount
@@ -55,6 +56,7 @@ __all__ = [
     "FindingSnapshot",
     "IndexedFinding",
     "IndexedFindingPerson",
+    "MustRotateNote",
     "HrEventReceipt",
     "KeptCount",
     "ItemKind",

@@ -105,6 +105,22 @@ class IndexedFindingPerson(Base):
     account_id: Mapped[int | None] = mapped_column(index=True)
 
 
+class MustRotateNote(Base):
+    """A credential note that must rotate (``credentials.state_of``: someone who revealed its
+    current value, or keeps the profile it belongs to, is leaving or has left), kept with the
+    finding index for the rotation queue, which reads it in due order. Unlike the index's
+    credential-leaver findings it holds the notes of retired accounts too: a retired account may
+    still open with the value a leaver knows."""
+
+    __tablename__ = "must_rotate_notes"
+    __table_args__ = (sa.Index("ix_must_rotate_notes_due", "due_at", "note_id"),)
+
+    note_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: The note's account (None for a note on a profile): a change to the account refreshes its notes.
+    account_id: Mapped[int | None] = mapped_column(index=True)
+    due_at: Mapped[datetime] = mapped_column()
+
+
 class FindingCount(Base):
     """Indexed findings counted by rule, department and acceptance: the organisation's summary
     in a few dozen rows, kept exact by each refresh."""

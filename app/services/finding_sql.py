@@ -23,7 +23,7 @@ from sqlalchemy.sql.functions import GenericFunction
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus, RecoveryContact, RecoveryKind
 from app.models.credential import CredentialNote, CredentialReveal
-from app.models.finding import FindingAcceptance, IndexedFinding, IndexedFindingPerson
+from app.models.finding import FindingAcceptance, IndexedFinding, IndexedFindingPerson, MustRotateNote
 from app.models.person import Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
@@ -182,17 +182,34 @@ def _leaver_links() -> sa.CompoundSelect:
     )
 
 
-def must_rotate_ids() -> sa.CompoundSelect:
+def must_rotate_ids(scoped: bool = False) -> sa.CompoundSelect:
     """The ids of the notes that must rotate (``credentials.state_of``), found from the few people
-    who left. Built once for each database kind (it reads a day from a timestamp as each does):
-    its aliases cost more to make (3.7 ms a rotation queue) than to run."""
-    return _must_rotate_ids(db.session.get_bind().dialect.name)
+    who left; ``scoped``: only among the notes given as the parameter ``notes``. Built once for
+    each database kind (it reads a day from a timestamp as each does): its aliases cost more to
+    make (3.7 ms a rotation queue) than to run."""
+    return _must_rotate_ids(db.session.get_bind().dialect.name, scoped)
 
 
 @functools.cache
-def _must_rotate_ids(dialect: str) -> sa.CompoundSelect:
-    revealers, keepers = revealers_who_left().subquery(), keepers_who_left().subquery()
-    return sa.union(sa.select(revealers.c.subject), sa.select(keepers.c.subject))
+def _must_rotate_ids(dialect: str, scoped: bool) -> sa.CompoundSelect:
+    revealers, keepers = revealers_who_left(), keepers_who_left()
+    if scoped:
+        among = sa.bindparam("notes", expanding=True)
+        revealers = revealers.where(revealers.selected_columns.subject.in_(among))
+        keepers = keepers.where(keepers.selected_columns.subject.in_(among))
+    found, kept = revealers.subquery(), keepers.subquery()
+    return sa.union(sa.select(found.c.subject), sa.select(kept.c.subject))
+
+
+def must_rotate_rows(scoped: bool = False) -> sa.Insert:
+    """The must-rotate notes (every one, or with ``scoped`` those among the parameter ``notes``)
+    written into MustRotateNote (its table: an ORM insert would take the parameters for rows)."""
+    return sa.insert(MustRotateNote.__table__).from_select(
+        ["note_id", "account_id", "due_at"],
+        sa.select(CredentialNote.id, CredentialNote.account_id, CredentialNote.due_at).where(
+            CredentialNote.id.in_(must_rotate_ids(scoped))
+        ),
+    )
 
 
 def revealers_who_left() -> sa.Select:

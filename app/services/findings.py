@@ -34,6 +34,7 @@ from app.models.finding import (
     FindingSnapshot,
     IndexedFinding,
     IndexedFindingPerson,
+    MustRotateNote,
 )
 from app.models.person import Department, Person, PersonStatus
 from app.models.platform import Platform
@@ -1297,10 +1298,11 @@ def rebuild(review_interval_days: int, today: date | None = None) -> FindingInde
     _lock()
     ranks = {rule_id: rule.severity.rank for rule_id, rule in RULES.items()}
     with finding_sql.bulk_load():
-        for model in (IndexedFindingPerson, IndexedFinding, FindingCount, AccountRiskScore, FindingIndexState):
+        for model in (IndexedFindingPerson, IndexedFinding, FindingCount, AccountRiskScore, MustRotateNote, FindingIndexState):
             db.session.execute(sa.delete(model))
         for statement in finding_sql.statements(ranks, today, now, review_interval_days):
             db.session.execute(statement)
+    db.session.execute(finding_sql.must_rotate_rows())
     _insert(
         FindingCount, [{"rule_id": r, "department_key": d, "accepted": a, "n": n} for (r, d, a), n in _counts(sa.true()).items()]
     )
@@ -1308,7 +1310,7 @@ def rebuild(review_interval_days: int, today: date | None = None) -> FindingInde
     if db.session.get_bind().dialect.name == "postgresql":
         # Fresh statistics for the planner now, not when autovacuum next looks: with the old ones
         # (an empty index, say) it chooses scans for the lists read from these tables.
-        db.session.execute(sa.text("ANALYZE finding_index, finding_index_people, account_risk_scores"))
+        db.session.execute(sa.text("ANALYZE finding_index, finding_index_people, account_risk_scores, must_rotate_notes"))
     state = {
         "computed_on": today,
         "review_interval_days": review_interval_days,
@@ -1470,6 +1472,7 @@ def _reevaluate(accounts: Set[int], notes: Set[int], review_interval_days: int, 
     db.session.execute(sa.delete(AccountRiskScore).where(AccountRiskScore.account_id.in_(scored)))
     _insert(IndexedFinding, rows)
     _insert(IndexedFindingPerson, people)
+    _refresh_must_rotate(accounts, notes)
     after = _counts(where)
     for key in before.keys() | after.keys():
         if change := after[key] - before[key]:
@@ -1484,6 +1487,25 @@ def _reevaluate(accounts: Set[int], notes: Set[int], review_interval_days: int, 
         db.session.execute(
             sa.update(FindingIndexState).values(accounts_with_findings=FindingIndexState.accounts_with_findings + change)
         )
+
+
+def _refresh_must_rotate(accounts: Set[int], notes: Set[int]) -> None:
+    """Replace the kept must-rotate rows of these notes and of these accounts' notes (retired
+    accounts' too) with what they are now."""
+    db.session.execute(
+        sa.delete(MustRotateNote).where(
+            sa.or_(MustRotateNote.account_id.in_(sorted(accounts)), MustRotateNote.note_id.in_(sorted(notes)))
+        )
+    )
+    scope = list(
+        db.session.scalars(
+            sa.select(CredentialNote.id).where(
+                sa.or_(CredentialNote.account_id.in_(sorted(accounts)), CredentialNote.id.in_(sorted(notes)))
+            )
+        )
+    )
+    if scope:
+        db.session.execute(finding_sql.must_rotate_rows(scoped=True), {"notes": scope})
 
 
 def _risky(account_ids: list[int]) -> int:
@@ -1772,4 +1794,16 @@ def index_problems(limit: int = 10) -> list[str]:
         problems.append("kept risk scores differ from the index's")
     if state.accounts_with_findings != len(scores):
         problems.append(f"accounts with findings kept as {state.accounts_with_findings}, the index has {len(scores)}")
+    kept_must = set(db.session.execute(sa.select(MustRotateNote.note_id, MustRotateNote.account_id, MustRotateNote.due_at)))
+    must = set(
+        db.session.execute(
+            sa.select(CredentialNote.id, CredentialNote.account_id, CredentialNote.due_at).where(
+                CredentialNote.id.in_(finding_sql.must_rotate_ids())
+            )
+        )
+    )
+    if kept_must != must:
+        problems.append(
+            f"kept must-rotate notes differ: missing {sorted(must - kept_must)[:5]}, extra {sorted(kept_must - must)[:5]}"
+        )
     return problems[:limit]

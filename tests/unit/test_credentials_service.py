@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from app.extensions import db
-from app.models import AccountStatus, AuditEvent, PersonStatus, ProfileKind, Role
+from app.models import AccountStatus, AuditEvent, MustRotateNote, PersonStatus, ProfileKind, Role
 from app.models.base import utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion
 from app.services import credentials as service
@@ -323,10 +323,7 @@ def test_must_rotate_lists_every_reason_once(app: Flask) -> None:
 # --- Rotation queue -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("must_list_limit", [5_000, 0], ids=["must-rotate ids read once", "must-rotate by subquery"])
-def test_the_rotation_queue_orders_and_filters(app: Flask, monkeypatch: pytest.MonkeyPatch, must_list_limit: int) -> None:
-    # Past MUST_LIST_LIMIT must-rotate notes the queue finds them by subquery: the same queue.
-    monkeypatch.setattr(service, "MUST_LIST_LIMIT", must_list_limit)
+def test_the_rotation_queue_orders_and_filters(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     lending, archive = factories.make_department("Lending"), factories.make_department("Archive")
     facebook, youtube = factories.make_platform("Facebook"), factories.make_platform("YouTube")
     a_lending = factories.make_account(platform=facebook, department=lending)
@@ -394,6 +391,46 @@ def test_a_retired_account_s_note_that_must_rotate_leads_the_queue(app: Flask) -
     leaver.status, leaver.left_on = PersonStatus.DEPARTED, date.today()
     db.session.commit()
     assert [(n.label, s.state) for n, s in service.rotation_queue(IT).items] == [("newsletter login", NoteState.MUST_ROTATE)]
+
+
+def test_the_kept_must_rotate_notes_follow_each_change(app: Flask) -> None:
+    """The queue's must-rotate part is kept with the finding index: each change that makes a note
+    must rotate, or clears it, moves it in or out when committed (the teardown also compares the
+    whole kept set with a fresh evaluation)."""
+    retired = factories.make_account(name="Old newsletter", status=AccountStatus.RETIRED)
+    on_retired, on_live = _note(account=retired, label="newsletter login"), _note(label="live login")
+    custodian = factories.make_person("Jo Kim")
+    on_persona = _note(profile=_persona(custodian), label="persona login")
+    leaver = factories.make_person("Dana Whitfield")
+    for note in (on_retired, on_live):
+        service.reveal_note(_actor(Role.IT, leaver), note, REASON, fresh_sign_in=True)
+    db.session.commit()
+
+    def kept() -> set[int]:
+        return set(db.session.scalars(sa.select(MustRotateNote.note_id)))
+
+    def queued() -> list[str]:
+        return [n.label for n, s in service.rotation_queue(IT).items if s.state is NoteState.MUST_ROTATE]
+
+    assert kept() == set() and queued() == []
+    leaver.status, leaver.left_on = PersonStatus.DEPARTED, date.today()
+    db.session.commit()
+    assert kept() == {on_retired.id, on_live.id}
+    custodian.status, custodian.last_day = PersonStatus.LEAVING, date.today()
+    db.session.commit()
+    assert kept() == {on_retired.id, on_live.id, on_persona.id}
+    # The queue reads them in due order: the persona's note, due first now, leads.
+    on_persona.rotated_at = utcnow() - timedelta(days=30)
+    service._restamp(on_persona)
+    db.session.commit()
+    assert queued() == ["persona login", "newsletter login", "live login"]
+    service.rotate_note(IT, on_live, "fresh-value-1", "Dana Whitfield left")
+    db.session.commit()
+    assert kept() == {on_retired.id, on_persona.id}
+    service.delete_note(IT, on_retired, "the newsletter is gone")
+    db.session.commit()
+    assert kept() == {on_persona.id}
+    assert queued() == ["persona login"]
 
 
 @pytest.mark.parametrize("actor", [DIRECTOR, HR, STAFF], ids=["director", "hr", "staff"])
