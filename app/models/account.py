@@ -54,6 +54,10 @@ class Account(Timestamped, Versioned, Base):
         # departments lists, their pages); they also serve every lookup by platform or department.
         sa.Index("ix_accounts_platform_id_status", "platform_id", "status"),
         sa.Index("ix_accounts_department_id_status", "department_id", "status"),
+        # The list sorted by status or by last change: each read in order from its index (200,000
+        # accounts: 830 and 485 ms sorting every row; 0.1 ms).
+        sa.Index("ix_accounts_status", "status"),
+        sa.Index("ix_accounts_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

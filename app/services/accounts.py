@@ -206,19 +206,14 @@ def list_accounts(
 
     key = filters.sort if filters.sort in SORTS else "name"
     column = SORTS[key]
-    nullable = key in _NULLABLE_SORTS
-    stmt = (
-        sa.select(Account)
-        .join(Account.platform)
-        .outerjoin(Account.department)
-        .options(
-            contains_eager(Account.platform),
-            contains_eager(Account.department),
-            joinedload(Account.owner_profile).joinedload(Profile.holder),
-            joinedload(Account.steward),
-        )
-        .where(*conditions)
-    )
+    nullable, ids_first = key in _NULLABLE_SORTS, key in _SORTED_BY_ID_FIRST
+    # Without its loader options (_LIST_ROW): the rows are loaded by _rows_and_more. The platforms
+    # are joined only to sort by theirs: a join the order does not need leads SQLite to read the
+    # accounts by platform (sorted by department, 200,000 accounts' ids: 219 ms, without it 21 ms).
+    stmt = sa.select(Account)
+    if key == "platform":  # first: SQLite reads the platforms in name order, then each one's accounts
+        stmt = stmt.join(Account.platform)
+    stmt = stmt.outerjoin(Account.department).where(*conditions)
     cursor_id = after if after is not None else before
     cursor = None
     if cursor_id is not None:
@@ -227,7 +222,7 @@ def list_accounts(
             .where(Account.id == cursor_id)
         ).first()  # fmt: skip
     if cursor is None:
-        return _offset_page(stmt, column, filters.descending, page, per_page, total, capped)
+        return _offset_page(stmt, column, filters.descending, page, per_page, total, capped, ids_first)
     value, row_id = cursor
     forward = after is not None
     # The rows after the cursor in the page's order (or, going back, before it), read in the
@@ -257,9 +252,10 @@ def list_accounts(
             order.nulls_last() if forward else order.nulls_first(), Account.id.asc() if id_up else Account.id.desc()
         ),
         per_page,
+        ids_first=ids_first,
     )
     if not rows:  # nothing on that side of the cursor any more: the first page
-        return _offset_page(stmt, column, filters.descending, 1, per_page, total, capped)
+        return _offset_page(stmt, column, filters.descending, 1, per_page, total, capped, ids_first)
     if forward:
         page = max(2, page)
         next_after, prev_before = (rows[-1].id if more else None), rows[0].id
@@ -270,20 +266,49 @@ def list_accounts(
     return Page(rows, total, page, per_page, total_capped=capped, next_after=next_after, prev_before=prev_before, keyset=True)
 
 
-def _rows_and_more(stmt: sa.Select[Any], per_page: int, offset: int = 0) -> tuple[list[Account], bool]:
+#: What the list shows of each account, loaded with it.
+_LIST_ROW = (
+    joinedload(Account.platform),
+    contains_eager(Account.department),
+    joinedload(Account.owner_profile).joinedload(Profile.holder),
+    joinedload(Account.steward),
+)
+#: Sorts no index serves in order: a department's name (accounts without one come last, so the
+#: departments cannot lead the join), and status descending (ties by id ascending within each
+#: status, the reverse of the index). The page's ids are sorted first, then its rows loaded, not
+#: every row sorted whole with what the list shows of it (200,000 accounts: by department 760 ms,
+#: the sort spilling to disk; status descending 63 ms).
+_SORTED_BY_ID_FIRST = ("department", "status")
+
+
+def _rows_and_more(stmt: sa.Select[Any], per_page: int, offset: int = 0, ids_first: bool = False) -> tuple[list[Account], bool]:
     """A page's rows, and whether more follow (one row more is read to know)."""
-    rows = list(db.session.scalars(stmt.limit(per_page + 1).offset(offset)).unique())
+    page = stmt.limit(per_page + 1).offset(offset)
+    if ids_first:
+        ids = list(db.session.scalars(page.with_only_columns(Account.id)))
+        loaded = db.session.scalars(stmt.order_by(None).where(Account.id.in_(ids)).options(*_LIST_ROW)).unique()
+        by_id = {account.id: account for account in loaded}
+        rows = [by_id[i] for i in ids]
+    else:
+        rows = list(db.session.scalars(page.options(*_LIST_ROW)).unique())
     return rows[:per_page], len(rows) > per_page
 
 
 def _offset_page(
-    stmt: sa.Select[Any], column: Any, descending: bool, page: int, per_page: int, total: int, capped: bool
+    stmt: sa.Select[Any],
+    column: Any,
+    descending: bool,
+    page: int,
+    per_page: int,
+    total: int,
+    capped: bool,
+    ids_first: bool = False,
 ) -> Page[Account]:
     """A page by position: ``OFFSET`` walks the rows before it (a page past the end shows the last)."""
     order = column.desc() if descending else column.asc()
     ordered = stmt.order_by(order.nulls_last(), Account.id)
     page = max(1, page) if capped else min(max(1, page), max(1, ceil(total / per_page)))
-    rows, more = _rows_and_more(ordered, per_page, (page - 1) * per_page)
+    rows, more = _rows_and_more(ordered, per_page, (page - 1) * per_page, ids_first)
     next_after = rows[-1].id if more and rows else None
     prev_before = rows[0].id if page > 1 and rows else None
     return Page(rows, total, page, per_page, total_capped=capped, next_after=next_after, prev_before=prev_before, keyset=True)
