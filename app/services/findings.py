@@ -810,12 +810,13 @@ def indexed_summary(filters: FindingFilters, review_interval_days: int = 365) ->
     see), from the index; unfiltered, the kept counts (without departments: the lists show
     severities, not departments)."""
     ensure_current(review_interval_days)
-    where = _index_where(filters)
-    narrowed = any(
-        (filters.rule_id, filters.severity, filters.department_id, filters.platform_id, filters.steward_id, filters.person_id)
-    )
-    if narrowed:
-        return _summary_from_counts(_counts(sa.and_(*where) if where else sa.true()), filters.show)
+    if filters.platform_id or filters.steward_id or filters.person_id or filters.account_id:
+        where = _index_where(filters)
+        return _summary_from_counts(_counts(sa.and_(*where)), filters.show)
+    if filters.rule_id or filters.severity or filters.department_id:
+        # What the kept counts hold (rule, department, acceptance): a rule's or a department's
+        # summary added up from them, not by counting its findings (a rule with 150,000: 103 ms).
+        return _summary_from_counts(_kept_counts(filters), filters.show)
     return _kept_summary(filters.show, departments=False)
 
 
@@ -951,14 +952,20 @@ def _evaluated_by_key(
     return {x.key: x for x in evaluate(scope, review_interval_days)}
 
 
-def _kept_counts() -> Counter[tuple[str, int, bool]]:
+def _kept_counts(filters: FindingFilters | None = None) -> Counter[tuple[str, int, bool]]:
+    """The kept counts by (rule, department or 0, accepted), those of ``filters``' rule, severity
+    and department only when given."""
     # Plain rows, not objects: one per rule, department and acceptance (6,600 at 300 departments).
-    rows = db.session.execute(
-        sa.select(FindingCount.rule_id, FindingCount.department_key, FindingCount.accepted, FindingCount.n).where(
-            FindingCount.n != 0
-        )
+    stmt = sa.select(FindingCount.rule_id, FindingCount.department_key, FindingCount.accepted, FindingCount.n).where(
+        FindingCount.n != 0
     )
-    return Counter({(rule_id, department, bool(accepted)): n for rule_id, department, accepted, n in rows})
+    if filters is not None and filters.rule_id:
+        stmt = stmt.where(FindingCount.rule_id == filters.rule_id)
+    if filters is not None and filters.severity:
+        stmt = stmt.where(FindingCount.rule_id.in_(sorted(r.id for r in RULES.values() if r.severity is filters.severity)))
+    if filters is not None and filters.department_id:
+        stmt = stmt.where(FindingCount.department_key == filters.department_id)
+    return Counter({(rule_id, department, bool(accepted)): n for rule_id, department, accepted, n in db.session.execute(stmt)})
 
 
 def _summary_from_counts(counts: Counter[tuple[str, int, bool]], show: str = "all") -> Summary:
