@@ -134,7 +134,12 @@ def index() -> Any:
     status = request.args.get("status", "open")
     status = status if status in FILTER_STATUSES or status == "all" else "open"
     department_id = optional_int(request.args.get("department"))
-    stmt = sa.select(OffboardingCase).join(OffboardingCase.person).options(selectinload(OffboardingCase.person))
+    # Each person's department with them: the rows show it (one statement per department before).
+    stmt = (
+        sa.select(OffboardingCase)
+        .join(OffboardingCase.person)
+        .options(selectinload(OffboardingCase.person).joinedload(Person.department))
+    )
     if status == "overdue":
         stmt = stmt.where(_overdue_clause(today))
     elif status != "all":

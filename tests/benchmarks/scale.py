@@ -272,6 +272,16 @@ def pages(targets: dict[str, Any], per_page: int) -> dict[str, str]:
         "people_list": "/people/",
         "profiles_list": "/profiles/",
         "audit_log": "/audit/",
+        # Sorts and filters that sorted or scanned the whole registry until indexes served them.
+        "accounts_by_department": "/accounts/?sort=department",
+        "accounts_by_status_desc": "/accounts/?sort=status&dir=desc",
+        "accounts_by_last_change": "/accounts/?sort=updated",
+        "findings_accepted": "/findings/?show=accepted",
+        "findings_one_rule": "/findings/?rule=not-reviewed",
+        "findings_one_platform": f"/findings/?platform={targets['platform_id']}",
+        "audit_about_accounts": "/audit/?object_type=account",
+        "audit_one_action": "/audit/?action=account.update",
+        "cases_list": "/offboarding/",
     }
 
 
