@@ -571,7 +571,6 @@ def _queue_filters(stmt: sa.Select, department: bool, platform: bool) -> sa.Sele
 
 
 @functools.cache
-@functools.cache
 def _queue_statements(department: bool, platform: bool) -> tuple[list[tuple[sa.Select, sa.Select]], sa.Select]:
     """The queue's statements for one combination of filters, built once (building them cost more
     than running them): for each part, its capped count and its page; then the notes' load. The
