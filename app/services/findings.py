@@ -1664,13 +1664,15 @@ def _after_flush(session: Session, flush_context: Any) -> None:
         _note(touched, obj)
 
 
-#: Databases known to have the index (a database at an older revision has not: nothing to keep).
+#: Databases known to have the index as this code keeps it (a database at an older revision has
+#: not: nothing to keep; upgrading it empties the index's state, so the next read rebuilds it).
 _INDEXED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def _has_index(session: Session) -> bool:
     engine = session.get_bind()
-    if engine not in _INDEXED and sa.inspect(session.connection()).has_table(FindingIndexState.__tablename__):
+    # The index's newest table: a database with it has all the others.
+    if engine not in _INDEXED and sa.inspect(session.connection()).has_table(MustRotateNote.__tablename__):
         _INDEXED[engine] = True
     return engine in _INDEXED
 
