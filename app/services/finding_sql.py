@@ -323,12 +323,12 @@ def statements(ranks: dict[str, int], today: date, now: datetime, review_interva
         "login-without-note": accounts("login-without-note", Account.has_own_login.is_(True), ~any_note),
         "no-steward": accounts("no-steward", sa.or_(Account.steward_id.is_(None), inactive_steward)),
         "shared-password": accounts("shared-password", Account.platform_id.in_(delegating), shared_in_use),
+        # Never reviewed, or not since the cutoff, as one term: as "IS NULL OR <", SQLite reads the
+        # accounts through the index on last_reviewed_at, one lookup each (150,000 of them at L),
+        # slower than reading them all.
         "not-reviewed": accounts(
             "not-reviewed",
-            sa.or_(
-                Account.last_reviewed_at.is_(None),
-                Account.last_reviewed_at < now - timedelta(days=review_interval_days),
-            ),
+            sa.func.coalesce(Account.last_reviewed_at < now - timedelta(days=review_interval_days), sa.true()),
         ),
     }
     inserts: list[sa.Executable] = [sa.insert(IndexedFinding).from_select(INDEX_COLUMNS, select) for select in rows.values()]
