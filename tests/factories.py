@@ -13,6 +13,7 @@ from app.models import (
     AccountStatus,
     Connection,
     Department,
+    FindingAcceptance,
     Person,
     PersonStatus,
     Platform,
@@ -108,3 +109,10 @@ def make_user(role: Role = Role.STAFF, email: str | None = None, person: Person 
     return _save(
         User(email=email or f"{role.value}{_n()}@org.example", password_hash=_HASH[PASSWORD], role=role, person=person, **kw)
     )
+
+
+def make_acceptance(account: Account, rule_id: str, expires_on: date, **kw: Any) -> FindingAcceptance:
+    """A director's acceptance of one rule's finding on an account, until ``expires_on``."""
+    kw.setdefault("accepted_by_name", "Dee Director")
+    kw.setdefault("reason", "Accepted while it is dealt with")
+    return _save(FindingAcceptance(rule_id=rule_id, subject_type="account", subject_id=account.id, expires_on=expires_on, **kw))

@@ -286,7 +286,9 @@ def _rows_and_more(stmt: sa.Select[Any], per_page: int, offset: int = 0, ids_fir
     page = stmt.limit(per_page + 1).offset(offset)
     if ids_first:
         ids = list(db.session.scalars(page.with_only_columns(Account.id)))
-        loaded = db.session.scalars(stmt.order_by(None).where(Account.id.in_(ids)).options(*_LIST_ROW)).unique()
+        # By id alone: the page's filters (a search's trigram match, say) were applied once, above.
+        by_ids = sa.select(Account).outerjoin(Account.department).where(Account.id.in_(ids))
+        loaded = db.session.scalars(by_ids.options(*_LIST_ROW)).unique()
         by_id = {account.id: account for account in loaded}
         rows = [by_id[i] for i in ids]
     else:

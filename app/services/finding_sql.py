@@ -201,15 +201,18 @@ def _must_rotate_ids(dialect: str, scoped: bool) -> sa.CompoundSelect:
     return sa.union(sa.select(found.c.subject), sa.select(kept.c.subject))
 
 
-def must_rotate_rows(scoped: bool = False) -> sa.Insert:
-    """The must-rotate notes (every one, or with ``scoped`` those among the parameter ``notes``)
-    written into MustRotateNote (its table: an ORM insert would take the parameters for rows)."""
-    return sa.insert(MustRotateNote.__table__).from_select(
-        ["note_id", "account_id", "due_at"],
-        sa.select(CredentialNote.id, CredentialNote.account_id, CredentialNote.due_at).where(
-            CredentialNote.id.in_(must_rotate_ids(scoped))
-        ),
+def must_rotate_notes(scoped: bool = False) -> sa.Select:
+    """(note id, account id, due date) of the must-rotate notes (every one, or with ``scoped``
+    those among the parameter ``notes``): what MustRotateNote keeps."""
+    return sa.select(CredentialNote.id, CredentialNote.account_id, CredentialNote.due_at).where(
+        CredentialNote.id.in_(must_rotate_ids(scoped))
     )
+
+
+def must_rotate_rows(scoped: bool = False) -> sa.Insert:
+    """``must_rotate_notes`` written into MustRotateNote (its table: an ORM insert would take the
+    parameters for rows)."""
+    return sa.insert(MustRotateNote.__table__).from_select(["note_id", "account_id", "due_at"], must_rotate_notes(scoped))
 
 
 def revealers_who_left() -> sa.Select:

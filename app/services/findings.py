@@ -959,11 +959,12 @@ def _kept_counts(filters: FindingFilters | None = None) -> Counter[tuple[str, in
     stmt = sa.select(FindingCount.rule_id, FindingCount.department_key, FindingCount.accepted, FindingCount.n).where(
         FindingCount.n != 0
     )
-    if filters is not None and filters.rule_id:
+    filters = filters or FindingFilters()
+    if filters.rule_id:
         stmt = stmt.where(FindingCount.rule_id == filters.rule_id)
-    if filters is not None and filters.severity:
+    if filters.severity:
         stmt = stmt.where(FindingCount.rule_id.in_(sorted(r.id for r in RULES.values() if r.severity is filters.severity)))
-    if filters is not None and filters.department_id:
+    if filters.department_id:
         stmt = stmt.where(FindingCount.department_key == filters.department_id)
     return Counter({(rule_id, department, bool(accepted)): n for rule_id, department, accepted, n in db.session.execute(stmt)})
 
@@ -1443,14 +1444,12 @@ def refresh(account_ids: Iterable[int] = (), note_ids: Iterable[int] = ()) -> No
     accounts, notes = frozenset(account_ids), frozenset(note_ids)
     if not accounts and not notes:
         return
-    state = _state()
-    if state is not None and len(accounts) + len(notes) <= REBUILD_ABOVE:
-        _lock()
-        state = _state()  # as it is now that no one else is changing it
-        today = date.today()
-        if state is not None and (state.computed_on == today or _catch_up(state, today)):
-            _reevaluate(accounts, notes, state.review_interval_days, today)
-            return
+    _lock()  # the state read as it is now that no one else is changing it
+    state, today = _state(), date.today()
+    small = len(accounts) + len(notes) <= REBUILD_ABOVE
+    if state is not None and small and (state.computed_on == today or _catch_up(state, today)):
+        _reevaluate(accounts, notes, state.review_interval_days, today)
+        return
     rebuild(state.review_interval_days if state is not None else configured_interval())
 
 
@@ -1804,13 +1803,7 @@ def index_problems(limit: int = 10) -> list[str]:
     if state.accounts_with_findings != len(scores):
         problems.append(f"accounts with findings kept as {state.accounts_with_findings}, the index has {len(scores)}")
     kept_must = set(db.session.execute(sa.select(MustRotateNote.note_id, MustRotateNote.account_id, MustRotateNote.due_at)))
-    must = set(
-        db.session.execute(
-            sa.select(CredentialNote.id, CredentialNote.account_id, CredentialNote.due_at).where(
-                CredentialNote.id.in_(finding_sql.must_rotate_ids())
-            )
-        )
-    )
+    must = set(db.session.execute(finding_sql.must_rotate_notes()))
     if kept_must != must:
         problems.append(
             f"kept must-rotate notes differ: missing {sorted(must - kept_must)[:5]}, extra {sorted(kept_must - must)[:5]}"

@@ -18,7 +18,7 @@ from flask import Flask, current_app, url_for
 from app.extensions import db
 from app.models import PersonStatus, ProfileKind, RecoveryKind, Role
 from app.models.base import utcnow
-from app.models.finding import FindingAcceptance, FindingSnapshot
+from app.models.finding import FindingSnapshot
 from app.services import dashboard, findings
 from app.services.findings import RULES, FindingFilters, Severity
 from tests import factories
@@ -87,15 +87,8 @@ def registry(app: Flask) -> dict[str, Any]:
     factories.make_admin(tidy, factories.make_profile(facebook, ProfileKind.PERSONA, name="Persona"))
     factories.make_recovery(tidy, "it@riverside.example")
     # An accepted risk: open counts leave it out.
-    db.session.add(
-        FindingAcceptance(
-            rule_id="recovery-missing",
-            subject_type="account",
-            subject_id=events.id,
-            accepted_by_name="Dee Director",
-            reason="A mailing list, no recovery exists",
-            expires_on=date.today() + timedelta(days=30),
-        )
+    factories.make_acceptance(
+        events, "recovery-missing", date.today() + timedelta(days=30), reason="A mailing list, no recovery exists"
     )
     db.session.commit()
     return {"dees_page": dees_page, "events": events, "tidy": tidy, "lending": lending, "outreach": outreach}

@@ -18,7 +18,7 @@ from flask import Flask
 from app.extensions import db
 from app.models import CredentialKind, PersonStatus, ProfileKind
 from app.models.base import utcnow
-from app.models.finding import FindingAcceptance, FindingIndexState, IndexedFinding, IndexedFindingPerson
+from app.models.finding import FindingIndexState, IndexedFinding, IndexedFindingPerson
 from app.models.user import Role
 from app.services import credentials, findings
 from app.services.context import Actor
@@ -100,16 +100,7 @@ def _what_the_night_changes(today: date) -> Overnight:
     note.due_at = now - timedelta(hours=2)
     accepted = _single_admin_account("Accepted Page")
     accepted.last_reviewed_at = now
-    db.session.add(
-        FindingAcceptance(
-            rule_id="single-admin",
-            subject_type="account",
-            subject_id=accepted.id,
-            accepted_by_name="Test Director",
-            reason="A second admin is being found.",
-            expires_on=today - timedelta(days=1),
-        )
-    )
+    factories.make_acceptance(accepted, "single-admin", today - timedelta(days=1), reason="A second admin is being found.")
     db.session.commit()
     return Overnight(lapsed.id, note.id, accepted.id, steward.id)
 
