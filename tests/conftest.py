@@ -201,7 +201,7 @@ def _check_finding_index(request: pytest.FixtureRequest) -> None:
 
 
 def _check_kept_counts() -> None:
-    """On PostgreSQL, whatever a test changed, the counts it keeps must equal the tables' own."""
+    """Whatever a test changed, the counts the database keeps must equal the tables' own."""
     from app.models.kept_count import COUNTED, KeptCount
 
     try:
@@ -232,8 +232,8 @@ def app(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
     yield app
     db.session.remove()
     _check_finding_index(request)
+    _check_kept_counts()
     if db.engine.dialect.name == "postgresql":
-        _check_kept_counts()
         _truncate_all()
     db.engine.dispose()
     ctx.pop()

@@ -28,8 +28,10 @@ DEPARTMENT_BARS = 12
 def home() -> Any:
     """Directors and admins get the dashboard; everyone else (and an empty registry) the home page."""
     actor = current_actor()
-    summary = home_service.summary(actor)
-    if not actor.has_role(Role.DIRECTOR, Role.ADMIN) or summary.registry_empty:
+    dashboard = actor.has_role(Role.DIRECTOR, Role.ADMIN)
+    # An empty registry shows the home page whoever signs in: no accounts, none owned by anyone.
+    summary = home_service.summary(actor, personal_owners=not dashboard)
+    if not dashboard or summary.registry_empty:
         return render_template("main/home.html", summary=summary, demo_allowed=current_app.config["DEMO_ALLOWED"])
     board = dashboard_service.build(actor, current_app.config["REVIEW_INTERVAL_DAYS"])
     return render_template("main/dashboard.html", summary=summary, board=board, **_charts(board))
@@ -73,13 +75,14 @@ def _charts(board: dashboard_service.Dashboard) -> dict[str, Any]:
         unit="open finding",
     )
     hidden = departments[DEPARTMENT_BARS:]
+    every_finding = url_for("findings.index")
     trend = charts.line_chart(
         f"Open findings, last {dashboard_service.TREND_DAYS} days",
         [
             charts.Observation(
                 d.day,
                 d.total,
-                url_for("findings.index"),
+                every_finding,
                 ", ".join(f"{d.by_severity.get(sev.value, 0)} {sev.value}" for sev in Severity),
             )
             for d in board.trend

@@ -187,8 +187,9 @@ def list_accounts(
     counted = sa.select(Account.id).where(*conditions)
     if len(conditions) == 1 and filters.q.strip() and (ids := account_match_ids(filters.q)) is not None:
         counted = ids
-    if not conditions and kept_counts.counting_kept():
-        # Every account: PostgreSQL would read them all to count them; it keeps the count instead.
+    if not conditions:
+        # Every account: counting them reads them all (2 ms at 200,000 on SQLite, 12–18 ms on
+        # PostgreSQL); the database keeps the count instead.
         total, capped = db.session.scalar(_ALL_ACCOUNTS_KEPT) or 0, False
     elif filters.q.strip() and count_limit is not None and account_match_ids(filters.q) is None:
         # A search no trigram index serves (under three characters on SQLite) reads every account's

@@ -1,8 +1,4 @@
-"""Totals of accounts and people read from the counts PostgreSQL keeps (app.models.kept_count).
-
-SQLite counts a whole table from its B-tree in microseconds and keeps nothing: there the
-callers count as before. ``counting_kept()`` says which applies to the current database.
-"""
+"""Totals of accounts and people read from the counts the database keeps (app.models.kept_count)."""
 
 from __future__ import annotations
 
@@ -12,11 +8,6 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models.kept_count import KeptCount
-
-
-def counting_kept() -> bool:
-    """Whether the current database keeps its counts (PostgreSQL)."""
-    return db.session.get_bind().dialect.name == "postgresql"
 
 
 def total(table: str, *where: Any) -> sa.ScalarSelect[Any]:
@@ -29,9 +20,12 @@ def total(table: str, *where: Any) -> sa.ScalarSelect[Any]:
 
 def compact() -> int:
     """Fold the kept rows into one per table and status, in one statement (rows written
-    meanwhile stay as they are); returns how many rows there are now."""
-    if not counting_kept():
-        return 0
+    meanwhile stay as they are), those that add up to nothing dropped; returns how many rows
+    there are now. SQLite's triggers keep one row per table and status: there only the rows at
+    zero go."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(sa.delete(KeptCount).where(KeptCount.n == 0))
+        return db.session.scalar(sa.select(sa.func.count()).select_from(KeptCount)) or 0
     gone = sa.delete(KeptCount).returning(KeptCount.table_name, KeptCount.status, KeptCount.n).cte("gone")
     db.session.execute(
         sa.insert(KeptCount).from_select(

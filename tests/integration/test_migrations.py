@@ -23,6 +23,7 @@ from app import create_app
 from app.extensions import db
 from app.models import Account
 from app.models.account import ACCOUNT_SEARCH_TABLE, ACCOUNT_TRIGRAM_INDEXES
+from app.models.kept_count import COUNTED
 from app.services import search
 from tests.conftest import scratch_postgres_database, skip_or_fail
 
@@ -82,6 +83,10 @@ def assert_schema_matches_models(app: Flask) -> None:
             triggers = set(conn.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
             assert {"accounts_search_insert", "accounts_search_delete", "accounts_search_update"} <= triggers
         else:
+            triggers = set(conn.scalars(sa.text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
+        # Nor those keeping the totals of accounts and people.
+        assert {f"kept_count_{table}_{event}" for table in COUNTED for event in ("insert", "delete", "update")} <= triggers
+        if conn.dialect.name != "sqlite":
             # Alembic's comparison leaves them out too (present only where pg_trgm could be had).
             assert set(ACCOUNT_TRIGRAM_INDEXES) <= trigram_indexes(conn)
 
@@ -162,6 +167,62 @@ def test_the_finding_index_gets_back_the_indexes_a_rolled_back_rebuild_lost(migr
     assert_schema_matches_models(migrating_app)  # every declared index, ix_finding_index_order among them
     inspector = sa.inspect(db.engine)
     assert "ix_finding_index_people_person_id" in {ix["name"] for ix in inspector.get_indexes("finding_index_people")}
+
+
+def test_the_counts_kept_start_from_the_rows_already_there(migrating_app: Flask) -> None:
+    """A registry migrated to the kept counts (PostgreSQL's revision, then SQLite's) shows its
+    totals, and keeps them through the writes after; SQLite's downgrade leaves the writes working."""
+    flask_migrate.upgrade(revision=BEFORE_KEPT_COUNTS)
+    at = {"at": "2026-12-01 09:00:00"}
+    with db.engine.begin() as conn:
+        platform = conn.scalar(sa.text("SELECT min(id) FROM platforms"))
+        for n, status in enumerate(["active", "active", "dormant", "retired"]):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO accounts (platform_id, name, handle, url, purpose, status, has_own_login, created_at,"
+                    " updated_at, version) VALUES (:platform, :name, '', '', '', :status, false, :at, :at, 1)"
+                ),
+                {"platform": platform, "name": f"Page {n}", "status": status, **at},
+            )
+        for n, status in enumerate(["active", "leaving", "departed"]):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO people (name, work_email, job_title, status, created_at, updated_at, version)"
+                    " VALUES (:name, :email, '', :status, :at, :at, 1)"
+                ),
+                {"name": f"Person {n}", "email": f"person{n}@example.org", "status": status, **at},
+            )
+    flask_migrate.upgrade()
+
+    def kept() -> dict[tuple[str, str], int]:
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT table_name, status, sum(n) FROM kept_counts GROUP BY table_name, status HAVING sum(n) != 0")
+            )
+            return {(table, status): n for table, status, n in rows}
+
+    assert kept() == {
+        ("accounts", "active"): 2,
+        ("accounts", "dormant"): 1,
+        ("accounts", "retired"): 1,
+        ("people", "active"): 1,
+        ("people", "leaving"): 1,
+        ("people", "departed"): 1,
+    }
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE accounts SET status = 'retired' WHERE status = 'dormant'"))
+        conn.execute(sa.text("DELETE FROM people WHERE status = 'departed'"))
+    assert kept() == {("accounts", "active"): 2, ("accounts", "retired"): 2, ("people", "active"): 1, ("people", "leaving"): 1}
+    if db.engine.dialect.name == "sqlite":
+        flask_migrate.downgrade(revision=SQLITE_KEPT_COUNTS_FROM)
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM accounts WHERE status = 'retired'"))
+        assert kept() == {}
+
+
+#: The revision before PostgreSQL's kept counts, and the one before SQLite's.
+BEFORE_KEPT_COUNTS = "e5b9d1c3a742"
+SQLITE_KEPT_COUNTS_FROM = "e9c1a3d5f708"
 
 
 #: The revision before the one that restores the finding index's indexes.
