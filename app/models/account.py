@@ -58,6 +58,9 @@ class Account(Timestamped, Versioned, Base):
         # accounts: 830 and 485 ms sorting every row; 0.1 ms).
         sa.Index("ix_accounts_status", "status"),
         sa.Index("ix_accounts_updated_at", "updated_at"),
+        # Sorted by platform: the platforms read in name order, each one's accounts in id order
+        # from this (200,000 accounts: 546 ms sorting every row with what the list shows; 0.1 ms).
+        sa.Index("ix_accounts_platform_id_id", "platform_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -187,6 +187,16 @@ def list_accounts(
     counted = sa.select(Account.id).where(*conditions)
     if len(conditions) == 1 and filters.q.strip() and (ids := account_match_ids(filters.q)) is not None:
         counted = ids
+    if len(conditions) == 1 and filters.owner_kind:
+        # An owner kind alone: counted from that kind's profiles, each one's accounts by key, not
+        # by reading accounts in turn for their owner's kind (owned by the organisation, at
+        # 200,000 accounts, 1,000 of them found in 21 ms; from the profiles 0.1 ms).
+        counted = (
+            sa.select(Account.id)
+            .select_from(Profile)
+            .join(Account, Account.owner_profile_id == Profile.id)
+            .where(Profile.kind == filters.owner_kind)
+        )
     if not conditions:
         # Every account: counting them reads them all (2 ms at 200,000 on SQLite, 12–18 ms on
         # PostgreSQL); the database keeps the count instead.
@@ -223,7 +233,7 @@ def list_accounts(
             .where(Account.id == cursor_id)
         ).first()  # fmt: skip
     if cursor is None:
-        return _offset_page(stmt, column, filters.descending, page, per_page, total, capped, ids_first)
+        return _offset_page(stmt, column, filters.descending, page, per_page, total, capped, nullable, ids_first)
     value, row_id = cursor
     forward = after is not None
     # The rows after the cursor in the page's order (or, going back, before it), read in the
@@ -247,16 +257,12 @@ def list_accounts(
         beyond = sa.and_(column <= value, sa.or_(column < value, Account.id > row_id))
     if value is not None and forward and nullable:
         beyond = sa.or_(beyond, column.is_(None))
-    order = column.asc() if column_up else column.desc()
+    order = _empty_last(column.asc() if column_up else column.desc(), nullable, last=forward)
     rows, more = _rows_and_more(
-        stmt.where(beyond).order_by(
-            order.nulls_last() if forward else order.nulls_first(), Account.id.asc() if id_up else Account.id.desc()
-        ),
-        per_page,
-        ids_first=ids_first,
+        stmt.where(beyond).order_by(order, Account.id.asc() if id_up else Account.id.desc()), per_page, ids_first=ids_first
     )
     if not rows:  # nothing on that side of the cursor any more: the first page
-        return _offset_page(stmt, column, filters.descending, 1, per_page, total, capped, ids_first)
+        return _offset_page(stmt, column, filters.descending, 1, per_page, total, capped, nullable, ids_first)
     if forward:
         page = max(2, page)
         next_after, prev_before = (rows[-1].id if more else None), rows[0].id
@@ -297,6 +303,16 @@ def _rows_and_more(stmt: sa.Select[Any], per_page: int, offset: int = 0, ids_fir
     return rows[:per_page], len(rows) > per_page
 
 
+def _empty_last(order: Any, nullable: bool, last: bool = True) -> Any:
+    """``order`` with empty values last (or, read backwards, first), for a column that can be
+    empty. A column that cannot keeps its plain order: PostgreSQL reads an index backwards only
+    in its own null order (sorted by name descending, "NULLS LAST" sorted all 200,000 accounts:
+    300 ms)."""
+    if not nullable:
+        return order
+    return order.nulls_last() if last else order.nulls_first()
+
+
 def _offset_page(
     stmt: sa.Select[Any],
     column: Any,
@@ -305,11 +321,11 @@ def _offset_page(
     per_page: int,
     total: int,
     capped: bool,
+    nullable: bool,
     ids_first: bool = False,
 ) -> Page[Account]:
     """A page by position: ``OFFSET`` walks the rows before it (a page past the end shows the last)."""
-    order = column.desc() if descending else column.asc()
-    ordered = stmt.order_by(order.nulls_last(), Account.id)
+    ordered = stmt.order_by(_empty_last(column.desc() if descending else column.asc(), nullable), Account.id)
     page = max(1, page) if capped else min(max(1, page), max(1, ceil(total / per_page)))
     rows, more = _rows_and_more(ordered, per_page, (page - 1) * per_page, ids_first)
     next_after = rows[-1].id if more and rows else None

@@ -541,6 +541,13 @@ def test_list_filters(it, facebook):
     assert run(owner_kind=ProfileKind.ORGANISATION) == []
     assert run(steward_id=sam.id) == ["C insta"]
     assert run(platform_id=facebook.id, status=AccountStatus.ACTIVE) == ["A personal", "B youth"]
+    # An owner kind alone is counted from the profiles' side: the total is the list's.
+    library = factories.make_profile(facebook, ProfileKind.ORGANISATION)
+    factories.make_account(facebook, name="E library", owner_profile=library)
+    factories.make_account(instagram, name="F library", owner_profile=library, status=AccountStatus.RETIRED)
+    for kind, listed in ((ProfileKind.ORGANISATION, ["E library", "F library"]), (ProfileKind.PERSONAL, ["A personal"])):
+        page = service.list_accounts(it, service.AccountFilters(owner_kind=kind), count_limit=1000)
+        assert (names(page), page.total) == (listed, len(listed))
 
 
 def test_list_sorts_both_ways_and_keeps_blanks_last(it, facebook):
