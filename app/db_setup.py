@@ -1,11 +1,14 @@
-"""Per-connection database settings."""
+"""Per-connection database settings, and one a few statements change for themselves."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 #: Applied on every SQLite connection: enforce foreign keys, WAL for concurrent readers, wait for
 #: locks instead of failing, and overwrite deleted content (no secret lingers in free pages).
@@ -31,3 +34,23 @@ def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
 def install_sqlite_pragmas(engine: Engine) -> None:
     if engine.dialect.name == "sqlite" and not sa.event.contains(engine, "connect", _on_connect):
         sa.event.listen(engine, "connect", _on_connect)
+
+
+_JOIN_ORDER = sa.text("SELECT current_setting('join_collapse_limit'), set_config('join_collapse_limit', '1', true)")
+_RESTORE_JOIN_ORDER = sa.text("SELECT set_config('join_collapse_limit', :previous, true)")
+
+
+@contextmanager
+def joins_as_written(session: Session) -> Iterator[None]:
+    """PostgreSQL plans the statements run inside with their joins in the order written, for
+    a query whose order is already the one to run it in (the accounts list: the accounts in the
+    page's order, then what each row shows, looked up by key). Weighing every order of seven
+    tables took 1.4-6.5 ms to plan a query that runs in 0.2-1.2 ms; as written, 0.4-0.8 ms.
+    The setting holds until the end of the block (or, if the block fails, of the transaction).
+    Nothing changes on SQLite, whose planner takes microseconds."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    previous = session.execute(_JOIN_ORDER).scalar_one()
+    yield
+    session.execute(_RESTORE_JOIN_ORDER, {"previous": previous})

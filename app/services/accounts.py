@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
+from app.db_setup import joins_as_written
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus, Connection, RecoveryContact, RecoveryKind
 from app.models.base import utcnow
@@ -291,15 +292,16 @@ _SORTED_BY_ID_FIRST = ("department", "status")
 def _rows_and_more(stmt: sa.Select[Any], per_page: int, offset: int = 0, ids_first: bool = False) -> tuple[list[Account], bool]:
     """A page's rows, and whether more follow (one row more is read to know)."""
     page = stmt.limit(per_page + 1).offset(offset)
-    if ids_first:
-        ids = list(db.session.scalars(page.with_only_columns(Account.id)))
-        # By id alone: the page's filters (a search's trigram match, say) were applied once, above.
-        by_ids = sa.select(Account).outerjoin(Account.department).where(Account.id.in_(ids))
-        loaded = db.session.scalars(by_ids.options(*_LIST_ROW)).unique()
-        by_id = {account.id: account for account in loaded}
-        rows = [by_id[i] for i in ids]
-    else:
-        rows = list(db.session.scalars(page.options(*_LIST_ROW)).unique())
+    with joins_as_written(db.session):
+        if ids_first:
+            ids = list(db.session.scalars(page.with_only_columns(Account.id)))
+            # By id alone: the page's filters (a search's trigram match, say) were applied once, above.
+            by_ids = sa.select(Account).outerjoin(Account.department).where(Account.id.in_(ids))
+            loaded = db.session.scalars(by_ids.options(*_LIST_ROW)).unique()
+            by_id = {account.id: account for account in loaded}
+            rows = [by_id[i] for i in ids]
+        else:
+            rows = list(db.session.scalars(page.options(*_LIST_ROW)).unique())
     return rows[:per_page], len(rows) > per_page
 
 

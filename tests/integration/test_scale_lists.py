@@ -187,3 +187,30 @@ def test_the_audit_log_counts_its_events_to_a_limit(client: Any, login_as: Any) 
     db.session.commit()
     page = client.get("/audit/?object_type=widget").text
     assert f"of all the events (more than {COUNT_LIMIT:,}) these filters select" in page and 'rel="next"' in page
+
+
+def test_the_accounts_list_plans_its_joins_as_written_and_leaves_the_setting_as_it_was(app) -> None:
+    """PostgreSQL: the list's own statements are planned in the order written (join_collapse_limit 1);
+    the statements after them, in the same transaction, are planned as usual."""
+    from app.services import accounts as accounts_service
+
+    facebook = factories.make_platform("Facebook")
+    factories.make_account(facebook, name="Page")
+    db.session.commit()
+    admin = factories.make_user(Role.ADMIN)
+    seen: list[str] = []
+
+    def watch(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM accounts" in statement and conn.dialect.name == "postgresql":
+            seen.append(conn.exec_driver_sql("SHOW join_collapse_limit").scalar())
+
+    usual = db.session.execute(sa.text("SHOW join_collapse_limit")).scalar() if db.engine.dialect.name == "postgresql" else None
+    sa.event.listen(db.engine, "after_cursor_execute", watch)
+    try:
+        page = accounts_service.list_accounts(Actor.for_user(admin), accounts_service.AccountFilters())
+    finally:
+        sa.event.remove(db.engine, "after_cursor_execute", watch)
+    assert [a.name for a in page.items] == ["Page"]
+    if usual is not None:
+        assert seen and set(seen) == {"1"}, "the list's rows are planned as written"
+        assert db.session.execute(sa.text("SHOW join_collapse_limit")).scalar() == usual
