@@ -211,6 +211,15 @@ def list_accounts(
         total = len(found)
         if not capped:
             conditions[searched] = Account.id.in_(found)
+    elif filters.q.strip() and count_limit is not None and len(conditions) > 1:
+        # A search with other filters: the matches kept as they are counted and, when there are
+        # not too many, the page read from them. Otherwise the rows came in the filter's index
+        # order, each checked against the search, until the page was full (a term found in 11
+        # accounts, among 180,000 active ones: 22 ms; from the 11, 0.3 ms).
+        found, capped = matching_ids(counted, count_limit)
+        total = len(found)
+        if not capped:
+            conditions = [Account.id.in_(found)]
     else:
         total, capped = count_rows(counted, None if not conditions else count_limit)
     if capped and filters.q.strip():

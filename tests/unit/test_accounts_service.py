@@ -713,3 +713,23 @@ def test_a_search_with_many_matches_gives_the_same_pages(it, facebook):
         "Harbour 07",
         "Harbour 08",
     ]
+
+
+def test_a_search_with_another_filter_gives_the_same_pages_whether_its_matches_are_few_or_many(it, facebook):
+    """Up to the count limit the page is read from the matches kept as they were counted; past it,
+    the rows come in order and are checked against search and filter. The same accounts either way."""
+    for n in range(9):
+        factories.make_account(
+            facebook, name=f"Harbour {n}", status=AccountStatus.DORMANT if n % 3 == 0 else AccountStatus.ACTIVE
+        )
+    factories.make_account(facebook, name="Active elsewhere")
+    filters = {"q": "harbour", "status": AccountStatus.ACTIVE}
+    few = service.list_accounts(it, service.AccountFilters(**filters), per_page=4, count_limit=10)
+    many = service.list_accounts(it, service.AccountFilters(**filters), per_page=4, count_limit=3)
+    assert (few.total, few.total_capped, many.total_capped) == (6, False, True)
+    assert names(few) == names(many) == ["Harbour 1", "Harbour 2", "Harbour 4", "Harbour 5"]
+    for limit in (10, 3):
+        following = service.list_accounts(
+            it, service.AccountFilters(**filters), page=2, per_page=4, count_limit=limit, after=few.items[-1].id
+        )
+        assert names(following) == ["Harbour 7", "Harbour 8"]
