@@ -264,6 +264,8 @@ def pages(targets: dict[str, Any], per_page: int) -> dict[str, str]:
         "person_same_size": f"/people/{targets['person_same']}",
         "case_same_size": f"/offboarding/{targets['case_same']}",
         "api_accounts": "/api/v1/accounts",
+        # The API pages by number: a late page skips every row before it.
+        "api_accounts_late_page": f"/api/v1/accounts?page={late}",
         # Pages that listed or counted everything on them until the lists were bounded.
         "platforms_list": "/platforms/",
         "platform_detail": f"/platforms/{targets['platform_id']}",

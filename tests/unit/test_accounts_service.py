@@ -633,6 +633,23 @@ def test_next_and_previous_links_walk_every_account_once_in_order(it, facebook, 
     assert page.page == 1 and back == expected[:16]
 
 
+@pytest.mark.parametrize(("sort", "descending"), [("name", False), ("platform", True), ("department", False)])
+def test_pages_by_number_and_by_next_links_have_the_same_rows(it, facebook, sort, descending):
+    """A numbered page after the first (the API's) reads its ids first, then their rows; the Next
+    links read the rows after the cursor: the same rows in the same order, ties included."""
+    bluesky, arts = factories.make_platform("Bluesky"), factories.make_department("Arts")
+    for n in range(11):
+        factories.make_account(bluesky if n % 2 else facebook, name=f"Account {n % 4}", department=arts if n % 3 else None)
+    filters = service.AccountFilters(sort=sort, descending=descending)
+    numbered = [[a.id for a in service.list_accounts(it, filters, page=n, per_page=3).items] for n in range(1, 5)]
+    walked, page = [], service.list_accounts(it, filters, per_page=3)
+    walked.append([a.id for a in page.items])
+    while page.has_next:
+        page = service.list_accounts(it, filters, page=page.page + 1, per_page=3, after=page.next_after)
+        walked.append([a.id for a in page.items])
+    assert numbered == walked and sum(len(p) for p in numbered) == 11
+
+
 def test_a_cursor_that_is_gone_starts_again_from_the_first_page(it, facebook):
     for n in range(5):
         factories.make_account(facebook, name=f"Account {n}")
