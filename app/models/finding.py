@@ -67,9 +67,12 @@ class IndexedFinding(Base):
     __tablename__ = "finding_index"
     __table_args__ = (
         sa.UniqueConstraint("rule_id", "subject_type", "subject_id"),
-        sa.Index("ix_finding_index_order", "severity_rank", "sort_name", "rule_id", "subject_id"),
+        # The list's order; whether a finding is accepted is read from the index too, so a late
+        # page of the open findings skips the rows before it in the index alone (the last of
+        # 16,875 pages at 421,872 findings: 371 ms reading each row to see; 28 ms).
+        sa.Index("ix_finding_index_order", "severity_rank", "sort_name", "rule_id", "subject_id", "accepted"),
         # One rule's findings in the list's order (the dashboard's single points, a rule filter).
-        sa.Index("ix_finding_index_rule_order", "rule_id", "severity_rank", "sort_name", "subject_id"),
+        sa.Index("ix_finding_index_rule_order", "rule_id", "severity_rank", "sort_name", "subject_id", "accepted"),
         # An account's findings, and its risk score read from this index alone.
         sa.Index("ix_finding_index_account", "account_id", "accepted", "severity_rank"),
         # The accepted findings in the list's order: the few among all (without it, listing them
