@@ -29,11 +29,15 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+#: The search indexes' prefixes (app/models/search_index.py).
+SEARCH_INDEXES = ("accounts_search", "people_search", "profiles_search")
+
+
 def include_name(name, type_, parent_names):
-    """Leave out what the models create beside their tables: the accounts' search index (SQLite
-    full-text tables; PostgreSQL trigram indexes, present only where pg_trgm could be created;
-    app/models/account.py)."""
-    return not (type_ in ("table", "index") and name and name.startswith("accounts_search"))
+    """Leave out what the models create beside their tables: the search indexes (SQLite full-text
+    tables; PostgreSQL trigram indexes, present only where pg_trgm could be created;
+    app/models/search_index.py)."""
+    return not (type_ in ("table", "index") and name and name.startswith(SEARCH_INDEXES))
 
 
 def run_migrations_offline() -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, Timestamped, Versioned, enum_column, utcnow
+from app.models.search_index import SearchIndex
 
 if TYPE_CHECKING:
     from app.models.person import Department, Person
@@ -159,66 +160,13 @@ class Connection(Base):
     profile: Mapped[Profile | None] = relationship()
 
 
-# --- The accounts' search index (SQLite) ------------------------------------------------------
+# --- The accounts' search index -----------------------------------------------------------------
 #
-# A trigram full-text index over name, handle and URL, kept by triggers: a search for any
-# substring of three characters or more reads the matching rows from it instead of scanning every
-# account. PostgreSQL searches the table itself. A migration that rebuilds the accounts table
-# (batch mode copies it) drops the triggers: such a migration must run ACCOUNT_SEARCH_DDL again.
+# Name, handle and URL (app/models/search_index.py): on SQLite a trigram full-text table kept by
+# triggers, on PostgreSQL trigram indexes (a rare term read its few matches instead of every
+# account: 170 ms at 200,000 accounts without them).
 
-ACCOUNT_SEARCH_TABLE = "accounts_search"
-ACCOUNT_SEARCH_DDL = (
-    """CREATE VIRTUAL TABLE IF NOT EXISTS accounts_search USING fts5(
-    name, handle, url, content='accounts', content_rowid='id', tokenize='trigram')""",
-    """CREATE TRIGGER IF NOT EXISTS accounts_search_insert AFTER INSERT ON accounts BEGIN
-    INSERT INTO accounts_search(rowid, name, handle, url) VALUES (new.id, new.name, new.handle, new.url);
-END""",
-    """CREATE TRIGGER IF NOT EXISTS accounts_search_delete AFTER DELETE ON accounts BEGIN
-    INSERT INTO accounts_search(accounts_search, rowid, name, handle, url)
-    VALUES ('delete', old.id, old.name, old.handle, old.url);
-END""",
-    """CREATE TRIGGER IF NOT EXISTS accounts_search_update AFTER UPDATE OF name, handle, url ON accounts BEGIN
-    INSERT INTO accounts_search(accounts_search, rowid, name, handle, url)
-    VALUES ('delete', old.id, old.name, old.handle, old.url);
-    INSERT INTO accounts_search(rowid, name, handle, url) VALUES (new.id, new.name, new.handle, new.url);
-END""",
-    # Whatever the accounts table already holds (a migration over an existing registry).
-    "INSERT INTO accounts_search(accounts_search) VALUES ('rebuild')",
-)
-ACCOUNT_SEARCH_DROP = (
-    "DROP TRIGGER IF EXISTS accounts_search_update",
-    "DROP TRIGGER IF EXISTS accounts_search_delete",
-    "DROP TRIGGER IF EXISTS accounts_search_insert",
-    "DROP TABLE IF EXISTS accounts_search",
-)
-
-for _statement in ACCOUNT_SEARCH_DDL:
-    sa.event.listen(Account.__table__, "after_create", sa.DDL(_statement).execute_if(dialect="sqlite"))
-for _statement in ACCOUNT_SEARCH_DROP:
-    sa.event.listen(Account.__table__, "before_drop", sa.DDL(_statement).execute_if(dialect="sqlite"))
-
-# PostgreSQL: trigram indexes (pg_trgm) on the lowered name, handle and URL, which a search
-# matches with ``lower(column) LIKE '%…%'``: a rare term reads its few matches instead of every
-# account (170 ms at 200,000 accounts without them). The extension is trusted (PostgreSQL 13 and
-# later: a database's owner may create it); where it cannot be created, search scans as before.
-
-ACCOUNT_TRIGRAM_INDEXES = {"accounts_search_name": "name", "accounts_search_handle": "handle", "accounts_search_url": "url"}
-
-
-def create_trigram_indexes(connection: sa.Connection) -> bool:
-    """Create pg_trgm and the accounts' trigram indexes; False (nothing created) where the
-    extension cannot be had, e.g. a role that may not create it."""
-    try:
-        with connection.begin_nested():
-            connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    except sa.exc.DBAPIError:
-        return False
-    for name, column in ACCOUNT_TRIGRAM_INDEXES.items():
-        connection.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON accounts USING gin (lower({column}) gin_trgm_ops)")
-    return True
-
-
-@sa.event.listens_for(Account.__table__, "after_create")
-def _trigram_indexes(target: sa.Table, connection: sa.Connection, **kw: Any) -> None:
-    if connection.dialect.name == "postgresql":
-        create_trigram_indexes(connection)
+ACCOUNT_SEARCH = SearchIndex("accounts", ("name", "handle", "url"))
+ACCOUNT_SEARCH_TABLE = ACCOUNT_SEARCH.name
+ACCOUNT_TRIGRAM_INDEXES = ACCOUNT_SEARCH.trigram_indexes
+ACCOUNT_SEARCH.attach(Account.__table__)

@@ -21,7 +21,7 @@ from app.extensions import db
 from app.models.person import Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile
-from app.services.search import contains
+from app.services.search import contains, person_matches
 
 #: How many candidates a picker offers when what was typed matches several.
 LIMIT = 20
@@ -92,7 +92,7 @@ def find_person(
     named = _pick(ordered.where(sa.func.lower(Person.name) == text.lower()), limit)
     if named.found is not None or named.candidates:
         return named
-    return _pick(ordered.where(sa.or_(contains(Person.name, text), contains(Person.work_email, text))), limit)
+    return _pick(ordered.where(person_matches(text)), limit)
 
 
 def find_profile(text: str, *, where: Sequence[Any] = (), limit: int = LIMIT) -> Match:

@@ -19,7 +19,7 @@ from app.services import audit, findings, permissions, reviews
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import COUNT_LIMIT, Page, paginate
-from app.services.search import contains
+from app.services.search import person_matches
 
 SNAPSHOT_FIELDS = (
     "name",
@@ -121,7 +121,7 @@ def list_people(actor: Actor, filters: PeopleFilters, page: int = 1, per_page: i
     permissions.require(permissions.can_read_registry(actor))
     stmt = sa.select(Person).options(selectinload(Person.department)).order_by(Person.name, Person.id)
     if filters.q.strip():
-        stmt = stmt.where(sa.or_(contains(Person.name, filters.q), contains(Person.work_email, filters.q)))
+        stmt = stmt.where(person_matches(filters.q))
     if filters.department_id:
         stmt = stmt.where(Person.department_id == filters.department_id)
     if filters.status:

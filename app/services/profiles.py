@@ -17,7 +17,7 @@ from app.services import audit, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import COUNT_LIMIT, Page, paginate
-from app.services.search import contains
+from app.services.search import profile_matches
 
 #: What each kind means, in DESIGN.md's words; shown beside the kind on forms and pages.
 KIND_MEANINGS = {
@@ -111,7 +111,7 @@ def list_profiles(actor: Actor, filters: ProfileFilters, page: int = 1, per_page
         .order_by(Profile.name, Profile.id)
     )
     if filters.q.strip():
-        stmt = stmt.where(sa.or_(contains(Profile.name, filters.q), contains(Profile.handle, filters.q)))
+        stmt = stmt.where(profile_matches(filters.q))
     if filters.platform_id:
         stmt = stmt.where(Profile.platform_id == filters.platform_id)
     if filters.kind:

@@ -9,12 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from app.extensions import db
-from app.models.account import ACCOUNT_SEARCH_TABLE, Account
-from app.models.person import Person
-from app.models.profile import Profile
+from app.models.account import ACCOUNT_SEARCH, Account
+from app.models.person import PEOPLE_SEARCH, Person
+from app.models.profile import PROFILE_SEARCH, Profile
+from app.models.search_index import SearchIndex
 from app.services import permissions
 from app.services.context import Actor
-from app.services.pagination import COUNT_LIMIT
+from app.services.pagination import COUNT_LIMIT, count_rows
 
 
 def contains(column: Any, text: str) -> Any:
@@ -30,7 +31,6 @@ def contains(column: Any, text: str) -> Any:
 
 #: Shorter searches cannot use the trigram index: they scan.
 TRIGRAM = 3
-_account_search = sa.table(ACCOUNT_SEARCH_TABLE, sa.column("rowid"))
 
 
 def account_matches(text: str, many: bool = False) -> Any:
@@ -56,10 +56,39 @@ def account_match_ids(text: str) -> sa.Select | None:
     """The ids of the accounts ``text`` matches, read from the trigram index alone (SQLite, three
     characters or more), or None where there is no such index. A count of these can stop at its
     limit; a count of the accounts whose id is among them first collects every match."""
+    return match_ids(ACCOUNT_SEARCH, text)
+
+
+def match_ids(index: SearchIndex, text: str) -> sa.Select | None:
+    """The ids of the rows of ``index``'s table that ``text`` matches, from the trigram index
+    alone (SQLite, three characters or more); None where there is no such index."""
     text = text.strip()
     if len(text) < TRIGRAM or db.session.get_bind().dialect.name != "sqlite":
         return None
-    return sa.select(_account_search.c.rowid).where(sa.literal_column(ACCOUNT_SEARCH_TABLE).op("MATCH")(_phrase(text)))
+    found = sa.table(index.name, sa.column("rowid"))
+    return sa.select(found.c.rowid).where(sa.literal_column(index.name).op("MATCH")(_phrase(text)))
+
+
+def _text_matches(index: SearchIndex, id_column: Any, columns: tuple[Any, ...], text: str) -> Any:
+    """Rows whose ``columns`` contain ``text``, ignoring case: from the trigram index where it
+    serves, so a rare term costs what it finds, not the size of the table. Its matches are counted
+    first (to COUNT_LIMIT): a few are fetched by id. More than that, and the rows are read in the
+    caller's order and checked as before, which finds a page of them within a few hundred rows
+    (a term every work email has: 0.4 ms; collecting its 20,000 matches from the index took 12)."""
+    found = match_ids(index, text)
+    if found is not None and not count_rows(found, COUNT_LIMIT)[1]:
+        return id_column.in_(found)
+    return sa.or_(*(contains(column, text) for column in columns))
+
+
+def person_matches(text: str) -> Any:
+    """People whose name or work email contains ``text`` (a scan of 20,000 people took 15 ms)."""
+    return _text_matches(PEOPLE_SEARCH, Person.id, (Person.name, Person.work_email), text)
+
+
+def profile_matches(text: str) -> Any:
+    """Profiles whose name or handle contains ``text`` (a scan of 32,000 profiles took 8 ms)."""
+    return _text_matches(PROFILE_SEARCH, Profile.id, (Profile.name, Profile.handle), text)
 
 
 def matching_ids(stmt: sa.Select, limit: int) -> tuple[list[int], bool]:
@@ -107,18 +136,13 @@ def search(actor: Actor, query: str, limit: int = 20) -> SearchResults:
     results.accounts = list(db.session.scalars(accounts))
     if permissions.can_read_registry(actor):
         results.people = list(
-            db.session.scalars(
-                sa.select(Person)
-                .where(sa.or_(contains(Person.name, query), contains(Person.work_email, query)))
-                .order_by(Person.name)
-                .limit(limit)
-            )
+            db.session.scalars(sa.select(Person).where(person_matches(query)).order_by(Person.name).limit(limit))
         )
         results.profiles = list(
             db.session.scalars(
                 sa.select(Profile)
                 .options(selectinload(Profile.platform))
-                .where(sa.or_(contains(Profile.name, query), contains(Profile.handle, query)))
+                .where(profile_matches(query))
                 .order_by(Profile.name)
                 .limit(limit)
             )

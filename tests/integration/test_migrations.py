@@ -22,8 +22,10 @@ from flask import Flask
 from app import create_app
 from app.extensions import db
 from app.models import Account
-from app.models.account import ACCOUNT_SEARCH_TABLE, ACCOUNT_TRIGRAM_INDEXES
+from app.models.account import ACCOUNT_SEARCH
 from app.models.kept_count import COUNTED
+from app.models.person import PEOPLE_SEARCH
+from app.models.profile import PROFILE_SEARCH
 from app.services import search
 from tests.conftest import scratch_postgres_database, skip_or_fail
 
@@ -64,11 +66,15 @@ def current(app: Flask) -> set[str]:
         return {row[0] for row in conn.execute(sa.text("SELECT version_num FROM alembic_version"))}
 
 
+#: The search indexes beside the accounts, people and profiles (app/models/search_index.py).
+SEARCH_INDEXES = (ACCOUNT_SEARCH, PEOPLE_SEARCH, PROFILE_SEARCH)
+
+
 def app_tables() -> set[str]:
-    """The tables, less Alembic's and the accounts' search index (SQLite's full-text tables)."""
+    """The tables, less Alembic's and the search indexes' (SQLite's full-text tables)."""
     with db.engine.connect() as conn:
         names = set(sa.inspect(conn).get_table_names()) - {"alembic_version"}
-    return {n for n in names if not n.startswith(ACCOUNT_SEARCH_TABLE)}
+    return {n for n in names if not n.startswith(tuple(index.name for index in SEARCH_INDEXES))}
 
 
 def assert_schema_matches_models(app: Flask) -> None:
@@ -78,23 +84,23 @@ def assert_schema_matches_models(app: Flask) -> None:
     assert app_tables() == set(db.metadata.tables)
     with db.engine.connect() as conn:
         if conn.dialect.name == "sqlite":
-            # Alembic compares no triggers: a later migration that copies accounts (batch mode)
-            # would drop those keeping the search index, and only this would notice.
+            # Alembic compares no triggers: a later migration that copies accounts, people or
+            # profiles (batch mode) would drop those keeping the search indexes, and only this would notice.
             triggers = set(conn.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
-            assert {"accounts_search_insert", "accounts_search_delete", "accounts_search_update"} <= triggers
+            for index in SEARCH_INDEXES:
+                assert index.sqlite_triggers <= triggers, index.name
         else:
             triggers = set(conn.scalars(sa.text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
         # Nor those keeping the totals of accounts and people.
         assert {f"kept_count_{table}_{event}" for table in COUNTED for event in ("insert", "delete", "update")} <= triggers
         if conn.dialect.name != "sqlite":
             # Alembic's comparison leaves them out too (present only where pg_trgm could be had).
-            assert set(ACCOUNT_TRIGRAM_INDEXES) <= trigram_indexes(conn)
+            for index in SEARCH_INDEXES:
+                assert set(index.trigram_indexes) <= trigram_indexes(conn), index.name
 
 
 def trigram_indexes(conn: sa.Connection) -> set[str]:
-    return set(
-        conn.scalars(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'accounts' AND indexdef LIKE '%gin_trgm_ops%'"))
-    )
+    return set(conn.scalars(sa.text("SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%gin_trgm_ops%'")))
 
 
 def test_there_is_a_single_head() -> None:

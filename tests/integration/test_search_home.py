@@ -8,6 +8,7 @@ import pytest
 
 from app.extensions import db
 from app.models import AccountStatus, PersonStatus, ProfileKind, Role
+from app.services.context import Actor
 from tests import factories
 
 
@@ -146,3 +147,43 @@ def test_home_shows_staff_the_accounts_they_steward_and_no_registry_figures(clie
     assert "My Page" in mine and "@mine" in mine and "My Old Page" not in mine
     assert 'id="leavers-title"' not in html and "Dee&#39;s Page" not in html
     assert "current staff" not in html
+
+
+def test_people_and_profiles_are_found_by_any_part_of_their_text_and_the_index_follows_changes(app, monkeypatch):
+    """The people and profile searches (the lists, the global search, the person picker) read the
+    trigram index where it serves (SQLite, three characters or more): the same people as a scan,
+    in name order, whether the matches are few or more than the count limit, a renamed person by
+    the new name only, a removed one nowhere."""
+    from app.services import lookup, people, profiles
+    from app.services import search as search_service
+
+    admin = Actor.for_user(factories.make_user(Role.ADMIN))
+    facebook = factories.make_platform("Facebook")
+    for n in range(6):
+        factories.make_person(f"Harbourside {n}", work_email=f"h{n}@Quay.example")
+        factories.make_profile(facebook, ProfileKind.PERSONA, name=f"Quayside {n}", handle=f"@harbour{n}")
+    renamed = factories.make_person("Old Name", work_email="old@org.example")
+    removed = factories.make_person("Gone Harbourmaster", work_email="gone@org.example")
+    factories.make_person("Elsewhere", work_email="else@org.example")
+    db.session.commit()
+    renamed.name = "Harbour Master"
+    db.session.delete(removed)
+    db.session.commit()
+
+    def listed(term: str) -> tuple[list[str], list[str], list[str], list[str]]:
+        found = search_service.search(admin, term, limit=4)
+        return (
+            [p.name for p in people.list_people(admin, people.PeopleFilters(q=term), per_page=4).items],
+            [p.name for p in profiles.list_profiles(admin, profiles.ProfileFilters(q=term), per_page=4).items],
+            [p.name for p in found.people] + [p.name for p in found.profiles],
+            [p.name for p in lookup.find_person(term, limit=4).candidates],
+        )
+
+    expected_people = ["Harbour Master", "Harbourside 0", "Harbourside 1", "Harbourside 2"]
+    expected_profiles = ["Quayside 0", "Quayside 1", "Quayside 2", "Quayside 3"]
+    assert listed("HARBOUR") == (expected_people, expected_profiles, expected_people + expected_profiles, expected_people)
+    assert listed("quay")[0] == ["Harbourside 0", "Harbourside 1", "Harbourside 2", "Harbourside 3"]  # work email
+    assert listed("old name")[0] == [] and listed("harbourmaster")[0] == []
+    monkeypatch.setattr(search_service, "COUNT_LIMIT", 2)  # more matches than the limit: read in order
+    assert listed("harbour")[:2] == (expected_people, expected_profiles)
+    assert listed("ha")[0] == expected_people  # two characters: no index serves them, a scan does
