@@ -167,6 +167,4 @@ class Connection(Base):
 # account: 170 ms at 200,000 accounts without them).
 
 ACCOUNT_SEARCH = SearchIndex("accounts", ("name", "handle", "url"))
-ACCOUNT_SEARCH_TABLE = ACCOUNT_SEARCH.name
-ACCOUNT_TRIGRAM_INDEXES = ACCOUNT_SEARCH.trigram_indexes
 ACCOUNT_SEARCH.attach(Account.__table__)
