@@ -167,9 +167,11 @@ def list_accounts(
     conditions: list[Any] = []
     if not permissions.can_read_registry(actor):
         conditions.append(Account.steward_id == (actor.person_id or -1))
-    if filters.q.strip():
+    q = filters.q.strip()
+    match_ids = account_match_ids(q) if q else None
+    if q:
         searched = len(conditions)
-        conditions.append(account_matches(filters.q))
+        conditions.append(account_matches(q))
     if filters.platform_id:
         conditions.append(Account.platform_id == filters.platform_id)
     if filters.department_id:
@@ -186,8 +188,8 @@ def list_accounts(
     # The count reads the accounts table alone (the joins below only serve the sort and the rows shown);
     # a search and nothing else, the trigram index alone (13,341 matches counted to 1,000: 5.6 -> 0.6 ms).
     counted = sa.select(Account.id).where(*conditions)
-    if len(conditions) == 1 and filters.q.strip() and (ids := account_match_ids(filters.q)) is not None:
-        counted = ids
+    if len(conditions) == 1 and match_ids is not None:
+        counted = match_ids
     if len(conditions) == 1 and filters.owner_kind:
         # An owner kind alone: counted from that kind's profiles, each one's accounts by key, not
         # by reading accounts in turn for their owner's kind (owned by the organisation, at
@@ -202,28 +204,21 @@ def list_accounts(
         # Every account: counting them reads them all (2 ms at 200,000 on SQLite, 12–18 ms on
         # PostgreSQL); the database keeps the count instead.
         total, capped = db.session.scalar(_ALL_ACCOUNTS_KEPT) or 0, False
-    elif filters.q.strip() and count_limit is not None and account_match_ids(filters.q) is None:
-        # A search no trigram index serves (under three characters on SQLite) reads every account's
-        # text: once, keeping the matches' ids as it counts them, then the page is read from those
-        # ids, instead of a second pass walking every name in order (a two-letter term found
-        # nowhere at 200,000 accounts: 615 ms, now one pass).
-        found, capped = matching_ids(counted, count_limit)
-        total = len(found)
-        if not capped:
-            conditions[searched] = Account.id.in_(found)
-    elif filters.q.strip() and count_limit is not None and len(conditions) > 1:
-        # A search with other filters: the matches kept as they are counted and, when there are
-        # not too many, the page read from them. Otherwise the rows came in the filter's index
-        # order, each checked against the search, until the page was full (a term found in 11
-        # accounts, among 180,000 active ones: 22 ms; from the 11, 0.3 ms).
+    elif q and count_limit is not None and (match_ids is None or len(conditions) > 1):
+        # A search no trigram index serves (under three characters on SQLite), or a search with
+        # other filters: the matches' ids kept as they are counted and, when there are not more
+        # than the limit, the page read from them. Otherwise a two-letter term read every
+        # account's text twice (found nowhere at 200,000 accounts: 615 ms, now one pass), and a
+        # filtered search walked the filter's index order checking each row against the search
+        # (a term found in 11 of 180,000 active accounts: 22 ms; from the 11, 0.3 ms).
         found, capped = matching_ids(counted, count_limit)
         total = len(found)
         if not capped:
             conditions = [Account.id.in_(found)]
     else:
         total, capped = count_rows(counted, None if not conditions else count_limit)
-    if capped and filters.q.strip():
-        conditions[searched] = account_matches(filters.q, many=True)
+    if capped and q:
+        conditions[searched] = account_matches(q, many=True)
 
     key = filters.sort if filters.sort in SORTS else "name"
     column = SORTS[key]

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Account, AccountStatus, Person, PersonStatus, Profile, ProfileKind, Role
+from app.services import accounts as accounts_service
 from app.services import audit, departments, platforms
 from app.services.context import Actor
 from app.services.pagination import COUNT_LIMIT
@@ -192,8 +193,6 @@ def test_the_audit_log_counts_its_events_to_a_limit(client: Any, login_as: Any) 
 def test_the_accounts_list_plans_its_joins_as_written_and_leaves_the_setting_as_it_was(app) -> None:
     """PostgreSQL: the list's own statements are planned in the order written (join_collapse_limit 1);
     the statements after them, in the same transaction, are planned as usual."""
-    from app.services import accounts as accounts_service
-
     facebook = factories.make_platform("Facebook")
     factories.make_account(facebook, name="Page")
     db.session.commit()
