@@ -424,8 +424,9 @@ def _filtered(filters: EventFilters) -> sa.Select:
     if filters.action:
         stmt = stmt.where(AuditEvent.action == filters.action)
     if filters.actor.strip():
-        # Literal match: "%" and "_" in a name are not wildcards.
-        stmt = stmt.where(sa.func.lower(AuditEvent.actor_name).contains(filters.actor.strip().lower(), autoescape=True))
+        # The names that contain it, then their events through the index on (name, sequence): testing
+        # every event's name in turn took 180 ms for a rare actor among 221,000 events.
+        stmt = stmt.where(AuditEvent.actor_name.in_(recorded_actors(filters.actor)))
     if filters.date_from:
         stmt = stmt.where(AuditEvent.occurred_at >= datetime.combine(filters.date_from, time.min, UTC))
     if filters.date_to:
@@ -507,46 +508,66 @@ def _event_batches(filters: EventFilters, batch_size: int) -> Iterator[list[tupl
         db.session.expunge_all()
 
 
-#: database -> (seq and link of the newest event read, object type -> its actions): what the log
-#: holds, as this process last read it.
-_RECORDED: dict[str, tuple[int, str, dict[str, set[str]]]] = {}
+@dataclass
+class _Recorded:
+    """What the log holds, as this process last read it."""
+
+    #: Sequence number and link of the newest event read.
+    seq: int
+    link: str
+    #: Object type -> its actions.
+    kinds: dict[str, set[str]]
+    #: Every actor's name.
+    actors: set[str]
 
 
-def _recorded() -> dict[str, set[str]]:
-    """Every object type the log holds, with its actions. The log only grows, so this process
-    reads only the events appended since it last looked (found by the newest event's sequence
-    number, and trusted only while that event still carries the same link): reading the whole log
-    for them on every visit took 50 ms at 221,000 events."""
+#: database -> what its log holds, as this process last read it.
+_RECORDED: dict[str, _Recorded] = {}
+
+
+def _recorded() -> _Recorded:
+    """Every object type the log holds, with its actions, and every actor's name. The log only
+    grows, so this process reads only the events appended since it last looked (found by the
+    newest event's sequence number, and trusted only while that event still carries the same
+    link): reading the whole log for them on every visit took 50 ms at 221,000 events."""
     newest = db.session.execute(sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
     if newest is None:
-        return {}
+        return _Recorded(0, "", {}, set())
     key = db.engine.url.render_as_string(hide_password=True)
     kept = _RECORDED.get(key)
-    since, kinds = 0, {}
+    since, kinds, actors = 0, {}, set()
     if (
         kept is not None
-        and kept[0] <= newest.seq
-        and db.session.scalar(sa.select(AuditEvent.hash).where(AuditEvent.seq == kept[0])) == kept[1]
+        and kept.seq <= newest.seq
+        and db.session.scalar(sa.select(AuditEvent.hash).where(AuditEvent.seq == kept.seq)) == kept.link
     ):
-        if kept[0] == newest.seq:
-            return kept[2]
-        since, kinds = kept[0], {object_type: set(actions) for object_type, actions in kept[2].items()}
+        if kept.seq == newest.seq:
+            return kept
+        since, actors = kept.seq, set(kept.actors)
+        kinds = {object_type: set(actions) for object_type, actions in kept.kinds.items()}
     for object_type, action in db.session.execute(
         sa.select(AuditEvent.object_type, AuditEvent.action).where(AuditEvent.seq > since).distinct()
     ):
         kinds.setdefault(object_type, set()).add(action)
-    _RECORDED[key] = (newest.seq, newest.hash, kinds)
-    return kinds
+    actors.update(db.session.scalars(sa.select(AuditEvent.actor_name).where(AuditEvent.seq > since).distinct()))
+    _RECORDED[key] = recorded = _Recorded(newest.seq, newest.hash, kinds, actors)
+    return recorded
+
+
+def recorded_actors(part: str) -> list[str]:
+    """The actors' names that contain ``part``, whatever its case."""
+    needle = part.strip().lower()
+    return sorted(name for name in _recorded().actors if needle in name.lower())
 
 
 def recorded_object_types() -> list[str]:
     """Every object type the log holds, for the filter list."""
-    return sorted(_recorded())
+    return sorted(_recorded().kinds)
 
 
 def recorded_actions(object_type: str = "") -> list[str]:
     """Every action the log holds (of one object type, if given), for the filter list."""
-    kinds = _recorded()
+    kinds = _recorded().kinds
     if object_type:
         return sorted(kinds.get(object_type, ()))
     return sorted(set().union(*kinds.values()))

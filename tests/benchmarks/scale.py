@@ -288,6 +288,9 @@ def pages(targets: dict[str, Any], per_page: int) -> dict[str, str]:
         "findings_last_page": "/findings/?page=1000000",
         "audit_about_accounts": "/audit/?object_type=account",
         "audit_one_action": "/audit/?action=account.update",
+        # Who did it: the bench's own few sign-ins, and a name that did nothing (every event was read).
+        "audit_by_actor": "/audit/?actor=bench",
+        "audit_by_unknown_actor": "/audit/?actor=nobody",
         "cases_list": "/offboarding/",
     }
 

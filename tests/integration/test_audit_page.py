@@ -97,6 +97,39 @@ def test_filters_by_object_type_action_and_actor(client, login_as):
     assert combined.status_code == 200 and "No events match these filters" in combined.text
 
 
+def test_the_actor_filter_finds_any_part_of_a_name_literally_and_new_actors_at_once(client, login_as):
+    for name, summary in (
+        ("José Ramírez", "Renamed a page"),
+        ("Ana 100% Sure", "Checked a page"),
+        ("Anders_Lee", "Added a page"),
+    ):
+        audit.record_event(Actor(user_id=None, name=name, role=Role.ADMIN), "account.update", "account", 1, summary)
+    db.session.commit()
+    login_as(Role.DIRECTOR)
+
+    def found(actor: str) -> set[str]:
+        page = client.get("/audit/", query_string={"actor": actor}).text
+        return {s for s in ("Renamed a page", "Checked a page", "Added a page", "Tidied a page") if s in page}
+
+    assert found("JOSÉ") == {"Renamed a page"}  # whatever the case, accented letters too
+    assert found("mírez") == {"Renamed a page"}
+    assert found("an") == {"Checked a page", "Added a page"}
+    # "%" and "_" are the characters typed, not wildcards.
+    assert found("100%") == {"Checked a page"}
+    assert found("s_l") == {"Added a page"}
+    assert found("é_r") == set()  # as a wildcard, "_" would find "José Ramírez"
+    assert found("0% s") == {"Checked a page"}
+    assert found("nobody") == set()
+    assert "No events match these filters" in client.get("/audit/?actor=nobody").text
+
+    # Someone acting for the first time after the log was read is found at once.
+    audit.record_event(Actor(user_id=None, name="Zoë Newcomer", role=Role.IT), "account.update", "account", 1, "Tidied a page")
+    db.session.commit()
+    assert found("zoë") == {"Tidied a page"}
+    csv = client.get("/audit/export.csv?actor=newcomer").text
+    assert "Tidied a page" in csv and "Renamed a page" not in csv
+
+
 def test_shows_what_changed_created_and_removed(client, login_as):
     audit.record_event(
         ALICE,
