@@ -679,14 +679,20 @@ def leavers_of(note: CredentialNote) -> list[Person]:
     return people
 
 
-def _with_person(model: Any, key: Any, ids: list[int]) -> dict[int, list[Any]]:
-    """The rows of ``model`` whose ``key`` is one of ``ids``, their person joined, by key (every id
-    present, in id order)."""
+@functools.cache
+def _with_person_statement(model: Any, key: str) -> sa.Select:
+    """Built once: built on every call, the statement took longer to make (its cache key, its
+    loader options) than the database took to answer it."""
+    ids = sa.bindparam("ids", expanding=True)
+    return sa.select(model).options(joinedload(model.person)).where(getattr(model, key).in_(ids)).order_by(model.id)
+
+
+def _with_person(model: Any, key: str, ids: list[int]) -> dict[int, list[Any]]:
+    """The rows of ``model`` whose column ``key`` is one of ``ids``, their person joined, by key
+    (every id present, in id order)."""
     grouped: dict[int, list[Any]] = {i: [] for i in ids}
-    for row in db.session.scalars(
-        sa.select(model).options(joinedload(model.person)).where(key.in_(sorted(ids))).order_by(model.id)
-    ):
-        grouped[getattr(row, key.key)].append(row)
+    for row in db.session.scalars(_with_person_statement(model, key), {"ids": sorted(ids)}):
+        grouped[getattr(row, key)].append(row)
     return grouped
 
 
@@ -694,9 +700,9 @@ def _load_people_of(notes: list[CredentialNote]) -> None:
     """What ``state_of`` reads beyond the note: its reveals and its profile's custodians, each with
     the person, in one query each, always issued (so the count never depends on the rows; not
     selectinload, which sends one IN list per 500 parents and none for no parent)."""
-    reveals = _with_person(CredentialReveal, CredentialReveal.note_id, [n.id for n in notes])
+    reveals = _with_person(CredentialReveal, "note_id", [n.id for n in notes])
     profiles = {n.profile.id: n.profile for n in notes if n.profile is not None}
-    links = _with_person(ProfileCustodian, ProfileCustodian.profile_id, list(profiles))
+    links = _with_person(ProfileCustodian, "profile_id", list(profiles))
     for note in notes:
         set_committed_value(note, "reveals", reveals[note.id])
     for pid, profile in profiles.items():
