@@ -356,13 +356,25 @@ def _offset_page(
     ids_first: bool = False,
 ) -> Page[Account]:
     """A page by position: ``OFFSET`` walks the rows before it (a page past the end shows the last)."""
-    ordered = stmt.order_by(_empty_last(column.desc() if descending else column.asc(), nullable), Account.id)
     page = max(1, page) if capped else min(max(1, page), max(1, ceil(total / per_page)))
     offset = (page - 1) * per_page
-    # A page after the first by number (the API's, or a number typed in) skips the rows before it
-    # by their ids alone, not each joined with what the list shows of it (page 4,000 at L: 330 ms;
-    # 6 ms), so its cost grows only with the ids it skips.
-    rows, more = _rows_and_more(ordered, per_page, offset, ids_first or offset > 0)
+    from_end = total - offset - per_page
+    if not capped and offset > max(0, from_end):
+        # Nearer the end of an exact total: read backwards from the end, skipping only the rows
+        # after the page, and turned round (the order ends with the id, so it is the same). Page
+        # 7,200 of 8,000 through the API at L: 11.4 ms reading forwards.
+        backwards = _empty_last(column.asc() if descending else column.desc(), nullable, last=False)
+        rows, _ = _rows_and_more(
+            stmt.order_by(backwards, Account.id.desc()), total - offset - max(0, from_end), max(0, from_end), True
+        )
+        rows.reverse()
+        more = offset + len(rows) < total
+    else:
+        ordered = stmt.order_by(_empty_last(column.desc() if descending else column.asc(), nullable), Account.id)
+        # A page after the first by number (the API's, or a number typed in) skips the rows before it
+        # by their ids alone, not each joined with what the list shows of it (page 4,000 at L: 330 ms;
+        # 6 ms), so its cost grows only with the ids it skips.
+        rows, more = _rows_and_more(ordered, per_page, offset, ids_first or offset > 0)
     next_after = rows[-1].id if more and rows else None
     prev_before = rows[0].id if page > 1 and rows else None
     return Page(rows, total, page, per_page, total_capped=capped, next_after=next_after, prev_before=prev_before, keyset=True)

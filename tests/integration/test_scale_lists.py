@@ -10,6 +10,7 @@ lists count their total only that far. Behaviour a user sees, checked here; the 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -214,3 +215,27 @@ def test_the_accounts_list_plans_its_joins_as_written_and_leaves_the_setting_as_
     if usual is not None:
         assert seen and set(seen) == {"1"}, "the list's rows are planned as written"
         assert db.session.execute(sa.text("SHOW join_collapse_limit")).scalar() == usual
+
+
+@pytest.mark.parametrize("sort", ["department", "reviewed", "status"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_numbered_pages_near_the_end_read_backwards_give_the_list_s_rows_on_either_database(
+    app: Any, sort: str, descending: bool
+) -> None:
+    """Past the middle a numbered page is read from the end in the reverse order: empty values,
+    last either way in the list, come first read backwards, on PostgreSQL as on SQLite."""
+    platform, arts = factories.make_platform("Bluesky"), factories.make_department("Arts")
+    for n in range(11):
+        factories.make_account(
+            platform,
+            name=f"Account {n % 4}",
+            department=arts if n % 3 else None,
+            status=(AccountStatus.ACTIVE, AccountStatus.DORMANT)[n % 5 == 0],
+            last_reviewed_at=None if n % 4 == 0 else datetime(2026, 1, 1 + n % 3, tzinfo=UTC),
+        )
+    db.session.commit()
+    admin, filters = Actor.system(), accounts_service.AccountFilters(sort=sort, descending=descending)
+    expected = [a.id for a in accounts_service.list_accounts(admin, filters, page=1, per_page=50).items]
+    pages = [accounts_service.list_accounts(admin, filters, page=n, per_page=3) for n in range(1, 5)]
+    assert [a.id for p in pages for a in p.items] == expected and len(expected) == 11
+    assert [p.has_next for p in pages] == [True, True, True, False]

@@ -633,15 +633,30 @@ def test_next_and_previous_links_walk_every_account_once_in_order(it, facebook, 
     assert page.page == 1 and back == expected[:16]
 
 
-@pytest.mark.parametrize(("sort", "descending"), [("name", False), ("platform", True), ("department", False)])
+@pytest.mark.parametrize("sort", ["name", "platform", "department", "status", "reviewed"])
+@pytest.mark.parametrize("descending", [False, True])
 def test_pages_by_number_and_by_next_links_have_the_same_rows(it, facebook, sort, descending):
-    """A numbered page after the first (the API's) reads its ids first, then their rows; the Next
-    links read the rows after the cursor: the same rows in the same order, ties included."""
+    """A numbered page after the first (the API's) reads its ids first, then their rows, and one
+    nearer the end reads backwards from the end; the Next links read the rows after the cursor:
+    the same rows in the same order, ties and empty values included."""
     bluesky, arts = factories.make_platform("Bluesky"), factories.make_department("Arts")
     for n in range(11):
-        factories.make_account(bluesky if n % 2 else facebook, name=f"Account {n % 4}", department=arts if n % 3 else None)
+        factories.make_account(
+            bluesky if n % 2 else facebook,
+            name=f"Account {n % 4}",
+            department=arts if n % 3 else None,
+            status=(AccountStatus.ACTIVE, AccountStatus.DORMANT)[n % 5 == 0],
+            last_reviewed_at=None if n % 4 == 0 else datetime(2026, 1, 1 + n % 3, tzinfo=UTC),
+        )
     filters = service.AccountFilters(sort=sort, descending=descending)
-    numbered = [[a.id for a in service.list_accounts(it, filters, page=n, per_page=3).items] for n in range(1, 5)]
+    by_number = [service.list_accounts(it, filters, page=n, per_page=3) for n in range(1, 5)]
+    assert [(p.page, p.has_next, p.has_prev) for p in by_number] == [
+        (1, True, False),
+        (2, True, True),
+        (3, True, True),
+        (4, False, True),
+    ]
+    numbered = [[a.id for a in p.items] for p in by_number]
     walked, page = [], service.list_accounts(it, filters, per_page=3)
     walked.append([a.id for a in page.items])
     while page.has_next:
