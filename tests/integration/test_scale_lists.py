@@ -23,6 +23,7 @@ from app.services import audit, departments, platforms
 from app.services.context import Actor
 from app.services.pagination import COUNT_LIMIT
 from tests import factories
+from tests.statements import Statements, counting
 
 
 def _accounts(platform: Any, n: int, department: Any = None, status: AccountStatus = AccountStatus.ACTIVE) -> None:
@@ -239,3 +240,27 @@ def test_numbered_pages_near_the_end_read_backwards_give_the_list_s_rows_on_eith
     pages = [accounts_service.list_accounts(admin, filters, page=n, per_page=3) for n in range(1, 5)]
     assert [a.id for p in pages for a in p.items] == expected and len(expected) == 11
     assert [p.has_next for p in pages] == [True, True, True, False]
+
+
+def test_an_account_page_sends_the_same_statements_with_findings_or_without(client: Any, login_as: Any) -> None:
+    """Its own statements, apart from the finding rules it runs (which depend on what the account
+    has): the same for an account without findings as for one with some, on either database."""
+    facebook = factories.make_platform("Facebook")
+    steward = factories.make_person("Sam Steward")
+    clean = factories.make_account(facebook, name="Clean Page", steward=steward, last_reviewed_at=datetime.now(UTC))
+    for n in range(2):
+        factories.make_admin(clean, factories.make_profile(facebook, ProfileKind.ORGANISATION, name=f"Admin {n}"))
+    factories.make_recovery(clean)
+    risky = factories.make_account(facebook, name="Risky Page")
+    db.session.commit()
+    login_as(Role.ADMIN)
+
+    def statements(account: Account) -> Statements:
+        client.get(f"/accounts/{account.id}")
+        with counting(db.engine) as counted:
+            assert client.get(f"/accounts/{account.id}").status_code == 200
+        return counted
+
+    without, with_findings = statements(clean), statements(risky)
+    assert not without.by_rule and with_findings.by_rule, "one account without findings, one with"
+    assert without.own == with_findings.own
