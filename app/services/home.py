@@ -9,6 +9,7 @@ from sqlalchemy.orm import aliased, joinedload
 
 from app.extensions import db
 from app.models.account import Account, AccountStatus
+from app.models.finding import IndexedFinding
 from app.models.kept_count import KeptCount
 from app.models.person import Person, PersonStatus
 from app.models.profile import Profile
@@ -72,8 +73,11 @@ _FIRST_LEAVING = (
     .order_by(Person.last_day, Person.name, Person.id)
     .limit(SHORT_LIST)
 )
-# Counted from the leavers' side (the join stops at the limit); listed from the accounts' name
-# order, each checked in two primary-key lookups until ten are found, not every match sorted.
+# Counted from the leavers' side (the join stops at the limit). Listed from the held-by-leaver
+# rule's findings in the finding index's order (the accounts' names, case aside), each checked for
+# an owner held by a leaver: every such account has that finding, and most of those findings are
+# one, so the ten are found among the first few dozen. Walking every account in name order for
+# them read 3,000 at 200,000 accounts (2.5 ms of SQL; 0.13 ms this way).
 _HELD_COUNT = sa.select(sa.func.count()).select_from(
     sa.select(Account.id)
     .join(_Owner, Account.owner_profile_id == _Owner.id)
@@ -84,9 +88,13 @@ _HELD_COUNT = sa.select(sa.func.count()).select_from(
 )
 _FIRST_HELD = (
     sa.select(Account)
+    .select_from(IndexedFinding)
+    .join(Account, Account.id == IndexedFinding.subject_id)
     # Joined: three more statements with IN lists of ten ids cost more (2.6 -> 1.2 ms at 200,000 accounts).
     .options(joinedload(Account.platform), joinedload(Account.owner_profile).joinedload(Profile.holder))
     .where(
+        IndexedFinding.rule_id == "held-by-leaver",
+        IndexedFinding.subject_type == "account",
         _LIVE,
         sa.select(_Owner.id)
         .join(_OwnerHolder, _Owner.holder_id == _OwnerHolder.id)
@@ -94,7 +102,7 @@ _FIRST_HELD = (
         .correlate(Account)
         .exists(),
     )
-    .order_by(Account.name, Account.id)
+    .order_by(IndexedFinding.severity_rank, IndexedFinding.sort_name, IndexedFinding.subject_id)
     .limit(SHORT_LIST)
 )
 
@@ -120,5 +128,6 @@ def summary(actor: Actor, *, personal_owners: bool = True) -> HomeSummary:
     result.held_by_leavers_count, result.held_by_leavers_capped = capped(
         db.session.scalar(_HELD_COUNT, {"limit": HELD_COUNT_LIMIT + 1}) or 0, HELD_COUNT_LIMIT
     )
+    findings.ensure_current(findings.configured_interval())  # the list is read from the finding index
     result.held_by_leavers = list(db.session.scalars(_FIRST_HELD))
     return result

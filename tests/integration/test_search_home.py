@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import date, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import AccountStatus, PersonStatus, ProfileKind, Role
+from app.models import Account, AccountStatus, PersonStatus, ProfileKind, Role
 from app.services.context import Actor
 from tests import factories
 
@@ -116,6 +119,36 @@ def test_home_lists_the_first_ten_accounts_owned_by_leavers_by_name_and_counts_t
     monkeypatch.setattr(home, "HELD_COUNT_LIMIT", 11)
     at_risk = card(client.get("/").text, "leavers-title")
     assert "More than <strong>11</strong> accounts; the first 10 are listed" in at_risk
+
+
+@pytest.mark.parametrize("role", [Role.DIRECTOR, Role.HR])
+def test_the_accounts_owned_by_leavers_follow_people_s_changes_in_name_order_whatever_the_case(client, login_as, role):
+    from app.services import findings, people
+
+    login_as(role)
+    fb = factories.make_platform("Facebook")
+    kim = factories.make_person("Kim Keeper")
+    profile = factories.make_profile(fb, ProfileKind.PERSONAL, holder=kim)
+    for name in ("charlie page", "alpha page", "Bravo Page"):
+        factories.make_account(fb, name=name, owner_profile=profile)
+    db.session.commit()
+    assert "alpha page" not in card(client.get("/").text, "leavers-title")
+
+    # Kim's leaving is recorded: her accounts are listed at once, by name whatever the case.
+    leaving = replace(people.data_of(kim), status=PersonStatus.LEAVING, last_day=date.today() + timedelta(days=10))
+    people.update_person(Actor.system(), kim, leaving, kim.version)
+    db.session.commit()
+    at_risk = card(client.get("/").text, "leavers-title")
+    assert re.findall(r">([A-Za-z ]+ [Pp]age)</a>", at_risk) == ["alpha page", "Bravo Page", "charlie page"]
+
+    # An accepted finding is still an account its organisation may not get back into.
+    account = db.session.scalar(sa.select(Account).where(Account.name == "Bravo Page"))
+    director = Actor(user_id=None, name="Dee Director", role=Role.DIRECTOR)
+    findings.accept_finding(
+        director, "held-by-leaver", "account", account.id, "Kim hands it over", date.today() + timedelta(days=9)
+    )
+    db.session.commit()
+    assert "Bravo Page" in card(client.get("/").text, "leavers-title")
 
 
 @pytest.mark.parametrize("role", [Role.DIRECTOR, Role.HR])
