@@ -23,6 +23,8 @@ TOP_ACCOUNTS = 10
 SHORT_LIST = 10
 #: Days of history the trend shows.
 TREND_DAYS = 90
+#: Departments drawn as bars (those with most open findings); the rest are counted under the chart.
+DEPARTMENT_BARS = 12
 
 
 @dataclass
@@ -93,7 +95,7 @@ def build(actor: Actor, review_interval_days: int = 365, today: date | None = No
     """
     permissions.require(actor.has_role(Role.DIRECTOR, Role.ADMIN), "Only a director or an admin sees the dashboard.")
     today = today or date.today()
-    summary = findings.organisation_summary(review_interval_days)
+    summary = findings.organisation_summary(review_interval_days, top_departments=DEPARTMENT_BARS)
     history = findings.trend(TREND_DAYS, today)
     trend = [TrendDay(s.taken_on, s.total, dict(s.by_severity or {})) for s in history if s.taken_on <= today]
     if not any(s.taken_on == today for s in history):

@@ -236,6 +236,9 @@ class Summary:
     #: department id (None for none) → (name, count); empty in the findings list's summary (it shows none)
     by_department: dict[int | None, tuple[str, int]]
     accepted: int
+    #: When only the departments with most open findings are in by_department (in that order, then
+    #: by name, no department last): how many others have open findings, and how many they have.
+    more_departments: tuple[int, int] = (0, 0)
 
 
 # --- Evaluation ---------------------------------------------------------------------------
@@ -1023,11 +1026,22 @@ _KEPT_BY_DEPARTMENT = sa.select(_OPEN_BY_DEPARTMENT.c.key, Department.name, _OPE
 )
 
 
-def _kept_summary(show: str = "all", departments: bool = True) -> Summary:
+#: The departments with most open findings first (then by name, no department last), each with
+#: how many departments have any: only the first ``top`` rows come back.
+_TOP_DEPARTMENTS = (
+    _KEPT_BY_DEPARTMENT.add_columns(sa.func.count().over().label("departments"))
+    .order_by(_OPEN_BY_DEPARTMENT.c.n.desc(), _OPEN_BY_DEPARTMENT.c.key == 0, sa.func.lower(Department.name))
+    .limit(sa.bindparam("top"))
+)
+
+
+def _kept_summary(show: str = "all", departments: bool = True, top: int | None = None) -> Summary:
     """The organisation's summary from the kept counts, added up by the database: one row per
     rule and one per department come back, not one per rule and department (6,600 at 300).
     Without ``departments`` (a page that shows none) by_department is left empty: adding them up
-    grows with the departments (0.56 of the 0.94 ms at 300)."""
+    grows with the departments (0.56 of the 0.94 ms at 300). With ``top``, only the ``top``
+    departments with most open findings come back, and more_departments counts the others (the
+    dashboard draws twelve: 301 departments read and sorted in Python cost 1.3 ms at 20,000 people)."""
     by_rule: Counter[str] = Counter()
     accepted = 0
     for rule_id, is_accepted, n in db.session.execute(_KEPT_BY_RULE):
@@ -1037,11 +1051,18 @@ def _kept_summary(show: str = "all", departments: bool = True) -> Summary:
             by_rule[rule_id] += n
     by_department: Counter[int] = Counter()
     names: dict[int, str] = {}
-    for key, name, n in db.session.execute(_KEPT_BY_DEPARTMENT) if departments else ():
+    if top is not None:
+        rows = db.session.execute(_TOP_DEPARTMENTS, {"top": top}).all()
+    else:
+        rows = db.session.execute(_KEPT_BY_DEPARTMENT).all() if departments else []
+    for key, name, n, *_ in rows:
         by_department[key] = n
         if name is not None:
             names[key] = name
-    return _summary(by_rule, by_department, accepted, show, names)
+    summary = _summary(by_rule, by_department, accepted, show, names)
+    if top is not None and rows:
+        summary.more_departments = (rows[0].departments - len(rows), summary.total - sum(by_department.values()))
+    return summary
 
 
 def _summary(
@@ -1076,10 +1097,11 @@ def rule_total(rule_id: str, review_interval_days: int) -> int:
     return db.session.scalar(sa.select(sa.func.sum(FindingCount.n)).where(FindingCount.rule_id == rule_id)) or 0
 
 
-def organisation_summary(review_interval_days: int) -> Summary:
-    """Open and accepted findings of the whole organisation, from the kept counts."""
+def organisation_summary(review_interval_days: int, top_departments: int | None = None) -> Summary:
+    """Open and accepted findings of the whole organisation, from the kept counts (by department,
+    the ``top_departments`` with most open findings only, when given)."""
     ensure_current(review_interval_days)
-    return _kept_summary()
+    return _kept_summary(top=top_departments)
 
 
 def summarize(findings: Iterable[Finding]) -> Summary:

@@ -347,3 +347,25 @@ def test_the_dashboard_issues_the_same_statements_at_any_size(client: Any, login
     print(f"\nstatements on the first view of the day / later views: {small} then {large}")
     assert small == large
     assert dashboard.rank_accounts(findings.evaluate())[1] > 30
+
+
+def test_the_department_chart_draws_those_with_most_open_findings_and_counts_the_rest(client: Any, login_as: Any) -> None:
+    login_as(Role.DIRECTOR)
+    facebook = factories.make_platform("Facebook")
+    # Fifteen departments holding one to four accounts (ties in their counts), named in either case.
+    for i in range(15):
+        letter = "abcdefghijklmno"[i]
+        department = factories.make_department(f"{letter.upper() if i % 3 else letter}-department {i:02}")
+        for _ in range(1 + i % 4):
+            factories.make_account(facebook, department=department)
+    factories.make_account(facebook)  # no department
+    db.session.commit()
+
+    page = section(client.get("/").text, "department-title")
+    every = findings.summarize(findings.evaluate())
+    ranked = sorted(every.by_department.items(), key=lambda kv: (-kv[1][1], kv[0] is None, kv[1][0].lower()))
+    shown, hidden = ranked[: dashboard.DEPARTMENT_BARS], ranked[dashboard.DEPARTMENT_BARS :]
+    # Drawn in that order (most first, then by name whatever the case); "No department" is not a link.
+    assert list(links(page)) == [f"{name}: {findings_phrase(n)}" for key, (name, n) in shown if key is not None]
+    assert len(hidden) == 4
+    assert f"And 4 more departments with {sum(n for _, (_, n) in hidden)} open findings." in page
