@@ -45,7 +45,7 @@ from app.models.user import Role
 from app.services import audit, finding_sql, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, ValidationFailed
-from app.services.pagination import Page
+from app.services.pagination import Page, from_the_end
 
 
 class Severity(enum.Enum):
@@ -886,12 +886,11 @@ def indexed_page(
     The order is total ((rule, subject) is unique), so either way gives the same rows.
     """
     stmt = _INDEX_ROW.where(*_index_where(filters))
-    from_end = max(0, total - offset - limit) if total is not None else 0
-    if total is None or offset <= from_end:
-        rows = db.session.execute(stmt.order_by(*_INDEX_ORDER).offset(offset).limit(limit)).all()
+    if total is not None and (backwards := from_the_end(offset, limit, total)) is not None:
+        reversed_order = stmt.order_by(*(column.desc() for column in _INDEX_ORDER))
+        rows = db.session.execute(reversed_order.offset(backwards[0]).limit(backwards[1])).all()[::-1]
     else:
-        backwards = stmt.order_by(*(column.desc() for column in _INDEX_ORDER))
-        rows = db.session.execute(backwards.offset(from_end).limit(max(0, min(limit, total - offset)))).all()[::-1]
+        rows = db.session.execute(stmt.order_by(*_INDEX_ORDER).offset(offset).limit(limit)).all()
     return _evaluated(rows, filters, review_interval_days)
 
 

@@ -91,6 +91,17 @@ def count_rows(stmt: sa.Select[Any], limit: int | None = None) -> tuple[int, boo
     )
 
 
+def from_the_end(offset: int, limit: int, total: int) -> tuple[int, int] | None:
+    """Where to read a page of ``limit`` rows from ``offset``, in a list of exactly ``total`` rows,
+    backwards from the end (in the reverse order, the rows then turned round): (offset, limit) in
+    that order when the page is nearer the end than the start, so that it skips only the rows after
+    it; None when it is nearer the start. A list whose order is total gives the same rows either way."""
+    after = total - offset - limit
+    if offset <= max(0, after):
+        return None
+    return max(0, after), max(0, min(limit, total - offset))
+
+
 def capped(counted: int, limit: int) -> tuple[int, bool]:
     """A count taken up to ``limit + 1`` rows, as (count, whether there are more than ``limit``)."""
     return min(counted, limit), counted > limit
