@@ -1040,7 +1040,8 @@ def _kept_summary(show: str = "all", departments: bool = True, top: int | None =
     Without ``departments`` (a page that shows none) by_department is left empty: adding them up
     grows with the departments (0.56 of the 0.94 ms at 300). With ``top``, only the ``top``
     departments with most open findings come back, and more_departments counts the others (the
-    dashboard draws twelve: 301 departments read and sorted in Python cost 1.3 ms at 20,000 people)."""
+    dashboard draws twelve: reading 301 and sorting them in Python took 1.24 ms at 20,000 people;
+    this way, 0.98)."""
     by_rule: Counter[str] = Counter()
     accepted = 0
     for rule_id, is_accepted, n in db.session.execute(_KEPT_BY_RULE):
