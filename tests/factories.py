@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from app.extensions import db
@@ -84,6 +84,22 @@ def make_account(platform: Platform | None = None, **kw: Any) -> Account:
     n = _n()
     kw.setdefault("status", AccountStatus.ACTIVE)
     return _save(Account(platform=platform or make_platform(), name=kw.pop("name", f"Account {n}"), **kw))
+
+
+def make_accounts_to_sort(platforms: list[Platform], department: Department, n: int = 11) -> list[Account]:
+    """``n`` accounts with ties and empty values in every sort of the accounts list: names repeat,
+    every third has no department, some are dormant, every fourth was never reviewed; they take
+    the platforms in turn."""
+    return [
+        make_account(
+            platforms[i % len(platforms)],
+            name=f"Account {i % 4}",
+            department=department if i % 3 else None,
+            status=(AccountStatus.ACTIVE, AccountStatus.DORMANT)[i % 5 == 0],
+            last_reviewed_at=None if i % 4 == 0 else datetime(2026, 1, 1 + i % 3, tzinfo=UTC),
+        )
+        for i in range(n)
+    ]
 
 
 def make_admin(account: Account, profile: Profile, role_name: str = "admin", **kw: Any) -> AccountAdmin:

@@ -226,14 +226,7 @@ def test_numbered_pages_near_the_end_read_backwards_give_the_list_s_rows_on_eith
     """Past the middle a numbered page is read from the end in the reverse order: empty values,
     last either way in the list, come first read backwards, on PostgreSQL as on SQLite."""
     platform, arts = factories.make_platform("Bluesky"), factories.make_department("Arts")
-    for n in range(11):
-        factories.make_account(
-            platform,
-            name=f"Account {n % 4}",
-            department=arts if n % 3 else None,
-            status=(AccountStatus.ACTIVE, AccountStatus.DORMANT)[n % 5 == 0],
-            last_reviewed_at=None if n % 4 == 0 else datetime(2026, 1, 1 + n % 3, tzinfo=UTC),
-        )
+    factories.make_accounts_to_sort([platform], arts)
     db.session.commit()
     admin, filters = Actor.system(), accounts_service.AccountFilters(sort=sort, descending=descending)
     expected = [a.id for a in accounts_service.list_accounts(admin, filters, page=1, per_page=50).items]

@@ -640,14 +640,7 @@ def test_pages_by_number_and_by_next_links_have_the_same_rows(it, facebook, sort
     nearer the end reads backwards from the end; the Next links read the rows after the cursor:
     the same rows in the same order, ties and empty values included."""
     bluesky, arts = factories.make_platform("Bluesky"), factories.make_department("Arts")
-    for n in range(11):
-        factories.make_account(
-            bluesky if n % 2 else facebook,
-            name=f"Account {n % 4}",
-            department=arts if n % 3 else None,
-            status=(AccountStatus.ACTIVE, AccountStatus.DORMANT)[n % 5 == 0],
-            last_reviewed_at=None if n % 4 == 0 else datetime(2026, 1, 1 + n % 3, tzinfo=UTC),
-        )
+    factories.make_accounts_to_sort([facebook, bluesky], arts)
     filters = service.AccountFilters(sort=sort, descending=descending)
     by_number = [service.list_accounts(it, filters, page=n, per_page=3) for n in range(1, 5)]
     assert [(p.page, p.has_next, p.has_prev) for p in by_number] == [
