@@ -72,6 +72,22 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2 at a test's cost: the same library and code path, a fraction of the memory and time
+    (0.14 s a sign-in at the production parameters, the suite signs in thousands of times).
+    ``test_passwords`` checks the parameters production hashes with."""
+    from argon2 import PasswordHasher
+
+    from app.services import users
+
+    with pytest.MonkeyPatch.context() as mp:
+        cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        mp.setattr(users, "_hasher", cheap)
+        mp.setattr(users, "_DUMMY_HASH", cheap.hash("handover-timing-equaliser"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
     """A PostgreSQL server URL: HANDOVER_TEST_PG_URL, or a throwaway cluster started here."""

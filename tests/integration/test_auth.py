@@ -1,6 +1,6 @@
 """Signing in and out, sessions, redirects after sign-in, rate limits, headers and error pages.
 
-Every sign-in costs an argon2 verification (about 0.3 s), so each test signs in as few times as it can.
+Every sign-in costs an argon2 verification, so each test signs in as few times as it can.
 """
 
 from __future__ import annotations

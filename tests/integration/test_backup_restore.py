@@ -32,7 +32,6 @@ import flask_migrate
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from argon2 import PasswordHasher
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask
 
@@ -40,7 +39,7 @@ from app import create_app
 from app.extensions import db
 from app.models import Account, AuditEvent, Department, Person, User
 from app.models.credential import CredentialKind, CredentialNote, CredentialVersion
-from app.services import audit, backup, credentials, crypto, demo, generate, users
+from app.services import audit, backup, credentials, crypto, demo, generate
 from app.services.context import Actor
 from config import ConfigError, TestingConfig
 from tests import factories, old_audit_chain
@@ -70,10 +69,6 @@ def _dispose(app: Flask) -> None:
         db.engine.dispose()
 
 
-def _fast_hashing(mp: pytest.MonkeyPatch) -> None:
-    mp.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
 # --- The organisation of 10,000 accounts, once per database ------------------------------------
 
 
@@ -94,16 +89,14 @@ class Drill:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def drill(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
     folder = tmp_path_factory.mktemp(f"backup-{request.param}")
-    with pytest.MonkeyPatch.context() as mp:
-        _fast_hashing(mp)
-        if request.param == "sqlite":
-            yield from _build("sqlite", f"sqlite:///{folder / 'source.sqlite3'}", None, folder)
-            return
-        server = request.getfixturevalue("postgres_server")
-        if server is None:
-            skip_or_fail("postgres", "PostgreSQL is not installed", "apt-get install postgresql (or set HANDOVER_TEST_PG_URL)")
-        with scratch_postgres_database(server, "handover_backup") as url:
-            yield from _build("postgresql", url, server, folder)
+    if request.param == "sqlite":
+        yield from _build("sqlite", f"sqlite:///{folder / 'source.sqlite3'}", None, folder)
+        return
+    server = request.getfixturevalue("postgres_server")
+    if server is None:
+        skip_or_fail("postgres", "PostgreSQL is not installed", "apt-get install postgresql (or set HANDOVER_TEST_PG_URL)")
+    with scratch_postgres_database(server, "handover_backup") as url:
+        yield from _build("postgresql", url, server, folder)
 
 
 def _build(kind: str, url: str, server: str | None, folder: Path) -> Iterator[Drill]:

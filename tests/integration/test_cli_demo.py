@@ -4,20 +4,12 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from flask import Flask
 
 from app import create_app
 from app.extensions import db
 from app.models import Account, Person, Platform, User
-from app.services import users
 from app.services.catalogue import CATALOGUE
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    """argon2 at full cost makes each load slow; these tests check the commands, not the hashing."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def count(model: type) -> int:

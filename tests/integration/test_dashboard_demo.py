@@ -1,18 +1,11 @@
 """On the demo organisation the dashboard shows the field notes' risks at first sight."""
 
-import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
 from app.extensions import db
 from app.models import User
-from app.services import demo, users
+from app.services import demo
 from app.services.context import Actor
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def test_the_demo_dashboard_leads_with_the_departed_librarians_page_the_personal_inbox_the_single_admin_and_the_credential(

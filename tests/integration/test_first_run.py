@@ -2,16 +2,9 @@
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
 from app.extensions import db
 from app.models import Account, Person, Role
-from app.services import users
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def test_sign_in_page_says_how_to_create_the_first_admin_when_nobody_can_sign_in(client):

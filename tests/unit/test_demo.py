@@ -5,7 +5,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
 from app.extensions import db
 from app.models import (
@@ -31,12 +30,6 @@ from app.services import audit, credentials, crypto, demo, users
 from app.services.catalogue import ensure_catalogue
 from app.services.context import Actor
 from app.services.errors import PermissionDenied, ValidationFailed
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    """argon2 at full cost makes each load slow; these tests check the data, not the hashing."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

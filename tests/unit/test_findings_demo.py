@@ -8,20 +8,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
 from app.extensions import db
 from app.models import Account, Person, PersonStatus, Platform
 from app.models.credential import CredentialNote
-from app.services import demo, findings, users
+from app.services import demo, findings
 from app.services.context import Actor
 from app.services.findings import Finding, FindingFilters, Severity
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2 at full cost makes each load slow; these tests check the findings, not the hashing."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture
