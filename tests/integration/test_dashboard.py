@@ -204,6 +204,7 @@ def test_the_leavers_and_people_leaving_stay_on_the_dashboard(client: Any, login
     db.session.commit()
     page = client.get("/").text
     assert "Dee&#39;s Page" in section(page, "leavers-title")
+    assert "/findings/?rule=held-by-leaver" in section(page, "leavers-title")
     assert "Len Leaving" in section(page, "leaving-title")
 
 
@@ -264,6 +265,7 @@ def test_other_roles_keep_their_home_page(client: Any, login_as: Any, registry: 
         assert 'id="leavers-title"' not in page
     else:
         assert "Dee&#39;s Page" in section(page, "leavers-title")
+        assert "held-by-leaver" not in section(page, "leavers-title")  # the dashboard's way to the findings
     assert snapshots() == []  # only the dashboard records the day's counts
 
 
