@@ -20,12 +20,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
 from app.extensions import db
 from app.models import Role, User
+from app.services import users
 from tests import factories
 from tests.net import free_port
 
@@ -69,23 +71,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(line)
 
 
-# --- PostgreSQL ---------------------------------------------------------------------------
-
-
 @pytest.fixture(scope="session", autouse=True)
 def cheap_password_hashing() -> Iterator[None]:
     """argon2 at a test's cost: the same library and code path, a fraction of the memory and time
     (0.14 s a sign-in at the production parameters, the suite signs in thousands of times).
     ``test_passwords`` checks the parameters production hashes with."""
-    from argon2 import PasswordHasher
-
-    from app.services import users
-
     with pytest.MonkeyPatch.context() as mp:
         cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
         mp.setattr(users, "_hasher", cheap)
         mp.setattr(users, "_DUMMY_HASH", cheap.hash("handover-timing-equaliser"))
         yield
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
