@@ -1354,9 +1354,9 @@ def rebuild(review_interval_days: int, today: date | None = None) -> FindingInde
         for statement in finding_sql.statements(ranks, today, now, review_interval_days):
             db.session.execute(statement)
     db.session.execute(finding_sql.must_rotate_rows())
-    _insert(
-        FindingCount, [{"rule_id": r, "department_key": d, "accepted": a, "n": n} for (r, d, a), n in _counts(sa.true()).items()]
-    )
+    with finding_sql.sorting():
+        counts = _counts(sa.true())
+    _insert(FindingCount, [{"rule_id": r, "department_key": d, "accepted": a, "n": n} for (r, d, a), n in counts.items()])
     db.session.execute(sa.insert(AccountRiskScore).from_select(["account_id", "score", "critical"], _scores(sa.true())))
     if db.session.get_bind().dialect.name == "postgresql":
         # Fresh statistics for the planner now, not when autovacuum next looks: with the old ones
