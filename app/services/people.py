@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models.account import Account, AccountAdmin, Connection, RecoveryContact
 from app.models.base import utcnow
 from app.models.person import Department, Person, PersonStatus
+from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian
 from app.services import audit, findings, permissions, reviews
 from app.services.context import Actor
@@ -474,16 +475,17 @@ def _footprint_statements() -> dict[bool, tuple[dict[str, sa.Select], tuple[sa.S
     person_id = sa.bindparam("person_id")
     held = sa.select(Profile.id).where(Profile.holder_id == person_id).scalar_subquery()
     kept = sa.select(ProfileCustodian.profile_id).where(ProfileCustodian.person_id == person_id).scalar_subquery()
-    # What the pages and the ownership map show of an account: its platform and its owner profile.
-    account_opts = (joinedload(Account.platform), joinedload(Account.owner_profile))
+    # What the pages and the ownership map show of an account: its platform's name (not the whole
+    # platform, whose role names were decoded from JSON for every row listed) and its owner profile.
+    account_opts = (joinedload(Account.platform).load_only(Platform.name), joinedload(Account.owner_profile))
 
     def admin_roles(profiles: Any) -> sa.Select:
         return (
             sa.select(AccountAdmin)
             .join(AccountAdmin.account)
             .options(
-                contains_eager(AccountAdmin.account).joinedload(Account.platform),
-                joinedload(AccountAdmin.profile).joinedload(Profile.platform),
+                contains_eager(AccountAdmin.account).joinedload(Account.platform).load_only(Platform.name),
+                joinedload(AccountAdmin.profile).joinedload(Profile.platform).load_only(Platform.name),
             )
             .where(AccountAdmin.profile_id.in_(profiles))
             .order_by(Account.name, AccountAdmin.id)
@@ -497,18 +499,22 @@ def _footprint_statements() -> dict[bool, tuple[dict[str, sa.Select], tuple[sa.S
             .order_by(Account.name, Account.id)
         )
 
-    profiles = sa.select(Profile).options(joinedload(Profile.platform)).order_by(Profile.name, Profile.id)
+    profiles = (
+        sa.select(Profile).options(joinedload(Profile.platform).load_only(Platform.name)).order_by(Profile.name, Profile.id)
+    )
     lists = {
         "profiles": profiles.where(Profile.holder_id == person_id),
         "custodian_of": profiles.where(Profile.id.in_(kept)),
         "owned": owned_through(held),
         "admin_roles": admin_roles(held),
         "connections": sa.select(Connection)
-        .options(joinedload(Connection.account).joinedload(Account.platform), joinedload(Connection.profile))
+        .options(
+            joinedload(Connection.account).joinedload(Account.platform).load_only(Platform.name), joinedload(Connection.profile)
+        )
         .where(Connection.profile_id.in_(held))
         .order_by(Connection.tool_name, Connection.id),
         "recovery_contacts": sa.select(RecoveryContact)
-        .options(joinedload(RecoveryContact.account).joinedload(Account.platform))
+        .options(joinedload(RecoveryContact.account).joinedload(Account.platform).load_only(Platform.name))
         .where(RecoveryContact.person_id == person_id)
         .order_by(RecoveryContact.id),
         "stewarded": sa.select(Account)
