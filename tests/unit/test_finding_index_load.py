@@ -28,7 +28,7 @@ def _registry() -> None:
 
 
 def test_a_rebuild_gives_its_connection_back_as_the_registry_set_it_up(app: Flask) -> None:
-    _registry()  # its first write built the index once already, on this connection
+    _registry()  # a first write may have built the index already, on this connection
     assert _settings() == REGISTRY
 
     seen: list[dict[str, int]] = []
@@ -46,7 +46,7 @@ def test_a_rebuild_gives_its_connection_back_as_the_registry_set_it_up(app: Flas
         "secure_delete": 0,
         "cache_size": -finding_sql.SORT_CACHE_KIB,
         "threads": finding_sql.SORT_THREADS,
-    }, "the indexes are built with the load's settings"
+    }, "the indexes are built with freed pages left as they are, small sort runs and helper threads"
     assert _settings() == REGISTRY, "inside the same transaction, after the load"
     db.session.commit()
     assert _settings() == REGISTRY
