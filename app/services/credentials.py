@@ -26,6 +26,7 @@ from app.models.base import utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialReveal, CredentialVersion
 from app.models.finding import MustRotateNote
 from app.models.person import Person, PersonStatus
+from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian
 from app.models.user import Role
 from app.services import audit, crypto, permissions
@@ -508,11 +509,12 @@ def state_of(note: CredentialNote, now: datetime | None = None) -> StateReport:
 
 
 #: What a note is shown with in the queue and the findings: its account's platform and department,
-#: its profile's platform.
+#: its profile's platform. Of a platform, its name and the rotation interval a note falls back on
+#: (not its role names, decoded from JSON for every note).
 _NOTE_PLACE = (
-    joinedload(CredentialNote.account).joinedload(Account.platform),
+    joinedload(CredentialNote.account).joinedload(Account.platform).load_only(Platform.name, Platform.rotation_days),
     joinedload(CredentialNote.account).joinedload(Account.department),
-    joinedload(CredentialNote.profile).joinedload(Profile.platform),
+    joinedload(CredentialNote.profile).joinedload(Profile.platform).load_only(Platform.name, Platform.rotation_days),
 )
 
 
