@@ -54,3 +54,21 @@ def joins_as_written(session: Session) -> Iterator[None]:
     previous = session.execute(_JOIN_ORDER).scalar_one()
     yield
     session.execute(_RESTORE_JOIN_ORDER, {"previous": previous})
+
+
+@contextmanager
+def sqlite_settings(connection: sa.Connection, **pragmas: int) -> Iterator[None]:
+    """On SQLite, the connection's ``pragmas`` (name=value) for the statements run inside, then
+    each back as it was (the connection returns to the pool as ``SQLITE_PRAGMAS`` set it up).
+    Nothing changes on PostgreSQL."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    before = {name: int(connection.exec_driver_sql(f"PRAGMA {name}").scalar()) for name in pragmas}
+    for name, value in pragmas.items():
+        connection.exec_driver_sql(f"PRAGMA {name}={int(value)}")
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            connection.exec_driver_sql(f"PRAGMA {name}={value}")

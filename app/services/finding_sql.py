@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import GenericFunction
 
+from app.db_setup import sqlite_settings
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus, RecoveryContact, RecoveryKind
 from app.models.credential import CredentialNote, CredentialReveal
@@ -387,23 +388,9 @@ SORT_CACHE_KIB = 2048
 SORT_THREADS = 2
 
 
-@contextmanager
-def sorting() -> Iterator[None]:
-    """On SQLite, sort large (``SORT_CACHE_KIB``, ``SORT_THREADS``) until the block ends, then
-    give the connection back as it was. On PostgreSQL, nothing changes."""
-    connection = db.session.connection()
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-    threads = connection.exec_driver_sql("PRAGMA threads").scalar()
-    connection.exec_driver_sql(f"PRAGMA cache_size=-{SORT_CACHE_KIB}")
-    connection.exec_driver_sql(f"PRAGMA threads={SORT_THREADS}")
-    try:
-        yield
-    finally:
-        connection.exec_driver_sql(f"PRAGMA threads={int(threads)}")
-        connection.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
+def sorting() -> AbstractContextManager[None]:
+    """On SQLite, sort large (``SORT_CACHE_KIB``, ``SORT_THREADS``) until the block ends."""
+    return sqlite_settings(db.session.connection(), cache_size=-SORT_CACHE_KIB, threads=SORT_THREADS)
 
 
 @contextmanager
@@ -433,17 +420,10 @@ def bulk_load() -> Iterator[None]:
         for ix in model.__table__.indexes
         if not ix.unique and ix.name in present
     ]
-    cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-    secure = connection.exec_driver_sql("PRAGMA secure_delete").scalar()
-    connection.exec_driver_sql(f"PRAGMA cache_size=-{LOAD_CACHE_KIB}")
-    connection.exec_driver_sql("PRAGMA secure_delete=OFF")
-    try:
+    with sqlite_settings(connection, cache_size=-LOAD_CACHE_KIB, secure_delete=0):
         for index in indexes:
             index.drop(connection)
         yield
         with sorting():
             for index in indexes:
                 index.create(connection)
-    finally:
-        connection.exec_driver_sql(f"PRAGMA secure_delete={int(secure)}")
-        connection.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from flask import has_app_context, has_request_context, request
 from sqlalchemy.orm import Session, aliased
 
-from app.db_setup import joins_as_written
+from app.db_setup import joins_as_written, sqlite_settings
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus, RecoveryContact, RecoveryKind
 from app.models.base import utcnow
@@ -1417,16 +1417,8 @@ REBUILD_WAIT_MS = 60_000
 def _wait_for_others() -> None:
     """Take the index's lock, waiting as long as a rebuild in progress elsewhere may take
     (PostgreSQL's advisory lock waits without limit; SQLite's wait is the connection's)."""
-    connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
+    with sqlite_settings(db.session.connection(), busy_timeout=REBUILD_WAIT_MS):
         _lock()
-        return
-    usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
-    connection.exec_driver_sql(f"PRAGMA busy_timeout={REBUILD_WAIT_MS}")
-    try:
-        _lock()
-    finally:
-        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(usual)}")
 
 
 def dated_changes(state: FindingIndexState, today: date, now: datetime) -> tuple[set[int], set[int]] | None:

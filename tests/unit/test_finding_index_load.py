@@ -8,17 +8,29 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from app.db_setup import install_sqlite_pragmas
 from app.extensions import db
 from app.models.finding import IndexedFinding, IndexedFindingPerson
 from app.services import finding_sql, findings
 from tests import factories
 
-#: As app/db_setup.py sets up every connection (threads: SQLite's default, no helper thread).
-REGISTRY = {"secure_delete": 1, "cache_size": -16384, "threads": 0}
+SETTINGS = ("secure_delete", "cache_size", "threads")
 
 
-def _settings() -> dict[str, int]:
-    return {name: db.session.execute(sa.text(f"PRAGMA {name}")).scalar() for name in REGISTRY}
+def _settings(connection: sa.Connection | None = None) -> dict[str, int]:
+    run = connection.exec_driver_sql if connection is not None else lambda sql: db.session.execute(sa.text(sql))
+    return {name: run(f"PRAGMA {name}").scalar() for name in SETTINGS}
+
+
+def _as_set_up() -> dict[str, int]:
+    """A new connection's, as app/db_setup.py sets up every connection."""
+    engine = sa.create_engine(db.engine.url)
+    install_sqlite_pragmas(engine)
+    try:
+        with engine.connect() as connection:
+            return _settings(connection)
+    finally:
+        engine.dispose()
 
 
 def _registry() -> None:
@@ -28,8 +40,10 @@ def _registry() -> None:
 
 
 def test_a_rebuild_gives_its_connection_back_as_the_registry_set_it_up(app: Flask) -> None:
+    registry = _as_set_up()
+    assert registry["secure_delete"] == 1
     _registry()  # a first write may have built the index already, on this connection
-    assert _settings() == REGISTRY
+    assert _settings() == registry
 
     seen: list[dict[str, int]] = []
     create = sa.Index.create
@@ -47,9 +61,9 @@ def test_a_rebuild_gives_its_connection_back_as_the_registry_set_it_up(app: Flas
         "cache_size": -finding_sql.SORT_CACHE_KIB,
         "threads": finding_sql.SORT_THREADS,
     }, "the indexes are built with freed pages left as they are, small sort runs and helper threads"
-    assert _settings() == REGISTRY, "inside the same transaction, after the load"
+    assert _settings() == registry, "inside the same transaction, after the load"
     db.session.commit()
-    assert _settings() == REGISTRY
+    assert _settings() == registry
     declared = {ix.name for model in (IndexedFinding, IndexedFindingPerson) for ix in model.__table__.indexes}
     present = {
         ix["name"] for table in ("finding_index", "finding_index_people") for ix in sa.inspect(db.engine).get_indexes(table)
