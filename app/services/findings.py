@@ -33,6 +33,7 @@ from app.models.finding import (
     FindingAcceptance,
     FindingCount,
     FindingIndexState,
+    FindingPlatformCount,
     FindingSnapshot,
     IndexedFinding,
     IndexedFindingPerson,
@@ -817,9 +818,11 @@ def list_findings(
 
 def indexed_summary(filters: FindingFilters, review_interval_days: int = 365) -> Summary:
     """The summary of the findings that match ``filters`` (already limited to what the actor may
-    see), from the index; unfiltered, the kept counts (without departments: the lists show
-    severities, not departments)."""
+    see), from the index; unfiltered, or of one platform (with a rule or severity or not), the
+    kept counts (without departments: the lists show severities, not departments)."""
     ensure_current(review_interval_days)
+    if _platform_alone(filters):
+        return _kept_platform_summary(filters)
     if filters.platform_id or filters.steward_id or filters.person_id or filters.account_id:
         where = _index_where(filters)
         return _summary_from_counts(_counts(sa.and_(*where)), filters.show)
@@ -868,6 +871,51 @@ def _index_where(filters: FindingFilters) -> list[Any]:
     return where
 
 
+def _platform_alone(filters: FindingFilters) -> bool:
+    """Whether ``filters`` select one platform's findings, with a rule or a severity or neither:
+    what the kept counts by platform hold."""
+    return bool(filters.platform_id) and not (
+        filters.department_id or filters.steward_id or filters.person_id or filters.account_id or filters.scoped
+    )
+
+
+def _kept_platform_summary(filters: FindingFilters) -> Summary:
+    """The summary of one platform's findings (of ``filters``' rule or severity, when given) from
+    the counts kept by platform: a few rows, however many findings it has."""
+    stmt = sa.select(FindingPlatformCount.rule_id, FindingPlatformCount.accepted, FindingPlatformCount.n).where(
+        FindingPlatformCount.platform_id == filters.platform_id, FindingPlatformCount.n != 0
+    )
+    by_rule: Counter[str] = Counter()
+    accepted = 0
+    for rule_id, is_accepted, n in db.session.execute(stmt):
+        if (filters.rule_id and rule_id != filters.rule_id) or (
+            filters.severity and RULES[rule_id].severity is not filters.severity
+        ):
+            continue
+        if is_accepted:
+            accepted += n
+        else:
+            by_rule[rule_id] += n
+    return _summary(by_rule, Counter(), accepted, filters.show, {})
+
+
+#: How many findings the index holds, and how many of them are open: added up from the counts by
+#: platform, fewer rows than by department (131 against 6,600 at 200,000 accounts).
+_ALL_FOUND = sa.select(sa.func.coalesce(sa.func.sum(FindingPlatformCount.n), 0))
+_OPEN_FOUND = _ALL_FOUND.where(FindingPlatformCount.accepted.is_(False))
+
+
+def _read_in_order(filters: FindingFilters, rows: int, found: int) -> bool:
+    """Whether the first ``rows`` of one platform's ``found`` findings (open, or all) are read
+    sooner by walking the list's order index and skipping other platforms' than by reading the
+    platform's every finding and sorting them. Walking reads about rows × (all findings / found)
+    entries, sorting ``found``: at 200,000 accounts a platform's first page 0.1 ms against 13."""
+    if not _platform_alone(filters) or filters.rule_id or filters.severity or filters.show == "accepted" or not found:
+        return False
+    every = db.session.scalar(_OPEN_FOUND if filters.show == "open" else _ALL_FOUND) or 0
+    return rows * every < found * found
+
+
 #: The list's order, as the index keeps it ((rule, subject) is unique: one subject type a rule).
 _INDEX_ORDER = (IndexedFinding.severity_rank, IndexedFinding.sort_name, IndexedFinding.rule_id, IndexedFinding.subject_id)
 _INDEX_ROW = sa.select(
@@ -885,8 +933,16 @@ def indexed_page(
     421,872 findings skipped every row before it (19.7 ms of SQL); from the end, none (0.01 ms).
     The order is total ((rule, subject) is unique), so either way gives the same rows.
     """
-    stmt = _INDEX_ROW.where(*_index_where(filters))
-    if total is not None and (backwards := from_the_end(offset, limit, total)) is not None:
+    backwards = from_the_end(offset, limit, total) if total is not None else None
+    where = _index_where(filters)
+    if total is not None and _read_in_order(filters, sum(backwards or (offset, limit)), total):
+        # "+ 0": not the platform's own index, so the database walks the order's.
+        where = [
+            IndexedFinding.platform_id + 0 == filters.platform_id,
+            *_index_where(dataclasses.replace(filters, platform_id=None)),
+        ]
+    stmt = _INDEX_ROW.where(*where)
+    if backwards is not None:
         reversed_order = stmt.order_by(*(column.desc() for column in _INDEX_ORDER))
         rows = db.session.execute(reversed_order.offset(backwards[0]).limit(backwards[1])).all()[::-1]
     else:
@@ -1309,14 +1365,39 @@ def _in_scope(model: Any, account_ids: Iterable[int], note_ids: Iterable[int]) -
     )
 
 
+_DEPARTMENT_KEY = sa.func.coalesce(IndexedFinding.department_id, sa.literal_column("0"))
+
+
 def _counts(where: Any) -> Counter[tuple[str, int, bool]]:
-    department = sa.func.coalesce(IndexedFinding.department_id, sa.literal_column("0"))
     stmt = (
-        sa.select(IndexedFinding.rule_id, department, IndexedFinding.accepted, sa.func.count())
+        sa.select(IndexedFinding.rule_id, _DEPARTMENT_KEY, IndexedFinding.accepted, sa.func.count())
         .where(where)
-        .group_by(IndexedFinding.rule_id, department, IndexedFinding.accepted)
+        .group_by(IndexedFinding.rule_id, _DEPARTMENT_KEY, IndexedFinding.accepted)
     )
     return Counter({(r, d, bool(a)): n for r, d, a, n in db.session.execute(stmt)})
+
+
+@dataclass
+class _KeptCounts:
+    """The index's findings counted as it keeps them: by (rule, department or 0, accepted), and by
+    (platform, rule, accepted)."""
+
+    by_department: Counter[tuple[str, int, bool]]
+    by_platform: Counter[tuple[int, str, bool]]
+
+
+def _kept_counts_of(where: Any) -> _KeptCounts:
+    """The findings ``where`` selects counted both ways, in one pass over them."""
+    stmt = (
+        sa.select(IndexedFinding.rule_id, _DEPARTMENT_KEY, IndexedFinding.platform_id, IndexedFinding.accepted, sa.func.count())
+        .where(where)
+        .group_by(IndexedFinding.rule_id, _DEPARTMENT_KEY, IndexedFinding.platform_id, IndexedFinding.accepted)
+    )
+    counts = _KeptCounts(Counter(), Counter())
+    for rule_id, department_key, platform_id, accepted, n in db.session.execute(stmt):
+        counts.by_department[rule_id, department_key, bool(accepted)] += n
+        counts.by_platform[platform_id, rule_id, bool(accepted)] += n
+    return counts
 
 
 def _scores(where: Any) -> sa.Select:
@@ -1349,14 +1430,29 @@ def rebuild(review_interval_days: int, today: date | None = None) -> FindingInde
     _lock()
     ranks = {rule_id: rule.severity.rank for rule_id, rule in RULES.items()}
     with finding_sql.bulk_load():
-        for model in (IndexedFindingPerson, IndexedFinding, FindingCount, AccountRiskScore, MustRotateNote, FindingIndexState):
+        for model in (
+            IndexedFindingPerson,
+            IndexedFinding,
+            FindingCount,
+            FindingPlatformCount,
+            AccountRiskScore,
+            MustRotateNote,
+            FindingIndexState,
+        ):
             db.session.execute(sa.delete(model))
         for statement in finding_sql.statements(ranks, today, now, review_interval_days):
             db.session.execute(statement)
     db.session.execute(finding_sql.must_rotate_rows())
     with finding_sql.sorting():
-        counts = _counts(sa.true())
-    _insert(FindingCount, [{"rule_id": r, "department_key": d, "accepted": a, "n": n} for (r, d, a), n in counts.items()])
+        counts = _kept_counts_of(sa.true())
+    _insert(
+        FindingCount,
+        [{"rule_id": r, "department_key": d, "accepted": a, "n": n} for (r, d, a), n in counts.by_department.items()],
+    )
+    _insert(
+        FindingPlatformCount,
+        [{"platform_id": p, "rule_id": r, "accepted": a, "n": n} for (p, r, a), n in counts.by_platform.items()],
+    )
     db.session.execute(sa.insert(AccountRiskScore).from_select(["account_id", "score", "critical"], _scores(sa.true())))
     if db.session.get_bind().dialect.name == "postgresql":
         # Fresh statistics for the planner now, not when autovacuum next looks: with the old ones
@@ -1506,7 +1602,7 @@ def _reevaluate(accounts: Set[int], notes: Set[int], review_interval_days: int, 
         | {r["account_id"] for r in rows if r["account_id"] is not None}
         | set(db.session.scalars(sa.select(IndexedFinding.account_id).where(where, IndexedFinding.account_id.is_not(None))))
     )
-    before = _counts(where)
+    before = _kept_counts_of(where)
     risky_before = _risky(scored)
     db.session.execute(sa.delete(IndexedFindingPerson).where(_in_scope(IndexedFindingPerson, accounts, notes)))
     db.session.execute(sa.delete(IndexedFinding).where(where))
@@ -1514,10 +1610,11 @@ def _reevaluate(accounts: Set[int], notes: Set[int], review_interval_days: int, 
     _insert(IndexedFinding, rows)
     _insert(IndexedFindingPerson, people)
     _refresh_must_rotate(accounts, notes)
-    after = _counts(where)
-    for key in before.keys() | after.keys():
-        if change := after[key] - before[key]:
-            _add_count(key, change)
+    after = _kept_counts_of(where)
+    for (rule_id, department_key, accepted), change in _changes(before.by_department, after.by_department):
+        _add_count(FindingCount, change, rule_id=rule_id, department_key=department_key, accepted=accepted)
+    for (platform_id, rule_id, accepted), change in _changes(before.by_platform, after.by_platform):
+        _add_count(FindingPlatformCount, change, platform_id=platform_id, rule_id=rule_id, accepted=accepted)
     if scored:
         db.session.execute(
             sa.insert(AccountRiskScore).from_select(
@@ -1558,18 +1655,22 @@ def _risky(account_ids: list[int]) -> int:
     )
 
 
-def _add_count(key: tuple[str, int, bool], change: int) -> None:
-    rule_id, department_key, accepted = key
+def _changes(before: Counter[Any], after: Counter[Any]) -> list[tuple[Any, int]]:
+    """(key, how much its count moved) for each key whose count moved."""
+    return [(key, after[key] - before[key]) for key in before.keys() | after.keys() if after[key] != before[key]]
+
+
+def _add_count(model: type[FindingCount] | type[FindingPlatformCount], change: int, **key: Any) -> None:
+    """Move the kept count of ``key`` (the columns of ``model``'s unique key) by ``change``."""
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(FindingCount).values(rule_id=rule_id, department_key=department_key, accepted=accepted, n=change)
+    stmt = insert(model).values(**key, n=change)
     db.session.execute(
         stmt.on_conflict_do_update(
-            index_elements=[FindingCount.rule_id, FindingCount.department_key, FindingCount.accepted],
-            set_={"n": FindingCount.n + stmt.excluded.n},
+            index_elements=[getattr(model, column) for column in key], set_={"n": model.n + stmt.excluded.n}
         )
     )
 
@@ -1825,9 +1926,24 @@ def index_problems(limit: int = 10) -> list[str]:
         problems.append(
             f"people differ: missing {sorted(want_people - have_people)[:5]}, extra {sorted(have_people - want_people)[:5]}"
         )
-    kept, counted = _kept_counts(), _counts(sa.true())
-    if kept != counted:
-        problems.append(f"kept counts {dict(kept)} differ from the index's {dict(counted)}")
+    kept, counted = _kept_counts(), _kept_counts_of(sa.true())
+    if kept != counted.by_department:
+        problems.append(f"kept counts {dict(kept)} differ from the index's {dict(counted.by_department)}")
+    kept_by_platform = Counter(
+        {
+            (platform_id, rule_id, bool(accepted)): n
+            for platform_id, rule_id, accepted, n in db.session.execute(
+                sa.select(
+                    FindingPlatformCount.platform_id,
+                    FindingPlatformCount.rule_id,
+                    FindingPlatformCount.accepted,
+                    FindingPlatformCount.n,
+                ).where(FindingPlatformCount.n != 0)
+            )
+        }
+    )
+    if kept_by_platform != counted.by_platform:
+        problems.append(f"kept counts by platform {dict(kept_by_platform)} differ from the index's {dict(counted.by_platform)}")
     kept_scores = {
         tuple(r)
         for r in db.session.execute(sa.select(AccountRiskScore.account_id, AccountRiskScore.score, AccountRiskScore.critical))

@@ -143,7 +143,14 @@ def test_every_post_route_refuses_a_missing_or_foreign_token(app: Flask, client:
     assert client.get("/").status_code == 200
 
 
-FINDING_INDEX = {"finding_index", "finding_index_people", "finding_counts", "account_risk_scores", "finding_index_state"}
+FINDING_INDEX = {
+    "finding_index",
+    "finding_index_people",
+    "finding_counts",
+    "finding_platform_counts",
+    "account_risk_scores",
+    "finding_index_state",
+}
 #: What follows a change to accounts or people without being one: the finding index, and the
 #: counts PostgreSQL keeps (app.models.kept_count).
 DERIVED = {*FINDING_INDEX, "kept_counts"}

@@ -262,6 +262,55 @@ def test_pages_near_the_end_read_backwards_give_the_same_rows_in_the_same_order(
         assert keys(pages + 5, per_page) == keys(pages, per_page)  # past the end: the last page
 
 
+def test_one_platform_s_list_reads_the_same_rows_whichever_way_it_is_read(app, world, monkeypatch):
+    """A platform holding many of the findings is listed by walking the list's order, one holding
+    few by sorting its own: the same rows in the same order either way, and its counts (kept by
+    platform) those of a full evaluation, with a rule or a severity too."""
+    director = Actor(user_id=None, name="Dee Director", role=Role.DIRECTOR)
+    for n in range(9):
+        factories.make_account(world.facebook, name=f"Branch Page {n % 3}")
+    db.session.commit()
+    findings.accept_finding(
+        director, "recovery-missing", "account", world.teen.id, "Kept as it is", date.today() + timedelta(days=30)
+    )
+    db.session.commit()
+    chosen: list[bool] = []
+    read_in_order = findings._read_in_order
+
+    def noted(*args: Any) -> bool:
+        chosen.append(read_in_order(*args))
+        return chosen[-1]
+
+    def keys(platform: Any, page: int, per_page: int, show: str = "open") -> list[tuple[str, str, int]]:
+        filters = findings.FindingFilters(platform_id=platform.id, show=show)
+        listed, _ = findings.list_findings(director, filters, page, per_page)
+        return [x.key for x in listed.items]
+
+    for platform, walked in ((world.facebook, True), (world.bluesky, False)):
+        monkeypatch.setattr(findings, "_read_in_order", noted)
+        for show in ("open", "all"):
+            expected = [x.key for x in evaluate(platform_id=platform.id, show=show)]
+            assert len(expected) >= 2
+            chosen.clear()
+            assert keys(platform, 1, 2, show) == expected[:2]
+            assert chosen == [walked], (platform.name, show)
+            for per_page in (2, 3):
+                pages = -(-len(expected) // per_page)
+                assert [key for n in range(1, pages + 1) for key in keys(platform, n, per_page, show)] == expected
+        everything = [x.key for x in evaluate(platform_id=platform.id, show="all")]
+        for forced in (True, False):
+            monkeypatch.setattr(findings, "_read_in_order", lambda *args, forced=forced: forced)
+            assert [key for n in range(1, len(everything) + 1) for key in keys(platform, n, 1, "all")] == everything
+        for narrower in ({}, {"rule_id": "recovery-missing"}, {"severity": findings.Severity.HIGH}, {"show": "accepted"}):
+            expected = evaluate(
+                platform_id=platform.id, show=narrower.get("show", "all"), **{k: v for k, v in narrower.items() if k != "show"}
+            )
+            summary = findings.indexed_summary(findings.FindingFilters(platform_id=platform.id, **{"show": "all", **narrower}))
+            assert summary.total == sum(1 for x in expected if x.accepted is None), (platform.name, narrower)
+            assert summary.accepted == sum(1 for x in expected if x.accepted is not None), (platform.name, narrower)
+            assert summary.by_rule == dict(Counter(x.rule.id for x in expected if x.accepted is None)), (platform.name, narrower)
+
+
 def test_staff_see_only_the_findings_of_accounts_they_steward(client, world, make_user):
     client.login(make_user(Role.STAFF, person=world.jo))
     html = client.get("/findings/").text
