@@ -19,7 +19,7 @@ from app.models.person import Department, Person
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
 from app.models.user import Role
-from app.services import audit, kept_counts, permissions, urls
+from app.services import audit, credentials, kept_counts, permissions, urls
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import Page, count_rows, from_the_end
@@ -459,13 +459,16 @@ def update_account(actor: Actor, account: Account, data: AccountData, expected_v
             "Some fields need attention; nothing was saved.",
             {"status": ["To retire an account use “Retire…” on its page: it asks why, and keeps the reason in the history."]},
         )
-    before = _snapshot(account)
+    before, platform_before = _snapshot(account), account.platform_id
     _apply(account, data)
     if account.status is AccountStatus.RETIRED and account.retired_at is None:
         account.retired_at = utcnow()
     elif account.status is not AccountStatus.RETIRED:
         account.retired_at = None
     db.session.flush()
+    if account.platform_id != platform_before:
+        # Its notes without an interval of their own now follow the new platform's.
+        credentials.restamp_due_dates(account=account)
     # The relationships still hold the objects loaded before the edit; reload them from the new ids.
     db.session.expire(account, list(RELATED))
     after = _snapshot(account)

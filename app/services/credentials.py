@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
@@ -107,6 +107,66 @@ def interval_days(note: CredentialNote) -> int:
 
 def _restamp(note: CredentialNote) -> None:
     note.due_at = note.rotated_at + timedelta(days=interval_days(note))
+
+
+_ACCOUNT_PLATFORM, _PROFILE_PLATFORM = aliased(Platform), aliased(Platform)
+#: The notes that follow their platform's interval (none of their own), with what ``_restamp``
+#: reads: when each was rotated and its platform's interval (its account's, else its profile's).
+_FOLLOWING_THEIR_PLATFORM = (
+    sa.select(
+        CredentialNote.id,
+        CredentialNote.rotated_at,
+        CredentialNote.due_at,
+        sa.case((CredentialNote.account_id.is_not(None), _ACCOUNT_PLATFORM.rotation_days), else_=_PROFILE_PLATFORM.rotation_days),
+    )
+    .outerjoin(Account, CredentialNote.account_id == Account.id)
+    .outerjoin(_ACCOUNT_PLATFORM, Account.platform_id == _ACCOUNT_PLATFORM.id)
+    .outerjoin(Profile, CredentialNote.profile_id == Profile.id)
+    .outerjoin(_PROFILE_PLATFORM, Profile.platform_id == _PROFILE_PLATFORM.id)
+    .where(sa.func.coalesce(CredentialNote.rotation_days, 0) == 0)
+)
+_NEW_DUE_DATE = (
+    sa.update(CredentialNote.__table__)
+    .where(CredentialNote.__table__.c.id == sa.bindparam("note_id"))
+    .values(due_at=sa.bindparam("new_due_at"))
+)
+
+
+def restamp_due_dates(*, platform: Platform | None = None, account: Account | None = None, profile: Profile | None = None) -> int:
+    """Stamp again, as ``_restamp`` does, the due dates of the notes that follow their platform's
+    interval: the platform's notes after its interval changed, or an account's or a profile's
+    after it moved to another platform. Returns how many due dates moved.
+
+    Read in one statement and written in one (a platform's 13,000 notes at 200,000 accounts), not
+    note by note; the notes already loaded get their new dates, and their findings are refreshed
+    with the transaction.
+    """
+    from app.services import findings
+
+    stmt = _FOLLOWING_THEIR_PLATFORM
+    if platform is not None:
+        stmt = stmt.where(
+            sa.or_(
+                Account.platform_id == platform.id,
+                sa.and_(CredentialNote.account_id.is_(None), Profile.platform_id == platform.id),
+            )
+        )
+    if account is not None:
+        stmt = stmt.where(CredentialNote.account_id == account.id)
+    if profile is not None:
+        stmt = stmt.where(CredentialNote.profile_id == profile.id, CredentialNote.account_id.is_(None))
+    moved = {
+        note_id: new_due
+        for note_id, rotated_at, due_at, days in db.session.execute(stmt)
+        if (new_due := rotated_at + timedelta(days=days or 365)) != due_at
+    }
+    if moved:
+        db.session.execute(_NEW_DUE_DATE, [{"note_id": k, "new_due_at": v} for k, v in moved.items()])
+        for obj in list(db.session.identity_map.values()):
+            if isinstance(obj, CredentialNote) and obj.id in moved:
+                set_committed_value(obj, "due_at", moved[obj.id])
+        findings.mark_changed(notes=moved)
+    return len(moved)
 
 
 def _custodian_ids(note: CredentialNote) -> set[int]:

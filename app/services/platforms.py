@@ -12,7 +12,7 @@ from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus
 from app.models.platform import Platform
 from app.models.profile import Profile
-from app.services import accounts, audit, permissions
+from app.services import accounts, audit, credentials, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import Page, Tally, counting_to, paginate
@@ -230,6 +230,9 @@ def update_platform(actor: Actor, platform: Platform, data: PlatformData, expect
     before = _snapshot(platform)
     _apply(platform, data, slug, role_names)
     db.session.flush()
+    if before["rotation_days"] != platform.rotation_days:
+        # Its notes without an interval of their own are now due the new interval after their last rotation.
+        credentials.restamp_due_dates(platform=platform)
     after = _snapshot(platform)
     if {k: v for k, v in before.items() if k != "version"} != {k: v for k, v in after.items() if k != "version"}:
         audit.record_event(actor, "platform.update", "platform", platform.id, f"Edited platform {platform.name}", before, after)

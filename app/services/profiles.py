@@ -13,7 +13,7 @@ from app.models.account import Account, AccountAdmin, Connection
 from app.models.person import Person, PersonStatus
 from app.models.platform import Platform
 from app.models.profile import Profile, ProfileCustodian, ProfileKind
-from app.services import audit, permissions
+from app.services import audit, credentials, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
 from app.services.pagination import COUNT_LIMIT, Page, paginate
@@ -292,9 +292,12 @@ def update_profile(actor: Actor, profile: Profile, data: ProfileData, expected_v
     if profile.version != expected_version:
         raise StaleEdit(f"The profile “{profile.name}”", audit.changes_since("profile", profile.id, expected_version))
     _validate(data, profile)
-    before = _snapshot(profile)
+    before, platform_before = _snapshot(profile), profile.platform_id
     _apply(profile, data)
     _flush(profile)
+    if profile.platform_id != platform_before:
+        # Its notes without an interval of their own now follow the new platform's.
+        credentials.restamp_due_dates(profile=profile)
     after = _snapshot(profile)
     if {k: v for k, v in before.items() if k != "version"} != {k: v for k, v in after.items() if k != "version"}:
         audit.record_event(actor, "profile.update", "profile", profile.id, f"Edited profile {profile.label}", before, after)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import AccountStatus, AuditEvent, Platform, Role
+from app.models import AccountStatus, AuditEvent, CredentialKind, CredentialNote, Platform, ProfileKind, Role
+from app.models.base import utcnow
+from app.services import accounts, credentials, findings, profiles
+from app.services.context import Actor
 from tests import factories
 
 #: role → (may view, may edit)
@@ -221,3 +226,101 @@ def test_missing_platforms_are_404(client, login_as):
         client.submit("/platforms/9999/edit", {"name": "X", "role_names": "owner", "rotation_days": 1, "version": 1}).status_code
         == 404
     )
+
+
+def test_a_new_rotation_interval_moves_the_due_dates_of_the_notes_that_follow_it(client, login_as):
+    """A note without an interval of its own is due its platform's interval after its last
+    rotation: when IT shortens the platform's interval, such a note rotated 200 days ago is
+    overdue at once (on its account's page and in the findings); a note with its own interval,
+    and the notes of another platform, keep their due dates."""
+    registrar = factories.make_platform("Registrar", rotation_days=365)
+    other = factories.make_platform("Mailhost", rotation_days=365)
+    domain = factories.make_account(registrar, name="library.example domain")
+    persona = factories.make_profile(registrar, kind=ProfileKind.PERSONA, name="Registrar persona")
+    mail = factories.make_account(other, name="Mail admin")
+    db.session.flush()
+    system = Actor.system()
+    notes = {
+        "follows": credentials.create_note(
+            system, credentials.NoteData("Domain login", CredentialKind.PASSWORD), "s3cret-follows", account=domain
+        ),
+        "own": credentials.create_note(
+            system,
+            credentials.NoteData("Domain API key", CredentialKind.PASSWORD, rotation_days=400),
+            "s3cret-own",
+            account=domain,
+        ),
+        "profile": credentials.create_note(
+            system, credentials.NoteData("Persona login", CredentialKind.PASSWORD), "s3cret-profile", profile=persona
+        ),
+        "elsewhere": credentials.create_note(
+            system, credentials.NoteData("Mail login", CredentialKind.PASSWORD), "s3cret-else", account=mail
+        ),
+    }
+    rotated = utcnow() - timedelta(days=200)
+    for note in notes.values():
+        note.rotated_at = rotated
+        credentials._restamp(note)
+    db.session.commit()
+    due_before = {name: note.due_at for name, note in notes.items()}
+    assert all(due > utcnow() for due in due_before.values())
+    login_as(Role.IT)
+
+    response = client.submit(f"/platforms/{registrar.id}/edit", _form(registrar, rotation_days=90))
+    assert response.status_code == 302, response.text
+    db.session.expire_all()
+    due = {name: db.session.get(CredentialNote, note.id).due_at for name, note in notes.items()}
+    assert due["follows"] == due["profile"] == rotated + timedelta(days=90)
+    assert due["own"] == due_before["own"] and due["elsewhere"] == due_before["elsewhere"]
+    overdue = {x.subject_id for x in findings.evaluate(findings.FindingFilters(rule_id="credential-overdue"))}
+    assert overdue == {notes["follows"].id, notes["profile"].id}
+    assert "Overdue" in client.get(f"/accounts/{domain.id}").text
+
+    # Back to a year: due again in 165 days, and no longer overdue.
+    response = client.submit(f"/platforms/{registrar.id}/edit", _form(db.session.get(Platform, registrar.id), rotation_days=365))
+    assert response.status_code == 302, response.text
+    db.session.expire_all()
+    assert db.session.get(CredentialNote, notes["follows"].id).due_at == due_before["follows"]
+    assert not findings.evaluate(findings.FindingFilters(rule_id="credential-overdue"))
+
+
+def test_an_account_or_a_profile_moved_to_another_platform_follows_its_interval(app):
+    """A note that follows its platform's interval is due by the new platform's once its account
+    (or, for a profile's note, its profile) moves there; a note with its own interval keeps it."""
+    yearly = factories.make_platform("Registrar", rotation_days=365)
+    quarterly = factories.make_platform("Hosting", rotation_days=90)
+    steward = factories.make_person("Sam Ortiz")
+    account = factories.make_account(yearly, name="library.example domain", steward=steward)
+    persona = factories.make_profile(yearly, kind=ProfileKind.PERSONA, name="Registrar persona")
+    db.session.flush()
+    system = Actor.system()
+    follows = credentials.create_note(system, credentials.NoteData("Login", CredentialKind.PASSWORD), "s3cret-a", account=account)
+    own = credentials.create_note(
+        system, credentials.NoteData("API key", CredentialKind.API_KEY, rotation_days=400), "s3cret-b", account=account
+    )
+    kept = credentials.create_note(
+        system, credentials.NoteData("Persona login", CredentialKind.PASSWORD), "s3cret-c", profile=persona
+    )
+    rotated = utcnow() - timedelta(days=200)
+    for note in (follows, own, kept):
+        note.rotated_at = rotated
+        credentials._restamp(note)
+    db.session.commit()
+    own_due = own.due_at
+    it = Actor(user_id=None, name="Ivy IT", role=Role.IT)
+
+    data = accounts.AccountData(platform_id=quarterly.id, name=account.name, steward_id=steward.id)
+    accounts.update_account(it, account, data, account.version)
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(CredentialNote, follows.id).due_at == rotated + timedelta(days=90)
+    assert db.session.get(CredentialNote, own.id).due_at == own_due
+    assert db.session.get(CredentialNote, kept.id).due_at == rotated + timedelta(days=365)
+
+    profile_data = profiles.ProfileData(platform_id=quarterly.id, kind=persona.kind, name=persona.name)
+    profiles.update_profile(it, persona, profile_data, persona.version)
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(CredentialNote, kept.id).due_at == rotated + timedelta(days=90)
+    overdue = {x.subject_id for x in findings.evaluate(findings.FindingFilters(rule_id="credential-overdue"))}
+    assert overdue == {follows.id, kept.id}
