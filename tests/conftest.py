@@ -238,6 +238,26 @@ def _check_kept_counts() -> None:
         pytest.fail(f"The kept counts differ from the tables: kept {kept}, counted {actual}", pytrace=False)
 
 
+def _check_note_platforms() -> None:
+    """Whatever a test changed, every credential note must carry its account's platform, or its
+    profile's (the rotation queue's platform filter reads it from the note)."""
+    from app.models import Account, CredentialNote, Profile
+
+    try:
+        wrong = db.session.execute(
+            sa.select(CredentialNote.id, CredentialNote.platform_id, sa.func.coalesce(Account.platform_id, Profile.platform_id))
+            .outerjoin(Account, CredentialNote.account_id == Account.id)
+            .outerjoin(Profile, CredentialNote.profile_id == Profile.id)
+            .where(CredentialNote.platform_id.is_distinct_from(sa.func.coalesce(Account.platform_id, Profile.platform_id)))
+        ).all()
+    finally:
+        db.session.remove()
+    if wrong:
+        pytest.fail(
+            f"Credential notes carry another platform than their holder's (note, kept, holder's): {wrong[:5]}", pytrace=False
+        )
+
+
 @pytest.fixture
 def app(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url)
@@ -247,6 +267,7 @@ def app(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
     db.session.remove()
     _check_finding_index(request)
     _check_kept_counts()
+    _check_note_platforms()
     if db.engine.dialect.name == "postgresql":
         _truncate_all()
     db.engine.dispose()

@@ -36,6 +36,8 @@ class CredentialNote(Timestamped, Versioned, Base):
     # its row id) would open on the new row.
     __table_args__ = (
         sa.CheckConstraint("(account_id IS NULL) <> (profile_id IS NULL)", name="one_holder"),
+        # One platform's rotation queue in due order, however many notes the others have.
+        sa.Index("ix_credential_notes_platform_due", "platform_id", "due_at", "id"),
         {"sqlite_autoincrement": True},
     )
 
@@ -53,6 +55,9 @@ class CredentialNote(Timestamped, Versioned, Base):
     rotation_days: Mapped[int | None] = mapped_column()
     #: ``rotated_at`` plus the interval in force: kept so "due" and "overdue" are simple queries.
     due_at: Mapped[datetime] = mapped_column(index=True)
+    #: The platform of its account, or of its profile: kept (app.services.credentials.follow_platform)
+    #: so the rotation queue of one platform reads that platform's notes in due order.
+    platform_id: Mapped[int | None] = mapped_column()
 
     account: Mapped[Account | None] = relationship()
     profile: Mapped[Profile | None] = relationship()

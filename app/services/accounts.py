@@ -467,8 +467,8 @@ def update_account(actor: Actor, account: Account, data: AccountData, expected_v
         account.retired_at = None
     db.session.flush()
     if account.platform_id != platform_before:
-        # Its notes without an interval of their own now follow the new platform's.
-        credentials.restamp_due_dates(account=account)
+        # Its notes now belong to the new platform, and follow its interval unless they have their own.
+        credentials.follow_platform(account=account)
     # The relationships still hold the objects loaded before the edit; reload them from the new ids.
     db.session.expire(account, list(RELATED))
     after = _snapshot(account)

@@ -132,6 +132,25 @@ _NEW_DUE_DATE = (
 )
 
 
+def follow_platform(*, account: Account | None = None, profile: Profile | None = None) -> None:
+    """An account, or a profile, moved to another platform: its notes (a profile's own, not those
+    of its accounts) now belong to that platform, in the rotation queue's filter, and those without
+    an interval of their own are due by its interval."""
+    if account is not None:
+        where, platform_id = CredentialNote.account_id == account.id, account.platform_id
+    elif profile is not None:
+        where, platform_id = (
+            sa.and_(CredentialNote.profile_id == profile.id, CredentialNote.account_id.is_(None)),
+            profile.platform_id,
+        )
+    else:
+        return
+    db.session.execute(
+        sa.update(CredentialNote).where(where).values(platform_id=platform_id).execution_options(synchronize_session="fetch")
+    )
+    restamp_due_dates(account=account, profile=profile)
+
+
 def restamp_due_dates(*, platform: Platform | None = None, account: Account | None = None, profile: Profile | None = None) -> int:
     """Stamp again, as ``_restamp`` does, the due dates of the notes that follow their platform's
     interval: the platform's notes after its interval changed, or an account's or a profile's
@@ -287,6 +306,7 @@ def create_note(
     note = CredentialNote(
         account=account,
         profile=profile,
+        platform_id=account.platform_id if account is not None else profile.platform_id if profile is not None else None,
         label=data.label.strip(),
         kind=data.kind,
         rotation_days=data.rotation_days,
@@ -617,18 +637,14 @@ QUEUE_COUNT_LIMIT = 1_000
 
 def _queue_filters(stmt: sa.Select, department: bool, platform: bool) -> sa.Select:
     """Narrow a select over notes to a department (its account's; parameter ``department``) and a
-    platform (its account's or its profile's; parameter ``platform``)."""
+    platform (its account's or its profile's, kept on the note; parameter ``platform``)."""
     if department:
         stmt = stmt.where(
             CredentialNote.account_id.in_(sa.select(Account.id).where(Account.department_id == sa.bindparam("department")))
         )
     if platform:
-        stmt = stmt.where(
-            sa.or_(
-                CredentialNote.account_id.in_(sa.select(Account.id).where(Account.platform_id == sa.bindparam("platform"))),
-                CredentialNote.profile_id.in_(sa.select(Profile.id).where(Profile.platform_id == sa.bindparam("platform"))),
-            )
-        )
+        # Kept on the note: the platform's notes read in due order from (platform, due date).
+        stmt = stmt.where(CredentialNote.platform_id == sa.bindparam("platform"))
     return stmt
 
 

@@ -296,8 +296,8 @@ def update_profile(actor: Actor, profile: Profile, data: ProfileData, expected_v
     _apply(profile, data)
     _flush(profile)
     if profile.platform_id != platform_before:
-        # Its notes without an interval of their own now follow the new platform's.
-        credentials.restamp_due_dates(profile=profile)
+        # Its notes now belong to the new platform, and follow its interval unless they have their own.
+        credentials.follow_platform(profile=profile)
     after = _snapshot(profile)
     if {k: v for k, v in before.items() if k != "version"} != {k: v for k, v in after.items() if k != "version"}:
         audit.record_event(actor, "profile.update", "profile", profile.id, f"Edited profile {profile.label}", before, after)

@@ -284,6 +284,7 @@ def pages(targets: dict[str, Any], per_page: int) -> dict[str, str]:
         "findings_accepted": "/findings/?show=accepted",
         "findings_one_rule": "/findings/?rule=not-reviewed",
         "findings_one_platform": f"/findings/?platform={targets['platform_id']}",
+        "rotation_queue_one_platform": f"/credentials/queue?platform={targets['platform_id']}",
         # Past the end is the last page: every open finding before it skipped in the index.
         "findings_last_page": "/findings/?page=1000000",
         "audit_about_accounts": "/audit/?object_type=account",

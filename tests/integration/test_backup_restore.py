@@ -38,6 +38,7 @@ from flask import Flask
 from app import create_app
 from app.extensions import db
 from app.models import Account, AuditEvent, Department, Person, User
+from app.models.base import utcnow
 from app.models.credential import CredentialKind, CredentialNote, CredentialVersion
 from app.services import audit, backup, credentials, crypto, demo, generate
 from app.services.context import Actor
@@ -299,6 +300,35 @@ def _note(secret: str, rotated_to: str | None = None) -> CredentialNote:
     return note
 
 
+def _note_as_of_the_previous_revision(secret: str) -> None:
+    """A note as the code of the previous revision wrote it: its columns of then (this code's
+    model has more), the secret sealed to its row."""
+    account = factories.make_account(name=f"Account of {secret[:8]}")
+    db.session.flush()
+    now = utcnow()
+    table = CredentialNote.__table__
+    note_id = db.session.scalar(
+        sa.insert(table)
+        .values(
+            account_id=account.id,
+            label="Password",
+            kind=CredentialKind.PASSWORD,
+            secret="",
+            key_id="",
+            rotated_at=now,
+            due_at=now,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        .returning(table.c.id)
+    )
+    keyring = crypto.current_keyring()
+    sealed = keyring.seal(secret, crypto.associated_data(credentials.TABLE, note_id, "secret"))
+    db.session.execute(sa.update(table).where(table.c.id == note_id).values(secret=sealed, key_id=keyring.primary.key_id))
+    db.session.commit()
+
+
 def test_restore_with_force_replaces_what_was_added_since_the_backup(app: Flask, tmp_path: Path) -> None:
     _person("Kept Before")
     _note("kept-secret-value", rotated_to="kept-secret-value-2")
@@ -542,7 +572,7 @@ def test_a_backup_from_the_previous_revision_verifies_and_restores(
         flask_migrate.upgrade(revision=previous)
         with monkeypatch.context() as old_code:  # the previous revision's code wrote a plain sha256 chain
             old_code.setattr(audit, "record_events", lambda actor, events: old_audit_chain.append(actor.name, events) or [None])
-            _note("sealed-before-the-upgrade")
+            _note_as_of_the_previous_revision("sealed-before-the-upgrade")
     path = tmp_path / "last-month.handover"
     try:
         assert _cli(source, "backup", "create", str(path)).exit_code == 0

@@ -286,7 +286,8 @@ def test_a_new_rotation_interval_moves_the_due_dates_of_the_notes_that_follow_it
 
 def test_an_account_or_a_profile_moved_to_another_platform_follows_its_interval(app):
     """A note that follows its platform's interval is due by the new platform's once its account
-    (or, for a profile's note, its profile) moves there; a note with its own interval keeps it."""
+    (or, for a profile's note, its profile) moves there, and is in that platform's rotation queue;
+    a note with its own interval keeps its due date."""
     yearly = factories.make_platform("Registrar", rotation_days=365)
     quarterly = factories.make_platform("Hosting", rotation_days=90)
     steward = factories.make_person("Sam Ortiz")
@@ -324,3 +325,9 @@ def test_an_account_or_a_profile_moved_to_another_platform_follows_its_interval(
     assert db.session.get(CredentialNote, kept.id).due_at == rotated + timedelta(days=90)
     overdue = {x.subject_id for x in findings.evaluate(findings.FindingFilters(rule_id="credential-overdue"))}
     assert overdue == {follows.id, kept.id}
+    # The rotation queue of each platform lists the notes of what is on it now.
+    queued = {
+        platform.name: {note.id for note, _ in credentials.rotation_queue(it, platform_id=platform.id).items}
+        for platform in (yearly, quarterly)
+    }
+    assert queued == {"Registrar": set(), "Hosting": {follows.id, kept.id}}
