@@ -265,13 +265,16 @@ def app(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
     ctx.push()
     yield app
     db.session.remove()
-    _check_finding_index(request)
-    _check_kept_counts()
-    _check_note_platforms()
-    if db.engine.dialect.name == "postgresql":
-        _truncate_all()
-    db.engine.dispose()
-    ctx.pop()
+    try:
+        _check_finding_index(request)
+        _check_kept_counts()
+        _check_note_platforms()
+    finally:
+        # Whatever a check found, the next test starts from an empty database.
+        if db.engine.dialect.name == "postgresql":
+            _truncate_all()
+        db.engine.dispose()
+        ctx.pop()
 
 
 @pytest.fixture

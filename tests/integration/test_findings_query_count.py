@@ -156,6 +156,8 @@ class Registry:
                     {
                         "account_id": account_id[i] if holder == "account" else None,
                         "profile_id": profile_id[(i, holder)] if holder != "account" else None,
+                        # The platform of its account, or of its profile (kept on the note).
+                        "platform_id": plan["platform"] if holder == "account" else plan["profiles"][holder][2],
                         "label": f"Note {i}.{n}",
                         "kind": CredentialKind.PASSWORD,
                         "secret": "hv1:test:placeholder",

@@ -166,6 +166,7 @@ def _seed_notes(total: int) -> dict[tuple[str, int], str]:
             {
                 "id": note_id,
                 "account_id": account.id,
+                "platform_id": account.platform_id,
                 "label": f"Bulk note {note_id}",
                 "kind": CredentialKind.PASSWORD,
                 "secret": keyring.seal(plaintext, crypto.associated_data("credential_notes", note_id, "secret")),
