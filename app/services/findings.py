@@ -882,12 +882,9 @@ def _platform_alone(filters: FindingFilters) -> bool:
 def _kept_platform_summary(filters: FindingFilters) -> Summary:
     """The summary of one platform's findings (of ``filters``' rule or severity, when given) from
     the counts kept by platform: a few rows, however many findings it has."""
-    stmt = sa.select(FindingPlatformCount.rule_id, FindingPlatformCount.accepted, FindingPlatformCount.n).where(
-        FindingPlatformCount.platform_id == filters.platform_id, FindingPlatformCount.n != 0
-    )
     by_rule: Counter[str] = Counter()
     accepted = 0
-    for rule_id, is_accepted, n in db.session.execute(stmt):
+    for (_, rule_id, is_accepted), n in _kept_platform_counts(filters.platform_id).items():
         if (filters.rule_id and rule_id != filters.rule_id) or (
             filters.severity and RULES[rule_id].severity is not filters.severity
         ):
@@ -1046,6 +1043,16 @@ def _kept_counts(filters: FindingFilters | None = None) -> Counter[tuple[str, in
     if filters.department_id:
         stmt = stmt.where(FindingCount.department_key == filters.department_id)
     return Counter({(rule_id, department, bool(accepted)): n for rule_id, department, accepted, n in db.session.execute(stmt)})
+
+
+def _kept_platform_counts(platform_id: int | None = None) -> Counter[tuple[int, str, bool]]:
+    """The kept counts by (platform, rule, accepted): every platform's, or one's."""
+    stmt = sa.select(
+        FindingPlatformCount.platform_id, FindingPlatformCount.rule_id, FindingPlatformCount.accepted, FindingPlatformCount.n
+    ).where(FindingPlatformCount.n != 0)
+    if platform_id is not None:
+        stmt = stmt.where(FindingPlatformCount.platform_id == platform_id)
+    return Counter({(platform_id, rule_id, bool(accepted)): n for platform_id, rule_id, accepted, n in db.session.execute(stmt)})
 
 
 def _summary_from_counts(counts: Counter[tuple[str, int, bool]], show: str = "all") -> Summary:
@@ -1378,22 +1385,22 @@ def _counts(where: Any) -> Counter[tuple[str, int, bool]]:
 
 
 @dataclass
-class _KeptCounts:
-    """The index's findings counted as it keeps them: by (rule, department or 0, accepted), and by
-    (platform, rule, accepted)."""
+class _IndexCounts:
+    """The index's findings counted as the kept counts hold them: by (rule, department or 0,
+    accepted), and by (platform, rule, accepted)."""
 
     by_department: Counter[tuple[str, int, bool]]
     by_platform: Counter[tuple[int, str, bool]]
 
 
-def _kept_counts_of(where: Any) -> _KeptCounts:
+def _index_counts(where: Any) -> _IndexCounts:
     """The findings ``where`` selects counted both ways, in one pass over them."""
     stmt = (
         sa.select(IndexedFinding.rule_id, _DEPARTMENT_KEY, IndexedFinding.platform_id, IndexedFinding.accepted, sa.func.count())
         .where(where)
         .group_by(IndexedFinding.rule_id, _DEPARTMENT_KEY, IndexedFinding.platform_id, IndexedFinding.accepted)
     )
-    counts = _KeptCounts(Counter(), Counter())
+    counts = _IndexCounts(Counter(), Counter())
     for rule_id, department_key, platform_id, accepted, n in db.session.execute(stmt):
         counts.by_department[rule_id, department_key, bool(accepted)] += n
         counts.by_platform[platform_id, rule_id, bool(accepted)] += n
@@ -1444,7 +1451,7 @@ def rebuild(review_interval_days: int, today: date | None = None) -> FindingInde
             db.session.execute(statement)
     db.session.execute(finding_sql.must_rotate_rows())
     with finding_sql.sorting():
-        counts = _kept_counts_of(sa.true())
+        counts = _index_counts(sa.true())
     _insert(
         FindingCount,
         [{"rule_id": r, "department_key": d, "accepted": a, "n": n} for (r, d, a), n in counts.by_department.items()],
@@ -1602,7 +1609,7 @@ def _reevaluate(accounts: Set[int], notes: Set[int], review_interval_days: int, 
         | {r["account_id"] for r in rows if r["account_id"] is not None}
         | set(db.session.scalars(sa.select(IndexedFinding.account_id).where(where, IndexedFinding.account_id.is_not(None))))
     )
-    before = _kept_counts_of(where)
+    before = _index_counts(where)
     risky_before = _risky(scored)
     db.session.execute(sa.delete(IndexedFindingPerson).where(_in_scope(IndexedFindingPerson, accounts, notes)))
     db.session.execute(sa.delete(IndexedFinding).where(where))
@@ -1610,7 +1617,7 @@ def _reevaluate(accounts: Set[int], notes: Set[int], review_interval_days: int, 
     _insert(IndexedFinding, rows)
     _insert(IndexedFindingPerson, people)
     _refresh_must_rotate(accounts, notes)
-    after = _kept_counts_of(where)
+    after = _index_counts(where)
     for (rule_id, department_key, accepted), change in _changes(before.by_department, after.by_department):
         _add_count(FindingCount, change, rule_id=rule_id, department_key=department_key, accepted=accepted)
     for (platform_id, rule_id, accepted), change in _changes(before.by_platform, after.by_platform):
@@ -1926,22 +1933,10 @@ def index_problems(limit: int = 10) -> list[str]:
         problems.append(
             f"people differ: missing {sorted(want_people - have_people)[:5]}, extra {sorted(have_people - want_people)[:5]}"
         )
-    kept, counted = _kept_counts(), _kept_counts_of(sa.true())
+    kept, counted = _kept_counts(), _index_counts(sa.true())
     if kept != counted.by_department:
         problems.append(f"kept counts {dict(kept)} differ from the index's {dict(counted.by_department)}")
-    kept_by_platform = Counter(
-        {
-            (platform_id, rule_id, bool(accepted)): n
-            for platform_id, rule_id, accepted, n in db.session.execute(
-                sa.select(
-                    FindingPlatformCount.platform_id,
-                    FindingPlatformCount.rule_id,
-                    FindingPlatformCount.accepted,
-                    FindingPlatformCount.n,
-                ).where(FindingPlatformCount.n != 0)
-            )
-        }
-    )
+    kept_by_platform = _kept_platform_counts()
     if kept_by_platform != counted.by_platform:
         problems.append(f"kept counts by platform {dict(kept_by_platform)} differ from the index's {dict(counted.by_platform)}")
     kept_scores = {
