@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
@@ -109,20 +109,11 @@ def _restamp(note: CredentialNote) -> None:
     note.due_at = note.rotated_at + timedelta(days=interval_days(note))
 
 
-_ACCOUNT_PLATFORM, _PROFILE_PLATFORM = aliased(Platform), aliased(Platform)
 #: The notes that follow their platform's interval (none of their own), with what ``_restamp``
-#: reads: when each was rotated and its platform's interval (its account's, else its profile's).
+#: reads: when each was rotated and the interval of the platform it keeps.
 _FOLLOWING_THEIR_PLATFORM = (
-    sa.select(
-        CredentialNote.id,
-        CredentialNote.rotated_at,
-        CredentialNote.due_at,
-        sa.case((CredentialNote.account_id.is_not(None), _ACCOUNT_PLATFORM.rotation_days), else_=_PROFILE_PLATFORM.rotation_days),
-    )
-    .outerjoin(Account, CredentialNote.account_id == Account.id)
-    .outerjoin(_ACCOUNT_PLATFORM, Account.platform_id == _ACCOUNT_PLATFORM.id)
-    .outerjoin(Profile, CredentialNote.profile_id == Profile.id)
-    .outerjoin(_PROFILE_PLATFORM, Profile.platform_id == _PROFILE_PLATFORM.id)
+    sa.select(CredentialNote.id, CredentialNote.rotated_at, CredentialNote.due_at, Platform.rotation_days)
+    .outerjoin(Platform, CredentialNote.platform_id == Platform.id)
     .where(sa.func.coalesce(CredentialNote.rotation_days, 0) == 0)
 )
 _NEW_DUE_DATE = (
@@ -132,29 +123,39 @@ _NEW_DUE_DATE = (
 )
 
 
+def _notes_of(*, platform: Platform | None = None, account: Account | None = None, profile: Profile | None = None) -> Any:
+    """The notes of a platform, of an account, or of a profile itself (not of its accounts)."""
+    if platform is not None:
+        return CredentialNote.platform_id == platform.id
+    if account is not None:
+        return CredentialNote.account_id == account.id
+    assert profile is not None
+    return sa.and_(CredentialNote.profile_id == profile.id, CredentialNote.account_id.is_(None))
+
+
 def follow_platform(*, account: Account | None = None, profile: Profile | None = None) -> None:
     """An account, or a profile, moved to another platform: its notes (a profile's own, not those
     of its accounts) now belong to that platform, in the rotation queue's filter, and those without
     an interval of their own are due by its interval."""
-    if account is not None:
-        where, platform_id = CredentialNote.account_id == account.id, account.platform_id
-    elif profile is not None:
-        where, platform_id = (
-            sa.and_(CredentialNote.profile_id == profile.id, CredentialNote.account_id.is_(None)),
-            profile.platform_id,
-        )
-    else:
-        return
+    holder, notes = account if account is not None else profile, _notes_of(account=account, profile=profile)
+    assert holder is not None
     db.session.execute(
-        sa.update(CredentialNote).where(where).values(platform_id=platform_id).execution_options(synchronize_session="fetch")
+        sa.update(CredentialNote)
+        .where(notes)
+        .values(platform_id=holder.platform_id)
+        .execution_options(synchronize_session="fetch")
     )
-    restamp_due_dates(account=account, profile=profile)
+    _restamp_due_dates(notes)
 
 
-def restamp_due_dates(*, platform: Platform | None = None, account: Account | None = None, profile: Profile | None = None) -> int:
-    """Stamp again, as ``_restamp`` does, the due dates of the notes that follow their platform's
-    interval: the platform's notes after its interval changed, or an account's or a profile's
-    after it moved to another platform. Returns how many due dates moved.
+def restamp_due_dates(platform: Platform) -> int:
+    """After the platform's interval changed: stamp again, as ``_restamp`` does, the due dates of
+    its notes that follow it. Returns how many due dates moved."""
+    return _restamp_due_dates(_notes_of(platform=platform))
+
+
+def _restamp_due_dates(notes: Any) -> int:
+    """The due dates of the ``notes`` that follow their platform's interval, stamped again.
 
     Read in one statement and written in one (a platform's 13,000 notes at 200,000 accounts), not
     note by note; the notes already loaded get their new dates, and their findings are refreshed
@@ -162,21 +163,9 @@ def restamp_due_dates(*, platform: Platform | None = None, account: Account | No
     """
     from app.services import findings
 
-    stmt = _FOLLOWING_THEIR_PLATFORM
-    if platform is not None:
-        stmt = stmt.where(
-            sa.or_(
-                Account.platform_id == platform.id,
-                sa.and_(CredentialNote.account_id.is_(None), Profile.platform_id == platform.id),
-            )
-        )
-    if account is not None:
-        stmt = stmt.where(CredentialNote.account_id == account.id)
-    if profile is not None:
-        stmt = stmt.where(CredentialNote.profile_id == profile.id, CredentialNote.account_id.is_(None))
     moved = {
         note_id: new_due
-        for note_id, rotated_at, due_at, days in db.session.execute(stmt)
+        for note_id, rotated_at, due_at, days in db.session.execute(_FOLLOWING_THEIR_PLATFORM.where(notes))
         if (new_due := rotated_at + timedelta(days=days or 365)) != due_at
     }
     if moved:

@@ -232,7 +232,7 @@ def update_platform(actor: Actor, platform: Platform, data: PlatformData, expect
     db.session.flush()
     if before["rotation_days"] != platform.rotation_days:
         # Its notes without an interval of their own are now due the new interval after their last rotation.
-        credentials.restamp_due_dates(platform=platform)
+        credentials.restamp_due_dates(platform)
     after = _snapshot(platform)
     if {k: v for k, v in before.items() if k != "version"} != {k: v for k, v in after.items() if k != "version"}:
         audit.record_event(actor, "platform.update", "platform", platform.id, f"Edited platform {platform.name}", before, after)
