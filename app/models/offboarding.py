@@ -91,10 +91,14 @@ class ChecklistItem(Timestamped, Versioned, Base):
     """One thing to do so nothing leaves with the person. Completing it applies it to the registry."""
 
     __tablename__ = "checklist_items"
-    __table_args__ = (sa.UniqueConstraint("case_id", "source_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "source_key"),
+        # The case page's checklist, read in order a page at a time (and every look-up by case).
+        sa.Index("ix_checklist_items_case_order", "case_id", "position", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(sa.ForeignKey("offboarding_cases.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("offboarding_cases.id", ondelete="CASCADE"))
     kind: Mapped[ItemKind] = enum_column(ItemKind)
     status: Mapped[ItemStatus] = enum_column(ItemStatus, default=ItemStatus.OPEN, index=True)
     #: What to do, as a sentence: "Transfer ownership of “Riverside Public Library” (Facebook)".

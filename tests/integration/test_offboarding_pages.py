@@ -133,6 +133,33 @@ def test_remove_admin_is_refused_before_add_admin(client: Any, login_as: Any, la
     assert db.session.get(ChecklistItem, remove.id).status is ItemStatus.OPEN
 
 
+def test_a_page_of_the_checklist_is_read_in_order_from_the_index(app: Flask, last_day: date) -> None:
+    """The case page reads its items in the index's order and stops at the page's end: no sort of
+    the whole case, so a leaver who held 2,000 things costs no more per page than one who held 20."""
+    case = start(leaver_setup(), last_day)
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "FROM checklist_items" in statement and "LIMIT" in statement:
+            seen.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        offboarding.checklist_page(case, 1)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    [(statement, parameters)] = seen
+    if db.engine.dialect.name == "sqlite":
+        plan = " ".join(row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+        assert "USING INDEX ix_checklist_items_case_order" in plan and "TEMP B-TREE" not in plan, plan
+    else:
+        conn = db.session.connection()
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+        plan = " ".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+        assert "ix_checklist_items_case_order" in plan and "Sort" not in plan, plan
+
+
 def test_waive_needs_a_director_or_admin_and_a_reason(
     app: Flask, client: Any, login_as: Any, make_user: Any, last_day: date
 ) -> None:
