@@ -355,19 +355,21 @@ def _render_detail(
     actor = current_actor()
     today = date.today()
     given = given or {}
-    checklist_page = offboarding.checklist_page(case, page)
+    progress = _case_progress(case)
+    checklist_page = offboarding.checklist_page(case, page, total=progress["total"])
     is_open = case.status is CaseStatus.OPEN
     actions: dict[int, dict[str, Any]] = {}
     for item in checklist_page.items:
-        entry: dict[str, Any] = {"form": None, "confirm": None, "waive": False, "rotate_url": None}
+        # An item's form is built only where it has fields to show: removing an admin role and
+        # confirming control post the item's version alone, written by the template (item_keys).
+        entry: dict[str, Any] = {"complete": False, "form": None, "confirm": False, "waive": False, "rotate_url": None}
         if is_open and item.status is ItemStatus.OPEN and checklist.can_work(actor, item):
-            entry["form"] = given.get(item.id) or _blank_form(item)
+            entry["complete"] = True
+            entry["form"] = given.get(item.id) or (None if item.kind is ItemKind.REMOVE_ADMIN else _blank_form(item))
             if item.kind is ItemKind.ROTATE_CREDENTIAL and item.note_id:
                 entry["rotate_url"] = url_for("credentials.rotate", note_id=item.note_id)
-        if is_open and item.status is ItemStatus.AWAITING_CONFIRMATION and checklist.can_confirm(actor, item):
-            entry["confirm"] = given.get(item.id) or VersionOnlyForm(
-                prefix=f"item{item.id}", formdata=None, data={"version": item.version}
-            )
+        if is_open and item.status is ItemStatus.AWAITING_CONFIRMATION:
+            entry["confirm"] = checklist.can_confirm(actor, item)
         entry["waive"] = is_open and not item.status.is_finished and checklist.can_waive(actor)
         actions[item.id] = entry
     return render_template(
@@ -376,7 +378,7 @@ def _render_detail(
         today=today,
         groups=_groups(checklist_page.items),
         checklist_page=checklist_page,
-        progress=_case_progress(case),
+        progress=progress,
         timeline=_timeline(case),
         actions=actions,
         queue_labels=QUEUE_LABELS,
@@ -385,7 +387,6 @@ def _render_detail(
         can_close=is_open and checklist.can_close(actor),
         can_declare=is_open and (actor.has_role(*offboarding.CASE_KEEPERS) or actor.person_id == case.person_id),
         can_report=case.report is not None and actor.has_role(*READERS),
-        case_form=VersionOnlyForm(formdata=None, data={"version": case.version}),
         changes=changes or [],
         left=left or [],
         message=message,

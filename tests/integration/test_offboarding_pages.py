@@ -20,6 +20,7 @@ from app.services.context import Actor
 from app.services.lookup import person_token
 from tests import factories
 from tests.conftest import Client
+from tests.integration.browser_form import form_values
 
 HR = Actor.system("HR system")
 
@@ -131,6 +132,35 @@ def test_remove_admin_is_refused_before_add_admin(client: Any, login_as: Any, la
     assert "First complete" in response.text
     db.session.expire_all()
     assert db.session.get(ChecklistItem, remove.id).status is ItemStatus.OPEN
+
+
+def test_forms_without_fields_post_what_the_case_page_writes(client: Any, login_as: Any, last_day: date) -> None:
+    """Confirming control and removing an admin role: the page writes their CSRF token and the
+    item's version itself; posting exactly what the page holds (its own token) does the item."""
+    w = leaver_setup()
+    case = start(w, last_day)
+    add, remove = item(case.id, ItemKind.ADD_ADMIN, w["tv"]), item(case.id, ItemKind.REMOVE_ADMIN, w["tv"])
+    login_as(Role.ADMIN)
+    added = client.submit(
+        f"/offboarding/items/{add.id}/complete",
+        {f"item{add.id}-profile_id": w["persona"].id, f"item{add.id}-role_name": "admin", f"item{add.id}-version": add.version},
+    )
+    assert added.status_code == 302, added.text
+    db.session.expire_all()
+    add = db.session.get(ChecklistItem, add.id)
+    assert add.status is ItemStatus.AWAITING_CONFIRMATION
+
+    page = client.get(f"/offboarding/{case.id}").text
+    confirm = form_values(page, f"item{add.id}-version")
+    assert confirm[f"item{add.id}-version"] == str(add.version) and confirm[f"item{add.id}-csrf_token"]
+    assert client.post(f"/offboarding/items/{add.id}/confirm", data=confirm).status_code == 302
+    page = client.get(f"/offboarding/{case.id}").text
+    removal = form_values(page, f"item{remove.id}-version")
+    assert set(removal) == {f"item{remove.id}-csrf_token", f"item{remove.id}-version"}
+    assert client.post(f"/offboarding/items/{remove.id}/complete", data=removal).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ChecklistItem, add.id).status is ItemStatus.DONE
+    assert db.session.get(ChecklistItem, remove.id).status is ItemStatus.DONE
 
 
 def test_a_page_of_the_checklist_is_read_in_order_from_the_index(app: Flask, last_day: date) -> None:
