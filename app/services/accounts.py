@@ -262,6 +262,8 @@ def list_accounts(
             sa.select(column, Account.id).select_from(Account).join(Account.platform).outerjoin(Account.department)
             .where(Account.id == cursor_id)
         ).first()  # fmt: skip
+    if key == "department" and not conditions and (cursor is not None or (cursor_id is None and page <= 1)):
+        return _by_department(filters.descending, page, per_page, total, cursor, forward=before is None or after is not None)
     if cursor is None:
         return _offset_page(stmt, column, filters.descending, page, per_page, total, capped, nullable, ids_first)
     value, row_id = cursor
@@ -326,15 +328,72 @@ def _rows_and_more(stmt: sa.Select[Any], per_page: int, offset: int = 0, ids_fir
     page = stmt.limit(per_page + 1).offset(offset)
     with joins_as_written(db.session):
         if ids_first:
-            ids = list(db.session.scalars(page.with_only_columns(Account.id)))
-            # By id alone: the page's filters (a search's trigram match, say) were applied once, above.
-            by_ids = sa.select(Account).outerjoin(Account.department).where(Account.id.in_(ids))
-            loaded = db.session.scalars(by_ids.options(*_LIST_ROW)).unique()
-            by_id = {account.id: account for account in loaded}
-            rows = [by_id[i] for i in ids]
+            rows = _rows_of(list(db.session.scalars(page.with_only_columns(Account.id))))
         else:
             rows = list(db.session.scalars(page.options(*_LIST_ROW)).unique())
     return rows[:per_page], len(rows) > per_page
+
+
+def _rows_of(ids: list[int]) -> list[Account]:
+    """The accounts of ``ids`` in that order, with what the list shows of each."""
+    # By id alone: the page's filters (a search's trigram match, say) were applied when the ids were found.
+    by_ids = sa.select(Account).outerjoin(Account.department).where(Account.id.in_(ids))
+    by_id = {account.id: account for account in db.session.scalars(by_ids.options(*_LIST_ROW)).unique()}
+    return [by_id[i] for i in ids]
+
+
+def _by_department(descending: bool, page: int, per_page: int, total: int, cursor: Any, forward: bool) -> Page[Account]:
+    """The whole list sorted by department (accounts without one last, ties by id): the first page,
+    or the page after / before ``cursor`` (its department's name, or None, and its id).
+
+    Read as its two parts in the page's order: the accounts with a department through the
+    departments in name order, each one's accounts by key (sorted among themselves), then those
+    without a department by id. Sorting every account's id by its department's name for each
+    page read all 200,000 accounts at L (23 ms); this way a page reads its rows and stops.
+    """
+    name_up = descending != forward  # reading the departments' names upwards
+    by_id = Account.id.asc() if forward else Account.id.desc()
+    with_department = (
+        sa.select(Account.id)
+        .select_from(Department)
+        .join(Account, Account.department_id == Department.id)
+        .order_by(Department.name.asc() if name_up else Department.name.desc(), by_id)
+    )
+    # Every name is at least the empty one: a range on the departments' names, so SQLite reads them
+    # in name order and each one's accounts by key, not every account and then sorts them.
+    every_department = Department.name >= ""
+    without = sa.select(Account.id).where(Account.department_id.is_(None)).order_by(by_id)
+    parts: list[sa.Select[Any]]
+    if cursor is None:
+        parts = [with_department.where(every_department), without]
+    else:
+        value, row_id = cursor
+        beyond_id = Account.id > row_id if forward else Account.id < row_id
+        if value is None:  # among those without a department, which come after every other
+            parts = [without.where(beyond_id)] + ([] if forward else [with_department.where(every_department)])
+        else:
+            from_its_department = Department.name >= value if name_up else Department.name <= value
+            past_it = sa.or_(Department.name > value if name_up else Department.name < value, beyond_id)
+            parts = [with_department.where(from_its_department, past_it)] + ([without] if forward else [])
+    ids: list[int] = []
+    with joins_as_written(db.session):
+        for part in parts:
+            if len(ids) > per_page:
+                break
+            ids += db.session.scalars(part.limit(per_page + 1 - len(ids)))
+    more, ids = len(ids) > per_page, ids[:per_page]
+    if cursor is not None and not ids:  # nothing on that side of the cursor any more: the first page
+        return _by_department(descending, 1, per_page, total, None, True)
+    rows = _rows_of(ids)
+    if cursor is None:
+        page, next_after, prev_before = 1, (rows[-1].id if more and rows else None), None
+    elif forward:
+        page, next_after, prev_before = max(2, page), (rows[-1].id if more else None), rows[0].id
+    else:
+        rows.reverse()
+        page = max(2, page) if more else 1
+        next_after, prev_before = rows[-1].id, (rows[0].id if more else None)
+    return Page(rows, total, page, per_page, next_after=next_after, prev_before=prev_before, keyset=True)
 
 
 def _empty_last(order: Any, nullable: bool, last: bool = True) -> Any:

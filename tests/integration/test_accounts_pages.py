@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -139,6 +140,68 @@ def test_next_and_previous_links_carry_the_row_they_continue_from(client, login_
     searched = client.get("/accounts/?q=harbour")
     assert f"Showing 1–{per_page} of more than {per_page}" in searched.text and 'rel="next"' in searched.text
     assert "Page 1 of" not in searched.text
+
+
+@pytest.mark.parametrize("direction", ["", "desc"])
+def test_the_list_sorted_by_department_pages_in_the_order_of_a_full_sort(client, login_as, facebook, app, direction):
+    """Unfiltered and sorted by department, the list is read in two parts (the accounts with a
+    department through the departments in name order, then those without): following its next
+    links, and then its previous ones back, shows every account once in the order a full sort
+    gives (the department's name either way, no department last, ties by id), across the boundary
+    between the parts; a numbered page and a search sorted the same way agree with it."""
+    login_as(Role.DIRECTOR)
+    per_page = app.config["PER_PAGE"]
+    departments = [factories.make_department(name) for name in ("Music", "Arts", "Zoo")]
+    made = [
+        factories.make_account(facebook, name=f"Page {n:03}", department=(*departments, None, None)[n % 5])
+        for n in range(2 * per_page + 7)
+    ]
+    db.session.commit()
+    department_name = {d.id: d.name for d in departments}
+    # Ties by id upwards, then (a stable sort) the departments' names either way.
+    with_department = sorted((a for a in made if a.department_id), key=lambda a: a.id)
+    with_department.sort(key=lambda a: department_name[a.department_id], reverse=direction == "desc")
+    expected = [a.id for a in with_department] + sorted(a.id for a in made if not a.department_id)
+
+    def shown(html: str) -> list[int]:
+        return [int(i) for i in re.findall(r'<td data-label="Name"><a href="/accounts/(\d+)"', html)]
+
+    def link(html: str, rel: str) -> str | None:
+        found = re.search(rf'href="([^"]+)" rel="{rel}"', html)
+        return found.group(1).replace("&amp;", "&") if found else None
+
+    html = client.get(f"/accounts/?sort=department&dir={direction}").text
+    walked, pages = shown(html), 1
+    while url := link(html, "next"):
+        html, pages = client.get(url).text, pages + 1
+        walked += shown(html)
+    assert walked == expected and pages == 3
+    back = shown(html)
+    while url := link(html, "prev"):
+        html = client.get(url).text
+        back = shown(html) + back
+    assert back == expected and 'rel="prev"' not in html
+    assert shown(client.get(f"/accounts/?sort=department&dir={direction}&page=2").text) == expected[per_page : 2 * per_page]
+    searched = shown(client.get(f"/accounts/?sort=department&dir={direction}&q=Page+00").text)
+    assert searched == [i for i in expected if i in {a.id for a in made if a.name.startswith("Page 00")}]
+
+    if db.engine.dialect.name == "sqlite":
+        # The first part's statement reads the departments in name order, each one's accounts by
+        # key (sorting only those of one department), not every account sorted.
+        seen: list[tuple[str, Any]] = []
+
+        def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+            if statement.startswith("SELECT accounts.id") and "FROM departments JOIN accounts" in statement:
+                seen.append((statement, parameters))
+
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            client.get(f"/accounts/?sort=department&dir={direction}")
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+        [(statement, parameters)] = seen
+        plan = [row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+        assert plan[0].startswith("SEARCH departments USING") and "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
 
 
 # --- create and edit ----------------------------------------------------------------------
