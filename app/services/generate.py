@@ -295,7 +295,7 @@ def generate_organisation(
     """Fill an empty registry with ``people`` people and ``accounts`` accounts, and everything around them.
 
     Guarantees: departments with heads; active, leaving (each with an open offboarding case) and
-    departed people; every profile kind, with custodians for personas and shared logins; 1–6
+    departed people; one account in twenty without a department; every profile kind, with custodians for personas and shared logins; 1–6
     admin roles per account; recovery contacts (some personal, some institutional); connections;
     credential notes sealed under the primary key and bound to their rows; a few reveals; an
     audit event per person and account, chained. ``checkpoint(n)`` is called after each batch
@@ -497,7 +497,9 @@ def generate_organisation(
                     "handle": f"@{name.lower().replace(' ', '')}",
                     "url": f"https://{platform.slug}.example/{aid}",
                     "purpose": "",
-                    "department_id": department_of[steward],
+                    # One account in twenty belongs to no department, as in a real registry:
+                    # what lists, sorts and counts by department do with those is measured too.
+                    "department_id": None if aid % 20 == 0 else department_of[steward],
                     "status": status,
                     "owner_profile_id": owner,
                     "steward_id": steward,

@@ -52,6 +52,10 @@ def test_generated_registry_is_varied_and_consistent(app: Flask) -> None:
     assert open_cases == statuses[PersonStatus.LEAVING]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ChecklistItem)) > open_cases
 
+    # One account in twenty has no department (lists sorted or counted by department meet them).
+    without_department = db.session.scalar(sa.select(sa.func.count()).where(Account.department_id.is_(None)))
+    assert without_department == 400 // 20
+
     per_account = Counter(db.session.scalars(sa.select(AccountAdmin.account_id)))
     assert len(per_account) == 400
     assert min(per_account.values()) >= 1 and max(per_account.values()) <= 6
