@@ -72,3 +72,20 @@ def counting(engine: sa.Engine) -> Iterator[Statements]:
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
         findings.EVALUATORS.update(originals)
+
+
+@contextmanager
+def recording(engine: sa.Engine, keep: Callable[[str], bool]) -> Iterator[list[tuple[str, Any]]]:
+    """The statements sent to ``engine`` while inside that ``keep`` accepts, each with its
+    parameters (to read its plan with EXPLAIN)."""
+    kept: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if keep(statement):
+            kept.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield kept
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)

@@ -381,10 +381,10 @@ def _by_department(descending: bool, page: int, per_page: int, total: int, curso
             if len(ids) > per_page:
                 break
             ids += db.session.scalars(part.limit(per_page + 1 - len(ids)))
-    more, ids = len(ids) > per_page, ids[:per_page]
-    if cursor is not None and not ids:  # nothing on that side of the cursor any more: the first page
+        more, ids = len(ids) > per_page, ids[:per_page]
+        rows = _rows_of(ids) if ids else []
+    if cursor is not None and not rows:  # nothing on that side of the cursor any more: the first page
         return _by_department(descending, 1, per_page, total, None, True)
-    rows = _rows_of(ids)
     if cursor is None:
         page, next_after, prev_before = 1, (rows[-1].id if more and rows else None), None
     elif forward:

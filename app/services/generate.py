@@ -295,12 +295,12 @@ def generate_organisation(
     """Fill an empty registry with ``people`` people and ``accounts`` accounts, and everything around them.
 
     Guarantees: departments with heads; active, leaving (each with an open offboarding case) and
-    departed people; one account in twenty without a department; every profile kind, with custodians for personas and shared logins; 1–6
-    admin roles per account; recovery contacts (some personal, some institutional); connections;
-    credential notes sealed under the primary key and bound to their rows; a few reveals; an
-    audit event per person and account, chained. ``checkpoint(n)`` is called after each batch
-    with the number of people or accounts just written (the CLI commits there and moves its
-    progress bar); nothing here commits.
+    departed people; one account in twenty without a department; every profile kind, with
+    custodians for personas and shared logins; 1–6 admin roles per account; recovery contacts
+    (some personal, some institutional); connections; credential notes sealed under the primary
+    key and bound to their rows; a few reveals; an audit event per person and account, chained.
+    ``checkpoint(n)`` is called after each batch with the number of people or accounts just
+    written (the CLI commits there and moves its progress bar); nothing here commits.
 
     Raises RegistryNotEmpty if anyone is on the staff list already.
     """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +21,7 @@ from app.models import (
 )
 from tests import factories
 from tests.integration.browser_form import form_values
+from tests.statements import recording
 
 
 def hidden_value(html: str, name: str) -> str:
@@ -188,17 +188,8 @@ def test_the_list_sorted_by_department_pages_in_the_order_of_a_full_sort(client,
     if db.engine.dialect.name == "sqlite":
         # The first part's statement reads the departments in name order, each one's accounts by
         # key (sorting only those of one department), not every account sorted.
-        seen: list[tuple[str, Any]] = []
-
-        def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-            if statement.startswith("SELECT accounts.id") and "FROM departments JOIN accounts" in statement:
-                seen.append((statement, parameters))
-
-        sa.event.listen(db.engine, "before_cursor_execute", record)
-        try:
+        with recording(db.engine, lambda sql: sql.startswith("SELECT accounts.id") and "FROM departments JOIN" in sql) as seen:
             client.get(f"/accounts/?sort=department&dir={direction}")
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", record)
         [(statement, parameters)] = seen
         plan = [row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
         assert plan[0].startswith("SEARCH departments USING") and "USE TEMP B-TREE FOR ORDER BY" not in plan, plan

@@ -21,6 +21,7 @@ from app.services.lookup import person_token
 from tests import factories
 from tests.conftest import Client
 from tests.integration.browser_form import form_values
+from tests.statements import recording
 
 HR = Actor.system("HR system")
 
@@ -167,17 +168,8 @@ def test_a_page_of_the_checklist_is_read_in_order_from_the_index(app: Flask, las
     """The case page reads its items in the index's order and stops at the page's end: no sort of
     the whole case, so a leaver who held 2,000 things costs no more per page than one who held 20."""
     case = start(leaver_setup(), last_day)
-    seen: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if "FROM checklist_items" in statement and "LIMIT" in statement:
-            seen.append((statement, parameters))
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with recording(db.engine, lambda sql: "FROM checklist_items" in sql and "LIMIT" in sql) as seen:
         offboarding.checklist_page(case, 1)
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
     [(statement, parameters)] = seen
     if db.engine.dialect.name == "sqlite":
         plan = " ".join(row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
