@@ -295,6 +295,14 @@ def list_accounts(
     )
     if not rows:  # nothing on that side of the cursor any more: the first page
         return _offset_page(stmt, column, filters.descending, 1, per_page, total, capped, nullable, ids_first)
+    return _page_beside(rows, more, forward, page, per_page, total, capped)
+
+
+def _page_beside(
+    rows: list[Account], more: bool, forward: bool, page: int, per_page: int, total: int, capped: bool = False
+) -> Page[Account]:
+    """The page of ``rows`` read after a cursor (``forward``) or before it (read backwards: put
+    back in the page's order here), ``more`` telling whether rows lie beyond them that way."""
     if forward:
         page = max(2, page)
         next_after, prev_before = (rows[-1].id if more else None), rows[0].id
@@ -386,14 +394,8 @@ def _by_department(descending: bool, page: int, per_page: int, total: int, curso
     if cursor is not None and not rows:  # nothing on that side of the cursor any more: the first page
         return _by_department(descending, 1, per_page, total, None, True)
     if cursor is None:
-        page, next_after, prev_before = 1, (rows[-1].id if more and rows else None), None
-    elif forward:
-        page, next_after, prev_before = max(2, page), (rows[-1].id if more else None), rows[0].id
-    else:
-        rows.reverse()
-        page = max(2, page) if more else 1
-        next_after, prev_before = rows[-1].id, (rows[0].id if more else None)
-    return Page(rows, total, page, per_page, next_after=next_after, prev_before=prev_before, keyset=True)
+        return Page(rows, total, 1, per_page, next_after=rows[-1].id if more and rows else None, keyset=True)
+    return _page_beside(rows, more, forward, page, per_page, total)
 
 
 def _empty_last(order: Any, nullable: bool, last: bool = True) -> Any:
