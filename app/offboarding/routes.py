@@ -356,7 +356,7 @@ def _render_detail(
     today = date.today()
     given = given or {}
     progress = _case_progress(case)
-    checklist_page = offboarding.checklist_page(case, page, total=progress["total"])
+    checklist_page = offboarding.checklist_page(case, page, progress["total"])
     is_open = case.status is CaseStatus.OPEN
     actions: dict[int, dict[str, Any]] = {}
     for item in checklist_page.items:

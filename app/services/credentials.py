@@ -98,15 +98,24 @@ def _version_aad(version: CredentialVersion) -> bytes:
     return crypto.associated_data(VERSION_TABLE, version.id, "secret")
 
 
+#: A note's rotation interval when neither it nor a platform gives one.
+DEFAULT_ROTATION_DAYS = 365
+
+
 def interval_days(note: CredentialNote) -> int:
     if note.rotation_days:
         return note.rotation_days
     platform = note.account.platform if note.account is not None else note.profile.platform if note.profile else None
-    return platform.rotation_days if platform is not None else 365
+    return platform.rotation_days if platform is not None else DEFAULT_ROTATION_DAYS
+
+
+def _due_after(rotated_at: datetime, days: int | None) -> datetime:
+    """When a note rotated at ``rotated_at`` is due, ``days`` (or the default interval) later."""
+    return rotated_at + timedelta(days=days or DEFAULT_ROTATION_DAYS)
 
 
 def _restamp(note: CredentialNote) -> None:
-    note.due_at = note.rotated_at + timedelta(days=interval_days(note))
+    note.due_at = _due_after(note.rotated_at, interval_days(note))
 
 
 #: The notes that follow their platform's interval (none of their own), with what ``_restamp``
@@ -166,7 +175,7 @@ def _restamp_due_dates(notes: Any) -> int:
     moved = {
         note_id: new_due
         for note_id, rotated_at, due_at, days in db.session.execute(_FOLLOWING_THEIR_PLATFORM.where(notes))
-        if (new_due := rotated_at + timedelta(days=days or 365)) != due_at
+        if (new_due := _due_after(rotated_at, days)) != due_at
     }
     if moved:
         db.session.execute(_NEW_DUE_DATE, [{"note_id": k, "new_due_at": v} for k, v in moved.items()])

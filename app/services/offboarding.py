@@ -131,15 +131,12 @@ def _checklist_select(case: OffboardingCase) -> sa.Select:
     )
 
 
-def checklist_page(
-    case: OffboardingCase, page: int, per_page: int | None = None, total: int | None = None
-) -> Page[ChecklistItem]:
-    """One page of the case's items in checklist order (``per_page``, CHECKLIST_PAGE by default; a
-    page past the end is the last one), loaded as the case page shows them. ``total``: the case's
-    items, when the caller has counted them already. ``case.items`` is left alone."""
+def checklist_page(case: OffboardingCase, page: int, total: int, per_page: int | None = None) -> Page[ChecklistItem]:
+    """One page of the case's ``total`` items in checklist order (``per_page``, CHECKLIST_PAGE by
+    default; a page past the end is the last one), loaded as the case page shows them. The total
+    is the caller's (the case page counts the items by status for its progress anyway).
+    ``case.items`` is left alone."""
     per_page = per_page or CHECKLIST_PAGE
-    if total is None:
-        total = db.session.scalar(sa.select(sa.func.count()).where(ChecklistItem.case_id == case.id)) or 0
     page = min(max(1, page), max(1, -(-total // per_page)))
     items = list(db.session.scalars(_checklist_select(case).offset((page - 1) * per_page).limit(per_page)))
     for item in items:

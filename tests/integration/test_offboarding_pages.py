@@ -169,7 +169,7 @@ def test_a_page_of_the_checklist_is_read_in_order_from_the_index(app: Flask, las
     the whole case, so a leaver who held 2,000 things costs no more per page than one who held 20."""
     case = start(leaver_setup(), last_day)
     with recording(db.engine, lambda sql: "FROM checklist_items" in sql and "LIMIT" in sql) as seen:
-        offboarding.checklist_page(case, 1)
+        offboarding.checklist_page(case, 1, total=5)
     [(statement, parameters)] = seen
     if db.engine.dialect.name == "sqlite":
         plan = " ".join(row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
