@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.db_setup import joins_as_written
+from app.db_setup import joins_as_written, keeps_most
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus, Connection, RecoveryContact, RecoveryKind
 from app.models.base import utcnow
@@ -22,7 +22,7 @@ from app.models.user import Role
 from app.services import audit, credentials, kept_counts, permissions, urls
 from app.services.context import Actor
 from app.services.errors import NotFound, StaleEdit, ValidationFailed
-from app.services.pagination import Page, count_rows, from_the_end
+from app.services.pagination import COUNT_LIMIT, Page, count_rows, from_the_end
 from app.services.search import account_match_ids, account_matches, matching_ids
 
 #: Relationships shown by label in snapshots; reloaded after an edit changes their foreign keys.
@@ -244,6 +244,13 @@ def list_accounts(
         total, capped = count_rows(counted, None if not conditions else count_limit)
     if capped and q:
         conditions[searched] = account_matches(q, many=True)
+    many = capped or total > (count_limit or COUNT_LIMIT)
+    if many:
+        # Many match: a page read in the list's order, keeping the rows that match, reads about
+        # its rows × (accounts ÷ matches), at most a thousandth of the registry a row; reading every
+        # match and sorting them grows with the registry (at 200,000 accounts, the active ones
+        # sorted by platform, by department or by last change: 80-246 ms, each now 5-6 ms).
+        conditions = [keeps_most(db.session, condition) for condition in conditions]
 
     key = filters.sort if filters.sort in SORTS else "name"
     column = SORTS[key]
@@ -262,8 +269,9 @@ def list_accounts(
             sa.select(column, Account.id).select_from(Account).join(Account.platform).outerjoin(Account.department)
             .where(Account.id == cursor_id)
         ).first()  # fmt: skip
-    if key == "department" and not conditions and (cursor is not None or (cursor_id is None and page <= 1)):
-        return _by_department(filters.descending, page, per_page, total, cursor, forward=before is None or after is not None)
+    if key == "department" and (many or not conditions) and (cursor is not None or (cursor_id is None and page <= 1)):
+        forward = before is None or after is not None
+        return _by_department(conditions, filters.descending, page, per_page, total, capped, cursor, forward)
     if cursor is None:
         return _offset_page(stmt, column, filters.descending, page, per_page, total, capped, nullable, ids_first)
     value, row_id = cursor
@@ -350,9 +358,12 @@ def _rows_of(ids: list[int]) -> list[Account]:
     return [by_id[i] for i in ids]
 
 
-def _by_department(descending: bool, page: int, per_page: int, total: int, cursor: Any, forward: bool) -> Page[Account]:
-    """The whole list sorted by department (accounts without one last, ties by id): the first page,
-    or the page after / before ``cursor`` (its department's name, or None, and its id).
+def _by_department(
+    conditions: list[Any], descending: bool, page: int, per_page: int, total: int, capped: bool, cursor: Any, forward: bool
+) -> Page[Account]:
+    """The list sorted by department (accounts without one last, ties by id), unfiltered or
+    filtered by ``conditions`` that many accounts meet: the first page, or the page after /
+    before ``cursor`` (its department's name, or None, and its id).
 
     Read as its two parts in the page's order: the accounts with a department through the
     departments in name order, each one's accounts by key (sorted among themselves), then those
@@ -365,12 +376,13 @@ def _by_department(descending: bool, page: int, per_page: int, total: int, curso
         sa.select(Account.id)
         .select_from(Department)
         .join(Account, Account.department_id == Department.id)
+        .where(*conditions)
         .order_by(Department.name.asc() if name_up else Department.name.desc(), by_id)
     )
     # Every name is at least the empty one: a range on the departments' names, so SQLite reads them
     # in name order and each one's accounts by key, not every account and then sorts them.
     every_department = Department.name >= ""
-    without = sa.select(Account.id).where(Account.department_id.is_(None)).order_by(by_id)
+    without = sa.select(Account.id).where(Account.department_id.is_(None), *conditions).order_by(by_id)
     parts: list[sa.Select[Any]]
     if cursor is None:
         parts = [with_department.where(every_department), without]
@@ -392,10 +404,11 @@ def _by_department(descending: bool, page: int, per_page: int, total: int, curso
         more, ids = len(ids) > per_page, ids[:per_page]
         rows = _rows_of(ids) if ids else []
     if cursor is not None and not rows:  # nothing on that side of the cursor any more: the first page
-        return _by_department(descending, 1, per_page, total, None, True)
+        return _by_department(conditions, descending, 1, per_page, total, capped, None, True)
     if cursor is None:
-        return Page(rows, total, 1, per_page, next_after=rows[-1].id if more and rows else None, keyset=True)
-    return _page_beside(rows, more, forward, page, per_page, total)
+        next_after = rows[-1].id if more and rows else None
+        return Page(rows, total, 1, per_page, total_capped=capped, next_after=next_after, keyset=True)
+    return _page_beside(rows, more, forward, page, per_page, total, capped)
 
 
 def _empty_last(order: Any, nullable: bool, last: bool = True) -> Any:

@@ -281,6 +281,9 @@ def pages(targets: dict[str, Any], per_page: int) -> dict[str, str]:
         "accounts_by_platform": "/accounts/?sort=platform",
         "accounts_by_name_desc": "/accounts/?sort=name&dir=desc",
         "accounts_owned_by_organisation": "/accounts/?owner_kind=organisation",
+        # Sorted, and filtered by what many accounts have: every match was read and sorted.
+        "accounts_active_by_platform": "/accounts/?sort=platform&status=active",
+        "accounts_personal_by_department": "/accounts/?sort=department&owner_kind=personal",
         "findings_accepted": "/findings/?show=accepted",
         "findings_one_rule": "/findings/?rule=not-reviewed",
         "findings_one_platform": f"/findings/?platform={targets['platform_id']}",

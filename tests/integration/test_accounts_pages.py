@@ -195,6 +195,57 @@ def test_the_list_sorted_by_department_pages_in_the_order_of_a_full_sort(client,
         assert plan[0].startswith("SEARCH departments USING") and "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
 
 
+@pytest.mark.parametrize("sort", ["platform", "department", "updated"])
+def test_a_status_many_accounts_have_is_read_in_the_lists_order(client, login_as, facebook, app, monkeypatch, sort):
+    """Filtered by a status more accounts have than the count limit, the list is read in its own
+    order keeping the accounts with that status, not every one of them read and sorted for a page:
+    its Next links show each once, in the order a full sort gives; on SQLite no page's statement
+    sorts its rows (before: the active accounts sorted by platform at 200,000 accounts, 246 ms)."""
+    login_as(Role.DIRECTOR)
+    per_page = app.config["PER_PAGE"]
+    monkeypatch.setattr("app.accounts.routes.COUNT_LIMIT", per_page)
+    bluesky = factories.make_platform("Bluesky")
+    departments = [factories.make_department(name) for name in ("Music", "Arts")]
+    made = [
+        factories.make_account(
+            (facebook, bluesky)[n % 2],
+            name=f"Page {n:03}",
+            department=(*departments, None)[n % 3],
+            status=(AccountStatus.ACTIVE, AccountStatus.DORMANT)[n % 4 == 0],
+        )
+        for n in range(2 * per_page + 9)
+    ]
+    db.session.commit()
+    order = {
+        "platform": lambda a: (a.platform.name, a.id),
+        "department": lambda a: (a.department is None, a.department.name if a.department else "", a.id),
+        "updated": lambda a: (a.updated_at, a.id),
+    }[sort]
+    expected = [a.id for a in sorted((a for a in made if a.status is AccountStatus.ACTIVE), key=order)]
+
+    def shown(html: str) -> list[int]:
+        return [int(i) for i in re.findall(r'<td data-label="Name"><a href="/accounts/(\d+)"', html)]
+
+    def link(html: str) -> str | None:
+        found = re.search(r'href="([^"]+)" rel="next"', html)
+        return found.group(1).replace("&amp;", "&") if found else None
+
+    def ordered(sql: str) -> bool:
+        return "ORDER BY" in sql and "LIMIT" in sql and "accounts" in sql
+
+    with recording(db.engine, ordered) as seen:
+        html = client.get(f"/accounts/?sort={sort}&status=active").text
+        walked = shown(html)
+        while url := link(html):
+            html = client.get(url).text
+            walked += shown(html)
+    assert walked == expected and len(expected) > per_page
+    if db.engine.dialect.name == "sqlite":
+        for statement, parameters in seen:
+            plan = [row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+            assert "USE TEMP B-TREE FOR ORDER BY" not in plan, (statement, plan)
+
+
 # --- create and edit ----------------------------------------------------------------------
 
 

@@ -658,6 +658,58 @@ def test_pages_by_number_and_by_next_links_have_the_same_rows(it, facebook, sort
     assert numbered == walked and sum(len(p) for p in numbered) == 11
 
 
+FILTERS_MANY_MATCH = [
+    {"status": AccountStatus.ACTIVE},
+    {"owner_kind": ProfileKind.PERSONAL},
+    {"status": AccountStatus.ACTIVE, "owner_kind": ProfileKind.PERSONAL},
+    {"q": "account 1"},
+]
+
+
+@pytest.mark.parametrize("sort", ["name", "platform", "department", "status", "updated", "reviewed"])
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("given", FILTERS_MANY_MATCH, ids=lambda given: "&".join(given))
+def test_a_filter_many_accounts_meet_pages_in_the_order_of_a_full_sort(it, facebook, sort, descending, given):
+    """A filter that more accounts meet than the count limit is read in the list's order, keeping
+    the rows that match (sorted by department: through the departments, as unfiltered): its pages,
+    by Next links, back by Previous links and by number, are the whole list's order with the
+    others left out, as when few match and every match is sorted."""
+    bluesky, arts = factories.make_platform("Bluesky"), factories.make_department("Arts")
+    made = factories.make_accounts_to_sort([facebook, bluesky], arts, n=23)
+    for account in made[::2]:
+        account.owner_profile = factories.make_profile(account.platform, ProfileKind.PERSONAL)
+    db.session.commit()
+    filters = service.AccountFilters(sort=sort, descending=descending, **given)
+    everything = service.list_accounts(it, replace(filters, status=None, owner_kind=None, q=""), per_page=100).items
+
+    def meets(a: Account) -> bool:
+        owner_kind = a.owner_profile.kind if a.owner_profile else None
+        return (
+            given.get("status", a.status) is a.status
+            and given.get("owner_kind", owner_kind) is owner_kind
+            and given.get("q", "") in a.name.lower()
+        )
+
+    expected = [a.id for a in everything if meets(a)]
+    few = service.list_accounts(it, filters, per_page=100, count_limit=1000)
+    assert [a.id for a in few.items] == expected and 4 < len(expected) < 23
+
+    many = service.list_accounts(it, filters, per_page=4, count_limit=3)
+    assert many.total_capped
+    walked, page = [a.id for a in many.items], many
+    while page.has_next:
+        page = service.list_accounts(it, filters, page=page.page + 1, per_page=4, count_limit=3, after=page.next_after)
+        walked += [a.id for a in page.items]
+    assert walked == expected
+    back = [a.id for a in page.items]
+    while page.has_prev:
+        page = service.list_accounts(it, filters, page=page.page - 1, per_page=4, count_limit=3, before=page.prev_before)
+        back = [a.id for a in page.items] + back
+    assert back == expected
+    numbered = [a.id for n in (1, 2) for a in service.list_accounts(it, filters, page=n, per_page=4, count_limit=3).items]
+    assert numbered == expected[:8]
+
+
 def test_a_cursor_that_is_gone_starts_again_from_the_first_page(it, facebook):
     for n in range(5):
         factories.make_account(facebook, name=f"Account {n}")
