@@ -259,8 +259,11 @@ def list_accounts(
     # are joined only to sort by theirs: a join the order does not need leads SQLite to read the
     # accounts by platform (sorted by department, 200,000 accounts' ids: 219 ms, without it 21 ms).
     stmt = sa.select(Account)
-    if key == "platform":  # first: SQLite reads the platforms in name order, then each one's accounts
-        stmt = stmt.join(Account.platform)
+    if key == "platform":
+        # The platforms first, as written (PostgreSQL keeps the order: joins_as_written): both
+        # databases read the platforms in name order, then each one's accounts by key. Joined the
+        # other way, PostgreSQL read every account to sort them (56 ms at 200,000 accounts).
+        stmt = stmt.select_from(Platform).join(Account, Account.platform_id == Platform.id)
     stmt = stmt.outerjoin(Account.department).where(*conditions)
     cursor_id = after if after is not None else before
     cursor = None
@@ -336,7 +339,7 @@ _LIST_ROW = (
 #: status, the reverse of the index). The page's ids are sorted first, then its rows loaded, not
 #: every row sorted whole with what the list shows of it (200,000 accounts: by department 760 ms,
 #: the sort spilling to disk; status descending 63 ms).
-_SORTED_BY_ID_FIRST = ("department", "status")
+_SORTED_BY_ID_FIRST = ("department", "status", "platform")
 
 
 def _rows_and_more(stmt: sa.Select[Any], per_page: int, offset: int = 0, ids_first: bool = False) -> tuple[list[Account], bool]:
