@@ -56,8 +56,10 @@ class Account(Timestamped, Versioned, Base):
         sa.Index("ix_accounts_platform_id_status", "platform_id", "status"),
         sa.Index("ix_accounts_department_id_status", "department_id", "status"),
         # The list sorted by status or by last change: each read in order from its index (200,000
-        # accounts: 830 and 485 ms sorting every row; 0.1 ms).
-        sa.Index("ix_accounts_status", "status"),
+        # accounts: 830 and 485 ms sorting every row; 0.1 ms). The id is the status sort's tie
+        # order: SQLite's index holds it anyway (the rowid), PostgreSQL's only when named (without
+        # it, sorting by status sorted every account of the first status: 55 ms at 200,000).
+        sa.Index("ix_accounts_status_id", "status", "id"),
         sa.Index("ix_accounts_updated_at", "updated_at"),
         # Sorted by platform: the platforms read in name order, each one's accounts in id order
         # from this (200,000 accounts: 546 ms sorting every row with what the list shows; 0.1 ms).

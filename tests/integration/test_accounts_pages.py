@@ -275,6 +275,36 @@ def test_the_list_sorted_by_platform_reads_the_platforms_first(client, login_as,
     assert "platforms" in scans[0] and "accounts" not in scans[0], plan
 
 
+def test_the_list_sorted_by_status_is_read_in_order_from_an_index(client, login_as, facebook, app):
+    """Sorted by status (ties by id), a page's ids are read in that order from an index and it
+    stops at the page's end, on PostgreSQL too (whose index on the status alone held each
+    status's rows in no order: every active account was sorted, 55 ms at 200,000)."""
+    login_as(Role.DIRECTOR)
+    statuses = (AccountStatus.ACTIVE, AccountStatus.DORMANT, AccountStatus.RETIRED)
+    made = [factories.make_account(facebook, name=f"Page {n:03}", status=statuses[n % 3]) for n in range(30)]
+    db.session.commit()
+    expected = [a.id for a in sorted(made, key=lambda a: (a.status.value, a.id))][: app.config["PER_PAGE"]]
+
+    def ordered(sql: str) -> bool:
+        return "ORDER BY accounts.status" in sql and "LIMIT" in sql
+
+    with recording(db.engine, ordered) as seen:
+        html = client.get("/accounts/?sort=status").text
+    assert [int(i) for i in re.findall(r'<td data-label="Name"><a href="/accounts/(\d+)"', html)] == expected
+    [(statement, parameters)] = seen
+    connection = db.session.connection()
+    if db.engine.dialect.name == "sqlite":
+        plan = " ".join(row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+        assert "TEMP B-TREE" not in plan, plan
+    else:
+        # Thirty rows: PostgreSQL's costs may prefer sorting them whatever the indexes, so ask
+        # whether the order can be read at all without a sort.
+        for setting in ("seqscan", "bitmapscan", "sort", "incremental_sort", "mergejoin", "hashjoin"):
+            connection.exec_driver_sql(f"SET LOCAL enable_{setting} = off")
+        plan = " ".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + statement, parameters))
+        assert "ix_accounts_status_id" in plan and "Sort" not in plan, plan
+
+
 # --- create and edit ----------------------------------------------------------------------
 
 
