@@ -75,13 +75,13 @@ def sqlite_settings(connection: sa.Connection, **pragmas: int) -> Iterator[None]
 
 
 def keeps_most(session: Session, condition: Any) -> Any:
-    """``condition``, marked for SQLite's planner as keeping most rows (``likelihood``), for a
-    filter known to match many (a status more than a thousand accounts have). SQLite otherwise
-    starts from the filter's own index, reads every match and sorts them all for one page (the
-    active accounts sorted by platform at 200,000 accounts: 180,000 rows sorted, 243 ms); marked,
-    it reads the page's order and keeps the matching rows, and an index that leads with the sort
-    and holds the filter too still serves both. Nothing changes on PostgreSQL, which weighs a
-    LIMIT against the filter's selectivity itself."""
+    """``condition``, marked for SQLite's planner as keeping most rows (``likelihood``): for a
+    list's filters once more rows match them than its count limit. SQLite otherwise starts from
+    a filter's own index, reads every match and sorts them all for one page (the active accounts
+    sorted by platform at 200,000 accounts: 180,000 rows sorted, 246 ms); marked, it reads the
+    page's order and keeps the matching rows, and an index that leads with the sort and holds the
+    filter too still serves both. Nothing changes on PostgreSQL, which weighs a LIMIT against a
+    filter's selectivity itself."""
     if session.get_bind().dialect.name != "sqlite":
         return condition
     return sa.func.likelihood(condition, sa.literal_column("0.9"))

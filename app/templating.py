@@ -63,11 +63,11 @@ _STAND_IN = 7_104_093_265_118
 class Links:
     """``url_for`` for the pages. A link to a view by its ids alone (``accounts.detail``,
     ``account_id=…``), or to a view without any, is put together from its shape, which Flask
-    built once (per view, argument names and mount point), not through the URL map each time:
-    Flask's ``url_for`` took 4.7 µs a link, and a page has 60–180 of them; this takes 1.0
-    (0.4 without ids).
-    Anything else (text or query arguments, an anchor, an external link, outside a request, a
-    view with several routes, route defaults or URL default hooks) is Flask's ``url_for``."""
+    built once (per view, argument names and mount point: as many shapes as the app has routes),
+    not through the URL map each time: Flask's ``url_for`` took 4.7 µs a link, and a page has
+    60–180 of them; this takes 1.0 (0.4 without ids). Anything else (text or query arguments, an
+    anchor, an external link, outside a request, a view with several routes, route defaults or
+    URL default hooks) is Flask's ``url_for``."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
