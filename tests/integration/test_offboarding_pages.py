@@ -5,6 +5,7 @@ Who may open each page, role by role, is in the access matrix (test_access_matri
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -349,6 +350,45 @@ def test_my_tasks_shows_overdue_first(client: Any, login_as: Any, last_day: date
     assert page.text.index("Late Page") < page.text.index("Later Page")
     assert "overdue by 3 days" in page.text
     assert a1.name in page.text
+
+
+def test_the_cases_list_marks_the_cases_with_unfinished_items_past_due(client: Any, login_as: Any, today: date) -> None:
+    """An open case is marked "Overdue items" on the list when one of its items is open or awaits
+    confirmation past its due date; not for items done or waived late, nor for items not yet due;
+    and the "with overdue items" filter lists the same cases."""
+    login_as(Role.HR)
+    platform = factories.make_platform()
+    cases = {}
+    for name in ("Open Late", "Awaiting Late", "Done Late", "Not Yet Due"):
+        person = factories.make_person(name)
+        factories.make_account(platform, name=f"{name} Page", steward=person)
+        db.session.commit()
+        cases[name] = offboarding.start_case(HR, person, today + timedelta(days=14))
+    late_status = {
+        "Open Late": ItemStatus.OPEN,
+        "Awaiting Late": ItemStatus.AWAITING_CONFIRMATION,
+        "Done Late": ItemStatus.DONE,
+    }
+    for name, case in cases.items():
+        for number, it in enumerate(case.items):
+            it.due_on = today + timedelta(days=3 + number)
+        if name in late_status:
+            first = case.items[0]
+            first.due_on, first.status = today - timedelta(days=2), late_status[name]
+        if name == "Done Late":  # everything else finished too
+            for it in case.items[1:]:
+                it.status = ItemStatus.WAIVED
+    db.session.commit()
+
+    def marked(html: str) -> set[str]:
+        rows = re.findall(r"<tr>(.*?)</tr>", html, re.S)
+        return {name for name in cases for row in rows if name in row and "Overdue items" in row}
+
+    listed = client.get("/offboarding/")
+    assert listed.status_code == 200 and all(name in listed.text for name in cases)
+    assert marked(listed.text) == {"Open Late", "Awaiting Late"}
+    overdue = client.get("/offboarding/?status=overdue").text
+    assert {name for name in cases if name in overdue} == {"Open Late", "Awaiting Late"}
 
 
 def test_a_long_checklist_is_paged_and_an_item_done_on_a_later_page_comes_back_to_it(
