@@ -23,7 +23,10 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_events"
     __table_args__ = (
-        sa.Index("ix_audit_events_object", "object_type", "object_id"),
+        # One record's events, newest first (its history, the log filtered to it), read in order:
+        # ordered by the log's kind alone, one account's events were found by reading every
+        # account event (221,000 events: 65 ms).
+        sa.Index("ix_audit_events_object_seq", "object_type", "object_id", "seq"),
         # The log filtered by a kind of record or an action, newest first, read in order from these
         # (221,000 events: every account event sorted, 276 ms; a rare action found by a scan, 108 ms).
         sa.Index("ix_audit_events_object_type_seq", "object_type", "seq"),

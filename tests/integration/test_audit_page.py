@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -10,6 +12,7 @@ from app.models import AuditEvent, Role
 from app.services import audit
 from app.services.context import Actor
 from tests import factories
+from tests.statements import recording
 
 ALICE = Actor(user_id=None, name="Alice Admin", role=Role.ADMIN)
 IAN = Actor(user_id=None, name="Ian IT", role=Role.IT)
@@ -206,6 +209,35 @@ def test_filters_by_record_number_and_dates(client, login_as):
     assert "day 2" in page and "day 1" not in page and "day 3" not in page
     page = client.get("/audit/?date_from=2026-11-02&actor=alice").text
     assert "day 3" in page and "day 2" not in page and "day 1" not in page
+
+
+def test_one_records_events_are_read_in_the_logs_order(client, login_as):
+    """The log filtered to one record reads that record's events newest first from an index and
+    stops at the page's end: not the log's events of that kind in order, each one's record tested
+    (one account's events among 221,000: 65 ms)."""
+    login_as(Role.DIRECTOR)
+    platform = factories.make_platform()
+    accounts = [factories.make_account(platform, name=f"Page {n}") for n in range(3)]
+    actor = Actor.system("Importer")
+    for n in range(30):
+        account = accounts[n % 3]
+        audit.record_event(actor, "account.update", "account", account.id, f"Edit {n} of {account.name}", {}, {"n": n})
+    db.session.commit()
+    with recording(db.engine, lambda sql: "FROM audit_events" in sql and "audit_events.object_id =" in sql) as seen:
+        page = client.get(f"/audit/?object_type=account&object_id={accounts[1].id}").text
+    shown = [int(n) for n in re.findall(r"Edit (\d+) of Page 1", page)]
+    assert shown == sorted((n for n in range(30) if n % 3 == 1), reverse=True)
+    statement, parameters = next((s, p) for s, p in seen if "ORDER BY audit_events.seq DESC" in s)
+    connection = db.session.connection()
+    if db.engine.dialect.name == "sqlite":
+        plan = " ".join(row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+        assert "ix_audit_events_object_seq" in plan and "TEMP B-TREE" not in plan, plan
+    else:
+        # A few dozen events: ask whether the order can be read at all without a sort.
+        for setting in ("seqscan", "bitmapscan", "sort", "incremental_sort"):
+            connection.exec_driver_sql(f"SET LOCAL enable_{setting} = off")
+        plan = " ".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + statement, parameters))
+        assert "ix_audit_events_object_seq" in plan and "Sort" not in plan, plan
 
 
 @pytest.mark.parametrize(
