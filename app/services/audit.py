@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.db_setup import keeps_most
 from app.extensions import db
 from app.models.audit import AuditEvent, AuditHead
 from app.models.base import utcnow
@@ -418,7 +419,11 @@ def parse_filters(args: Any) -> tuple[EventFilters, dict[str, str]]:
 def _filtered(filters: EventFilters) -> sa.Select:
     stmt = sa.select(AuditEvent)
     if filters.object_type:
-        stmt = stmt.where(AuditEvent.object_type == filters.object_type)
+        kind = AuditEvent.object_type == filters.object_type
+        # An action is recorded for one kind of record: with one, its own index finds the events
+        # and the kind only confirms them. Left to choose, SQLite read every account event for the
+        # account edits (none among 200,000 account events: 37 ms).
+        stmt = stmt.where(keeps_most(db.session, kind) if filters.action else kind)
     if filters.object_id is not None:
         stmt = stmt.where(AuditEvent.object_id == filters.object_id)
     if filters.action:

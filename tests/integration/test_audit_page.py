@@ -100,6 +100,32 @@ def test_filters_by_object_type_action_and_actor(client, login_as):
     assert combined.status_code == 200 and "No events match these filters" in combined.text
 
 
+def test_a_kind_and_an_action_are_found_through_the_actions_index(client, login_as):
+    """Filtered by a kind of record and one of its actions, the log's count and page find the
+    action's events through the action's index (the kind only confirms them), not every event of
+    that kind tested for the action (the account edits among 200,000 account events: 37 ms)."""
+    for n in range(20):
+        audit.record_event(ALICE, "account.create", "account", n, f"Created Page {n}")
+    audit.record_event(ALICE, "account.update", "account", 3, "Edited Page 3")
+    db.session.commit()
+    login_as(Role.DIRECTOR)
+    if db.engine.dialect.name == "sqlite":
+        # SQLite weighs two equal indexes newest first: the kind's made last, as some databases have it.
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DROP INDEX ix_audit_events_object_type_seq")
+            connection.exec_driver_sql("CREATE INDEX ix_audit_events_object_type_seq ON audit_events (object_type, seq)")
+    with recording(db.engine, lambda sql: "FROM audit_events" in sql and "audit_events.action =" in sql) as seen:
+        page = client.get("/audit/?object_type=account&action=account.update").text
+    assert "Edited Page 3" in page and "Created Page" not in page
+    assert len(seen) == 2  # the count and the page
+    if db.engine.dialect.name == "sqlite":
+        for statement, parameters in seen:
+            plan = " ".join(
+                row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            )
+            assert "ix_audit_events_action_seq" in plan, plan
+
+
 def test_the_actor_filter_finds_any_part_of_a_name_literally_and_new_actors_at_once(client, login_as):
     for name, summary in (
         ("José Ramírez", "Renamed a page"),
