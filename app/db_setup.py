@@ -85,3 +85,14 @@ def keeps_most(session: Session, condition: Any) -> Any:
     if session.get_bind().dialect.name != "sqlite":
         return condition
     return sa.func.likelihood(condition, sa.literal_column("0.9"))
+
+
+def sorted_after_filtering(session: Session, column: Any) -> Any:
+    """``column`` as an ORDER BY term no index gives in order on SQLite (``coalesce(c, c)``: the
+    same values), for a page of few matches: SQLite then finds them through their filters' own
+    index and sorts them, rather than walking the list's order index past every row that does not
+    match (a steward's few findings of a common rule among 421,872: 38 ms). Nothing changes on
+    PostgreSQL, which weighs the two itself."""
+    if session.get_bind().dialect.name != "sqlite":
+        return column
+    return sa.func.coalesce(column, column)

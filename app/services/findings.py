@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from flask import has_app_context, has_request_context, request
 from sqlalchemy.orm import Session, aliased
 
-from app.db_setup import joins_as_written, sqlite_settings
+from app.db_setup import joins_as_written, sorted_after_filtering, sqlite_settings
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus, RecoveryContact, RecoveryKind
 from app.models.base import utcnow
@@ -46,7 +46,7 @@ from app.models.user import Role
 from app.services import audit, finding_sql, permissions
 from app.services.context import Actor
 from app.services.errors import NotFound, ValidationFailed
-from app.services.pagination import Page, from_the_end
+from app.services.pagination import COUNT_LIMIT, Page, from_the_end
 
 
 class Severity(enum.Enum):
@@ -942,11 +942,15 @@ def indexed_page(
             *_index_where(dataclasses.replace(filters, platform_id=None)),
         ]
     stmt = _INDEX_ROW.where(*where)
+    order = _INDEX_ORDER
+    if total is not None and total <= COUNT_LIMIT and where:
+        # Few match: found through their filters' index and sorted, not by walking the list's order.
+        order = (sorted_after_filtering(db.session, order[0]), *order[1:])
     if backwards is not None:
-        reversed_order = stmt.order_by(*(column.desc() for column in _INDEX_ORDER))
+        reversed_order = stmt.order_by(*(column.desc() for column in order))
         rows = db.session.execute(reversed_order.offset(backwards[0]).limit(backwards[1])).all()[::-1]
     else:
-        rows = db.session.execute(stmt.order_by(*_INDEX_ORDER).offset(offset).limit(limit)).all()
+        rows = db.session.execute(stmt.order_by(*order).offset(offset).limit(limit)).all()
     return _evaluated(rows, filters, review_interval_days)
 
 

@@ -21,6 +21,7 @@ from app.services import credentials, findings, reports
 from app.services.context import Actor
 from app.services.exports import BOM
 from tests import factories
+from tests.statements import recording
 
 READERS = ("admin", "director", "hr", "it")
 ALL_ROLES = (*READERS, "staff")
@@ -260,6 +261,24 @@ def test_pages_near_the_end_read_backwards_give_the_same_rows_in_the_same_order(
         pages = -(-len(everything) // per_page)
         assert [key for n in range(1, pages + 1) for key in keys(n, per_page)] == everything, per_page
         assert keys(pages + 5, per_page) == keys(pages, per_page)  # past the end: the last page
+
+
+def test_a_few_findings_are_found_through_their_filters_index(client, login_as, world):
+    """A steward's findings of one rule, few of the rule's many: found through the steward's index
+    and sorted, not by walking the rule's findings in the list's order past every other steward's
+    (a steward's among 421,872 findings: 38 ms; none at all, the whole rule read to say so)."""
+    login_as(Role.DIRECTOR)
+
+    def paged(sql: str) -> bool:
+        return "FROM finding_index" in sql and "ORDER BY" in sql and "LIMIT" in sql
+
+    with recording(db.engine, paged) as seen:
+        page = client.get(f"/findings/?steward={world.jo.id}&rule=single-admin").text
+    assert "Teen Zone" in page and "Reference Desk" not in page
+    if db.engine.dialect.name == "sqlite":
+        [(statement, parameters)] = seen
+        plan = " ".join(row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+        assert "ix_finding_index_steward_id" in plan, plan
 
 
 def test_one_platform_s_list_reads_the_same_rows_whichever_way_it_is_read(app, world, monkeypatch):
