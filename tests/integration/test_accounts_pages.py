@@ -28,6 +28,25 @@ def hidden_value(html: str, name: str) -> str:
     return form_values(html, name)[name]
 
 
+def shown(html: str) -> list[int]:
+    """The accounts a list page shows, by id, in its order."""
+    return [int(i) for i in re.findall(r'<td data-label="Name"><a href="/accounts/(\d+)"', html)]
+
+
+def link(html: str, rel: str) -> str | None:
+    """A list page's next or previous link."""
+    found = re.search(rf'href="([^"]+)" rel="{rel}"', html)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def first_page_read(client, url: str, order: str) -> tuple[list[int], str, object]:
+    """A list page's accounts, and the one statement that read them (``order`` begins its ORDER BY)."""
+    with recording(db.engine, lambda sql: f"ORDER BY {order}" in sql and "LIMIT" in sql) as seen:
+        html = client.get(url).text
+    [(statement, parameters)] = seen
+    return shown(html), statement, parameters
+
+
 def account_form(account: Account, **changes) -> dict:
     """What the edit form posts for the account as it is, with some fields changed."""
     data = {
@@ -163,13 +182,6 @@ def test_the_list_sorted_by_department_pages_in_the_order_of_a_full_sort(client,
     with_department.sort(key=lambda a: department_name[a.department_id], reverse=direction == "desc")
     expected = [a.id for a in with_department] + sorted(a.id for a in made if not a.department_id)
 
-    def shown(html: str) -> list[int]:
-        return [int(i) for i in re.findall(r'<td data-label="Name"><a href="/accounts/(\d+)"', html)]
-
-    def link(html: str, rel: str) -> str | None:
-        found = re.search(rf'href="([^"]+)" rel="{rel}"', html)
-        return found.group(1).replace("&amp;", "&") if found else None
-
     html = client.get(f"/accounts/?sort=department&dir={direction}").text
     walked, pages = shown(html), 1
     while url := link(html, "next"):
@@ -223,20 +235,13 @@ def test_a_status_many_accounts_have_is_read_in_the_lists_order(client, login_as
     }[sort]
     expected = [a.id for a in sorted((a for a in made if a.status is AccountStatus.ACTIVE), key=order)]
 
-    def shown(html: str) -> list[int]:
-        return [int(i) for i in re.findall(r'<td data-label="Name"><a href="/accounts/(\d+)"', html)]
-
-    def link(html: str) -> str | None:
-        found = re.search(r'href="([^"]+)" rel="next"', html)
-        return found.group(1).replace("&amp;", "&") if found else None
-
     def ordered(sql: str) -> bool:
         return "ORDER BY" in sql and "LIMIT" in sql and "accounts" in sql
 
     with recording(db.engine, ordered) as seen:
         html = client.get(f"/accounts/?sort={sort}&status=active").text
         walked = shown(html)
-        while url := link(html):
+        while url := link(html, "next"):
             html = client.get(url).text
             walked += shown(html)
     assert walked == expected and len(expected) > per_page
@@ -257,13 +262,8 @@ def test_the_list_sorted_by_platform_finds_its_ids_before_their_rows(client, log
     db.session.commit()
     expected = [a.id for a in sorted(made, key=lambda a: (a.platform.name, a.id))][: app.config["PER_PAGE"]]
 
-    def ordered(sql: str) -> bool:
-        return "ORDER BY platforms.name" in sql and "LIMIT" in sql
-
-    with recording(db.engine, ordered) as seen:
-        html = client.get("/accounts/?sort=platform").text
-    assert [int(i) for i in re.findall(r'<td data-label="Name"><a href="/accounts/(\d+)"', html)] == expected
-    [(statement, parameters)] = seen
+    ids, statement, parameters = first_page_read(client, "/accounts/?sort=platform", "platforms.name")
+    assert ids == expected
     assert statement.startswith("SELECT accounts.id \nFROM accounts JOIN platforms"), statement
     if db.engine.dialect.name == "sqlite":
         plan = [row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
@@ -280,13 +280,8 @@ def test_the_list_sorted_by_status_is_read_in_order_from_an_index(client, login_
     db.session.commit()
     expected = [a.id for a in sorted(made, key=lambda a: (a.status.value, a.id))][: app.config["PER_PAGE"]]
 
-    def ordered(sql: str) -> bool:
-        return "ORDER BY accounts.status" in sql and "LIMIT" in sql
-
-    with recording(db.engine, ordered) as seen:
-        html = client.get("/accounts/?sort=status").text
-    assert [int(i) for i in re.findall(r'<td data-label="Name"><a href="/accounts/(\d+)"', html)] == expected
-    [(statement, parameters)] = seen
+    ids, statement, parameters = first_page_read(client, "/accounts/?sort=status", "accounts.status")
+    assert ids == expected
     connection = db.session.connection()
     if db.engine.dialect.name == "sqlite":
         plan = " ".join(row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
