@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.extensions import db
 from app.services import findings
 
 
@@ -89,3 +90,22 @@ def recording(engine: sa.Engine, keep: Callable[[str], bool]) -> Iterator[list[t
         yield kept
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
+
+
+#: Switched off by ``plan(…, sortless=True)`` on PostgreSQL: sorts, and the scans and joins whose
+#: rows must be sorted afterwards.
+_SORTING = ("seqscan", "bitmapscan", "sort", "incremental_sort", "mergejoin", "hashjoin")
+
+
+def plan(statement: str, parameters: Any, *, sortless: bool = False) -> list[str]:
+    """The plan of a recorded statement, one line a step: SQLite's EXPLAIN QUERY PLAN, or
+    PostgreSQL's EXPLAIN. ``sortless`` (PostgreSQL): for the rest of the transaction, ask whether
+    the order can be read without a sort at all (on a table of a few rows its costs may prefer a
+    sort whatever the indexes; a sort is then chosen only where no index gives the order)."""
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        return [row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+    if sortless:
+        for setting in _SORTING:
+            connection.exec_driver_sql(f"SET LOCAL enable_{setting} = off")
+    return [row[0] for row in connection.exec_driver_sql("EXPLAIN " + statement, parameters)]

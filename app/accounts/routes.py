@@ -25,6 +25,7 @@ from app.security import current_actor, roles, signed_in
 from app.services import accounts as service
 from app.services import audit, credentials, findings, ownership_map, permissions
 from app.services.errors import StaleEdit, ValidationFailed
+from app.services.pagination import COUNT_LIMIT
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts", template_folder="templates")
 
@@ -34,11 +35,6 @@ def _enum_arg(enum_cls: Any, name: str) -> Any:
         return enum_cls(request.args.get(name, ""))
     except ValueError:
         return None
-
-
-#: A searched or filtered list counts its matches up to this many ("more than 1,000"): the count
-#: then costs the same in a registry of any size.
-COUNT_LIMIT = 1_000
 
 
 def _filters() -> service.AccountFilters:

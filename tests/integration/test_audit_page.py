@@ -12,7 +12,7 @@ from app.models import AuditEvent, Role
 from app.services import audit
 from app.services.context import Actor
 from tests import factories
-from tests.statements import recording
+from tests.statements import plan, recording
 
 ALICE = Actor(user_id=None, name="Alice Admin", role=Role.ADMIN)
 IAN = Actor(user_id=None, name="Ian IT", role=Role.IT)
@@ -120,10 +120,8 @@ def test_a_kind_and_an_action_are_found_through_the_actions_index(client, login_
     assert len(seen) == 2  # the count and the page
     if db.engine.dialect.name == "sqlite":
         for statement, parameters in seen:
-            plan = " ".join(
-                row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-            )
-            assert "ix_audit_events_action_seq" in plan, plan
+            steps = " ".join(plan(statement, parameters))
+            assert "ix_audit_events_action_seq" in steps, steps
 
 
 def test_the_actor_filter_finds_any_part_of_a_name_literally_and_new_actors_at_once(client, login_as):
@@ -257,8 +255,8 @@ def test_one_records_events_are_read_in_the_logs_order(client, login_as):
         # (PostgreSQL's choice among indexes on a table of thirty rows follows whatever statistics
         # earlier tests left: its plan is not asked here.)
         statement, parameters = next((s, p) for s, p in seen if "ORDER BY audit_events.seq DESC" in s)
-        plan = " ".join(row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
-        assert "ix_audit_events_object_seq" in plan and "TEMP B-TREE" not in plan, plan
+        steps = " ".join(plan(statement, parameters))
+        assert "ix_audit_events_object_seq" in steps and "TEMP B-TREE" not in steps, steps
 
 
 @pytest.mark.parametrize(

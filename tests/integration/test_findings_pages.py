@@ -21,7 +21,7 @@ from app.services import credentials, findings, reports
 from app.services.context import Actor
 from app.services.exports import BOM
 from tests import factories
-from tests.statements import recording
+from tests.statements import plan, recording
 
 READERS = ("admin", "director", "hr", "it")
 ALL_ROLES = (*READERS, "staff")
@@ -277,8 +277,8 @@ def test_a_few_findings_are_found_through_their_filters_index(client, login_as, 
     assert "Teen Zone" in page and "Reference Desk" not in page
     if db.engine.dialect.name == "sqlite":
         [(statement, parameters)] = seen
-        plan = " ".join(row[3] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
-        assert "ix_finding_index_steward_id" in plan, plan
+        steps = " ".join(plan(statement, parameters))
+        assert "ix_finding_index_steward_id" in steps, steps
 
 
 def test_one_platform_s_list_reads_the_same_rows_whichever_way_it_is_read(app, world, monkeypatch):
