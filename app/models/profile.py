@@ -37,6 +37,11 @@ class ProfileKind(enum.Enum):
         return self in (ProfileKind.PERSONA, ProfileKind.SHARED_LOGIN)
 
 
+def profile_label(name: str, handle: str) -> str:
+    """How a profile is named on the pages: its name, and its handle when that says more."""
+    return f"{name} ({handle})" if handle and handle != name else name
+
+
 class ProfileCustodian(Base):
     """A person who keeps a persona or shared-login profile (knows how to sign in as it)."""
 
@@ -83,7 +88,7 @@ class Profile(Timestamped, Versioned, Base):
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({self.handle})" if self.handle and self.handle != self.name else self.name
+        return profile_label(self.name, self.handle)
 
     def __str__(self) -> str:
         return self.label

@@ -52,7 +52,7 @@ def detail(person_id: int) -> Any:
     person = service.get_person(actor, person_id)
     # The first FOOTPRINT_LIST of each list and of the findings, with their totals; ?all=1 lists everything.
     everything = request.args.get("all") == "1"
-    fp = service.footprint(person, limit=None if everything else FOOTPRINT_LIST)
+    fp = service.footprint_lines(person, limit=None if everything else FOOTPRINT_LIST)
     interval = current_app.config["REVIEW_INTERVAL_DAYS"]
     concerning = findings.FindingFilters(person_id=person.id, show="all")
     if everything:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.models.account import Account
+from app.models.account import Account, AccountStatus
 from app.models.person import Person
 from app.models.profile import Profile, ProfileKind
-from app.services.people import Footprint
+from app.services.people import AccountLine, FootprintLines, ProfileLine
 
 NODE_WIDTH = 210
 NODE_HEIGHT = 52
@@ -104,33 +104,38 @@ def _person_node(person: Person, column: int = 0) -> Node:
     return Node(f"person-{person.id}", column, person.name, f"Person · {state}", f"/people/{person.id}", tone)
 
 
-def _profile_node(profile: Profile, column: int = 1) -> Node:
+def _profile_node(profile: Profile | ProfileLine, column: int = 1) -> Node:
     tone = {
         ProfileKind.PERSONAL: "warn",
         ProfileKind.PERSONA: "neutral",
         ProfileKind.SHARED_LOGIN: "neutral",
         ProfileKind.ORGANISATION: "ok",
     }[profile.kind]
-    if profile.kind is ProfileKind.PERSONAL and profile.holder is not None and profile.holder.has_left:
+    if isinstance(profile, Profile):
+        holder_left, platform_name = profile.holder is not None and profile.holder.has_left, profile.platform.name
+    else:
+        holder_left, platform_name = profile.holder_left, profile.platform_name
+    if profile.kind is ProfileKind.PERSONAL and holder_left:
         tone = "danger"
     return Node(
         f"profile-{profile.id}",
         column,
         profile.label,
-        f"{profile.kind.label} profile · {profile.platform.name}",
+        f"{profile.kind.label} profile · {platform_name}",
         f"/profiles/{profile.id}",
         tone,
     )
 
 
-def _account_node(account: Account, column: int) -> Node:
+def _account_node(account: Account | AccountLine, column: int) -> Node:
+    platform_name = account.platform.name if isinstance(account, Account) else account.platform_name
     return Node(
         f"account-{account.id}",
         column,
         account.name,
-        f"{account.platform.name} account · {account.status.value}",
+        f"{platform_name} account · {account.status.value}",
         f"/accounts/{account.id}",
-        "muted" if account.is_retired else "neutral",
+        "muted" if account.status is AccountStatus.RETIRED else "neutral",
     )
 
 
@@ -186,7 +191,7 @@ def for_account(account: Account) -> Graph:
     return layout(graph)
 
 
-def for_person(fp: Footprint) -> Graph:
+def for_person(fp: FootprintLines) -> Graph:
     """The person → the profiles they hold or keep → the accounts those reach, plus stewardships and recovery."""
     person = fp.person
     graph = Graph(f"What {person.name} holds", ["Person", "Profiles", "Accounts"])
@@ -197,17 +202,12 @@ def for_person(fp: Footprint) -> Graph:
     for profile in fp.custodian_of:
         graph.add_node(_profile_node(profile))
         graph.add_edge(me, f"profile-{profile.id}", "keeps")
-    for account in fp.owned:
-        graph.add_node(_account_node(account, 2))
-        graph.add_edge(f"profile-{account.owner_profile_id}", f"account-{account.id}", "owner", "warn")
-    for role in fp.admin_roles:
-        graph.add_node(_account_node(role.account, 2))
-        graph.add_edge(f"profile-{role.profile_id}", f"account-{role.account.id}", role.role_name)
-    for item in fp.through_custody:
-        account = item if isinstance(item, Account) else item.account
-        profile_id = account.owner_profile_id if isinstance(item, Account) else item.profile_id
-        graph.add_node(_account_node(account, 2))
-        graph.add_edge(f"profile-{profile_id}", f"account-{account.id}", "owner" if isinstance(item, Account) else item.role_name)
+    for held in fp.owned:
+        graph.add_node(_account_node(held.account, 2))
+        graph.add_edge(f"profile-{held.profile_id}", f"account-{held.account.id}", "owner", "warn")
+    for held in (*fp.admin_roles, *fp.through_custody):
+        graph.add_node(_account_node(held.account, 2))
+        graph.add_edge(f"profile-{held.profile_id}", f"account-{held.account.id}", held.role)
     for account in fp.stewarded:
         graph.add_node(_account_node(account, 2))
         graph.add_edge(me, f"account-{account.id}", "steward")

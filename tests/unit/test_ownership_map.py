@@ -43,7 +43,7 @@ def test_account_map_links_people_profiles_account_and_recovery(app):
 
 def test_person_map_shows_what_leaves_with_them(app):
     page, dana, sam = _scenario()
-    graph = ownership_map.for_person(people.footprint(dana))
+    graph = ownership_map.for_person(people.footprint_lines(dana))
     labels = {(graph.nodes[e.source].title, graph.nodes[e.target].title, e.label) for e in graph.edges}
     assert ("Dana Whitfield", "Dana W.", "holds") in labels
     assert ("Dana W.", "Riverside Public Library", "owner") in labels
@@ -57,7 +57,7 @@ def test_long_columns_are_capped_with_a_count(app):
     for i in range(40):
         f.make_account(platform, name=f"Account {i}", owner_profile=profile)
     db.session.commit()
-    graph = ownership_map.for_person(people.footprint(person))
+    graph = ownership_map.for_person(people.footprint_lines(person))
     accounts = [n for n in graph.nodes.values() if n.column == 2]
     assert len(accounts) == ownership_map.MAX_PER_COLUMN
     assert accounts[-1].title == f"+{40 - ownership_map.MAX_PER_COLUMN + 1} more"

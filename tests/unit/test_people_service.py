@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import AuditEvent, Person, PersonStatus, ProfileKind, RecoveryKind, Role
+from app.models import Account, AuditEvent, Person, PersonStatus, ProfileKind, RecoveryKind, Role
 from app.services import people as service
 from app.services.context import Actor
 from app.services.errors import PermissionDenied, StaleEdit, ValidationFailed
@@ -219,7 +220,8 @@ def test_replacing_only_a_personal_phone_writes_an_event_without_the_numbers(hr)
 # --- footprint ----------------------------------------------------------------------------
 
 
-def test_footprint_lists_everything_tied_to_the_person_and_nothing_else(app):
+def _jo_holds_one_of_everything() -> tuple[Person, dict[str, Any]]:
+    """Jo, who holds one of each thing a footprint lists, and someone else who holds the same kinds."""
     fb = factories.make_platform("Facebook")
     yt = factories.make_platform("YouTube", role_names=["owner", "manager"])
     jo = factories.make_person("Jo Park", personal_email="jo@gmail.example")
@@ -246,7 +248,17 @@ def test_footprint_lists_everything_tied_to_the_person_and_nothing_else(app):
     factories.make_admin(unrelated, others_profile, "admin")
     factories.make_recovery(unrelated, "other@gmail.example", person=other)
     factories.make_connection(unrelated, "Buffer", profile=others_profile)
+
     db.session.commit()
+    made = dict(locals())
+    return jo, made
+
+
+def test_footprint_lists_everything_tied_to_the_person_and_nothing_else(app):
+    jo, made = _jo_holds_one_of_everything()
+    jo_fb, jo_yt, persona, owned = made["jo_fb"], made["jo_yt"], made["persona"], made["owned"]
+    admin_role, contact, stewarded, connection = made["admin_role"], made["contact"], made["stewarded"], made["connection"]
+    persona_owned, persona_admin = made["persona_owned"], made["persona_admin"]
 
     fp = service.footprint(jo)
 
@@ -261,7 +273,73 @@ def test_footprint_lists_everything_tied_to_the_person_and_nothing_else(app):
     }
     assert [a.id for a in fp.stewarded] == [stewarded.id]
     assert [c.id for c in fp.connections] == [connection.id]
-    assert not fp.is_empty
+
+
+def test_the_person_page_lists_what_the_footprint_holds_in_its_order(app):
+    jo, _ = _jo_holds_one_of_everything()
+    fp, lines = service.footprint(jo), service.footprint_lines(jo)
+
+    def account(a: Any) -> tuple[Any, ...]:
+        return (a.id, a.name, a.status, a.platform.name)
+
+    def profile(p: Any) -> tuple[Any, ...]:
+        return (p.id, p.label, p.kind, p.platform.name, p.speaks_for_organisation, bool(p.holder and p.holder.has_left))
+
+    def listed_account(a: Any) -> tuple[Any, ...]:
+        return (a.id, a.name, a.status, a.platform_name)
+
+    def listed_profile(p: Any) -> tuple[Any, ...]:
+        return (p.id, p.label, p.kind, p.platform_name, p.speaks_for_organisation, p.holder_left)
+
+    def listed_hold(h: Any) -> tuple[Any, ...]:
+        return (listed_account(h.account), h.role, h.profile_id, h.profile_label)
+
+    assert [listed_profile(p) for p in lines.profiles] == [profile(p) for p in fp.profiles]
+    assert [listed_profile(p) for p in lines.custodian_of] == [profile(p) for p in fp.custodian_of]
+    assert [listed_hold(h) for h in lines.owned] == [
+        (account(a), "owner", a.owner_profile_id, a.owner_profile.label) for a in fp.owned
+    ]
+    assert [listed_hold(h) for h in lines.admin_roles] == [
+        (account(r.account), r.role_name, r.profile_id, r.profile.label) for r in fp.admin_roles
+    ]
+    assert [listed_hold(h) for h in lines.through_custody] == [
+        (account(x), "owner", x.owner_profile_id, x.owner_profile.label)
+        if isinstance(x, Account)
+        else (account(x.account), x.role_name, x.profile_id, x.profile.label)
+        for x in fp.through_custody
+    ]
+    assert [listed_account(a) for a in lines.stewarded] == [account(a) for a in fp.stewarded]
+    assert [(listed_account(c.account), c.tool_name, c.profile_id, c.profile_label) for c in lines.connections] == [
+        (account(c.account), c.tool_name, c.profile_id, c.profile.label) for c in fp.connections
+    ]
+    assert [(listed_account(c.account), c.kind, c.value) for c in lines.recovery_contacts] == [
+        (account(c.account), c.kind, c.value) for c in fp.recovery_contacts
+    ]
+    assert not lines.is_empty and not any(p.holder_left for p in lines.profiles)
+
+    jo.status = PersonStatus.DEPARTED
+    db.session.commit()
+    assert all(p.holder_left for p in service.footprint_lines(jo).profiles), "a leaver's profiles are marked on the map"
+
+
+def test_the_person_page_lists_the_first_of_each_kind_and_counts_them_all(app):
+    jo, made = _jo_holds_one_of_everything()
+    fb = made["fb"]
+    for name in ("Z Page", "A Page"):
+        factories.make_account(fb, name=name, owner_profile=made["jo_fb"], steward=jo)
+        factories.make_admin(factories.make_account(fb, name=f"{name} Group"), made["jo_fb"], "moderator")
+    db.session.commit()
+    whole = service.footprint_lines(jo)
+
+    first = service.footprint_lines(jo, limit=1)
+
+    for section in ("profiles", "custodian_of", "owned", "admin_roles", "recovery_contacts", "stewarded", "connections"):
+        assert getattr(first, section) == getattr(whole, section)[:1], section
+        assert first.total(section) == len(getattr(whole, section)), section
+    assert [a.name for a in whole.stewarded] == ["A Page", "Stewarded Channel", "Z Page"], "by name"
+    assert [r.account.name for r in whole.admin_roles] == ["A Page Group", "Story Channel", "Z Page Group"], "by name"
+    assert first.more("stewarded") == 2 and first.more("owned") == 2 and first.more("admin_roles") == 2
+    assert first.through_custody == whole.through_custody[:1] and first.total("through_custody") == 2
 
 
 def test_a_person_who_holds_nothing_has_an_empty_footprint(app):
@@ -270,7 +348,7 @@ def test_a_person_who_holds_nothing_has_an_empty_footprint(app):
     other = factories.make_person()
     factories.make_account(fb, steward=other, owner_profile=factories.make_profile(fb, ProfileKind.PERSONAL, holder=other))
 
-    fp = service.footprint(nobody)
+    fp = service.footprint_lines(nobody)
 
     assert fp.is_empty
     assert all(fp.total(section) == 0 for section in ("profiles", "owned", "admin_roles", "stewarded", "connections"))
@@ -288,7 +366,7 @@ def test_any_single_tie_makes_the_footprint_non_empty(app, what):
         factories.make_recovery(factories.make_account(fb), "jo@gmail.example", kind=RecoveryKind.EMAIL, person=jo)
     else:
         factories.make_account(fb, steward=jo)
-    assert not service.footprint(jo).is_empty
+    assert not service.footprint_lines(jo).is_empty
 
 
 # --- listing ------------------------------------------------------------------------------
