@@ -101,7 +101,7 @@ def _case_progress(case: OffboardingCase) -> dict[str, int]:
     return _progress(counts.get(ItemStatus.DONE, 0), counts.get(ItemStatus.WAIVED, 0), sum(counts.values()))
 
 
-def _overdue(item: ChecklistItem, today: date) -> bool:
+def _overdue(item: ChecklistItem | offboarding.ChecklistLine, today: date) -> bool:
     return not item.status.is_finished and item.due_on < today
 
 
@@ -227,7 +227,9 @@ def start() -> Any:
 # --- The case page ------------------------------------------------------------------------
 
 
-def _platform_profiles(item: ChecklistItem, kinds: tuple[ProfileKind, ...] | None = None) -> list[Any]:
+def _platform_profiles(
+    item: ChecklistItem | offboarding.ChecklistLine, leaver_id: int, kinds: tuple[ProfileKind, ...] | None = None
+) -> list[Any]:
     """Which profiles may receive what the leaver held (SQL clauses for a profile picker).
 
     Profiles of the item's account's platform; a personal profile only if its holder is someone
@@ -241,14 +243,24 @@ def _platform_profiles(item: ChecklistItem, kinds: tuple[ProfileKind, ...] | Non
     clauses.append(
         sa.or_(
             Profile.kind != ProfileKind.PERSONAL,
-            sa.and_(Person.id.is_not(None), Person.id != item.case.person_id, Person.status == PersonStatus.ACTIVE),
+            sa.and_(Person.id.is_not(None), Person.id != leaver_id, Person.status == PersonStatus.ACTIVE),
         )
     )
     return clauses
 
 
-def _blank_form(item: ChecklistItem, formdata: Any = None) -> Any:
-    """The small form that completes ``item`` (None for kinds done elsewhere, e.g. the exit declaration)."""
+def _item_form(item: ChecklistItem, formdata: Any) -> Any:
+    """The form that completes ``item``, as posted."""
+    names = item.account.platform.role_names if item.account is not None else []
+    return _blank_form(item, item.case.person_id, names, formdata)
+
+
+def _blank_form(
+    item: ChecklistItem | offboarding.ChecklistLine, leaver_id: int, role_names: list[str], formdata: Any = None
+) -> Any:
+    """The small form that completes ``item`` (None for kinds done elsewhere, e.g. the exit
+    declaration): ``leaver_id`` is the case's person, ``role_names`` those of the item's account's
+    platform."""
     prefix = f"item{item.id}"
     kw: dict[str, Any] = {"prefix": prefix}
     if formdata is None:
@@ -257,13 +269,12 @@ def _blank_form(item: ChecklistItem, formdata: Any = None) -> Any:
     kind = item.kind
     if kind is ItemKind.TRANSFER_OWNERSHIP:
         form: Any = TransferForm(**kw)
-        form.new_owner_profile_id.where = _platform_profiles(item)
+        form.new_owner_profile_id.where = _platform_profiles(item, leaver_id)
     elif kind is ItemKind.ADD_ADMIN:
         form = AddAdminForm(**kw)
-        form.profile_id.where = _platform_profiles(item)
-        names = item.account.platform.role_names if item.account is not None else []
-        form.role_name.choices = choices([(r, r) for r in names] or [("admin", "admin")])
-        if formdata is None and "admin" in names:
+        form.profile_id.where = _platform_profiles(item, leaver_id)
+        form.role_name.choices = choices([(r, r) for r in role_names] or [("admin", "admin")])
+        if formdata is None and "admin" in role_names:
             form.role_name.data = "admin"
     elif kind is ItemKind.REMOVE_ADMIN:
         form = VersionOnlyForm(**kw)
@@ -273,10 +284,10 @@ def _blank_form(item: ChecklistItem, formdata: Any = None) -> Any:
         form = RotateForm(**kw)
     elif kind in (ItemKind.REASSIGN_STEWARD, ItemKind.REASSIGN_CUSTODIAN):
         form = PersonForm(**kw)
-        form.new_person_id.exclude = [item.case.person_id]
+        form.new_person_id.exclude = [leaver_id]
     elif kind is ItemKind.REAUTHORISE_CONNECTION:
         form = ConnectionForm(**kw)
-        form.profile_id.where = _platform_profiles(item, checklist.CONNECTION_PROFILES)
+        form.profile_id.where = _platform_profiles(item, leaver_id, checklist.CONNECTION_PROFILES)
     elif kind is ItemKind.EXIT_DECLARATION:
         return None
     else:
@@ -284,11 +295,11 @@ def _blank_form(item: ChecklistItem, formdata: Any = None) -> Any:
     return form
 
 
-def _groups(items: list[ChecklistItem]) -> list[dict[str, Any]]:
+def _groups(items: list[offboarding.ChecklistLine]) -> list[dict[str, Any]]:
     """Items grouped by account, then by profile, then the person-level items (in checklist order)."""
     accounts: OrderedDict[int, dict[str, Any]] = OrderedDict()
     profiles: OrderedDict[int, dict[str, Any]] = OrderedDict()
-    person: list[ChecklistItem] = []
+    person: list[offboarding.ChecklistLine] = []
     for item in items:
         if item.account_id is not None and item.account is not None:
             accounts.setdefault(item.account_id, {"account": item.account, "profile": None, "items": []})["items"].append(item)
@@ -364,7 +375,11 @@ def _render_detail(
         entry: dict[str, Any] = {"complete": False, "form": None, "confirm": False, "waive": False, "rotate_url": None}
         if is_open and item.status is ItemStatus.OPEN and checklist.can_work(actor, item):
             entry["complete"] = True
-            entry["form"] = given.get(item.id) or (None if item.kind is ItemKind.REMOVE_ADMIN else _blank_form(item))
+            entry["form"] = given.get(item.id) or (
+                None
+                if item.kind is ItemKind.REMOVE_ADMIN
+                else _blank_form(item, case.person_id, item.account.role_names if item.account is not None else [])
+            )
             if item.kind is ItemKind.ROTATE_CREDENTIAL and item.note_id:
                 entry["rotate_url"] = url_for("credentials.rotate", note_id=item.note_id)
         if is_open and item.status is ItemStatus.AWAITING_CONFIRMATION:
@@ -432,7 +447,7 @@ def complete(item_id: int) -> Any:
     )
     if item.kind is ItemKind.EXIT_DECLARATION:
         return redirect(url_for("offboarding.exit_declaration", case_id=item.case_id))
-    form = _blank_form(item, formdata=request.form)
+    form = _item_form(item, request.form)
     if form.validate_on_submit():
         try:
             checklist.complete_item(actor, item, _item_data(form), form.version.data)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import aliased, selectinload
 
 from app.extensions import db
 from app.models.account import Account, AccountAdmin, AccountStatus
@@ -28,7 +28,8 @@ from app.models.offboarding import (
     OffboardingTemplateItem,
 )
 from app.models.person import Department, Person, PersonStatus
-from app.models.profile import Profile, ProfileKind
+from app.models.platform import Platform
+from app.models.profile import Profile, ProfileKind, profile_label
 from app.models.user import Role, User
 from app.services import audit, people, reviews, users
 from app.services.context import Actor
@@ -114,34 +115,159 @@ def open_case_of(person: Person) -> OffboardingCase | None:
 CHECKLIST_PAGE = 25
 
 
-def _checklist_select(case: OffboardingCase) -> sa.Select:
-    """The case's items in checklist order, with what the case page shows of each (account and its
-    platform, profile and its platform, assignee, confirmer), joined into the items' statement: each
-    is one row's key, and six more statements with IN lists cost more than the joins."""
-    return (
-        sa.select(ChecklistItem)
-        .where(ChecklistItem.case_id == case.id)
-        .order_by(ChecklistItem.position, ChecklistItem.id)
-        .options(
-            joinedload(ChecklistItem.account).joinedload(Account.platform),
-            joinedload(ChecklistItem.profile).joinedload(Profile.platform),
-            joinedload(ChecklistItem.assignee),
-            joinedload(ChecklistItem.confirmer),
-        )
+@dataclass(frozen=True, slots=True)
+class ItemAccount:
+    """The account a checklist item is about, as the case page shows it and its form needs it."""
+
+    id: int
+    name: str
+    platform_id: int
+    platform_name: str
+    #: The platform's role names (the form that records a new admin offers them).
+    role_names: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemProfile:
+    """The profile a checklist item is about."""
+
+    id: int
+    name: str
+    handle: str
+    kind: ProfileKind
+
+    @property
+    def label(self) -> str:
+        return profile_label(self.name, self.handle)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPerson:
+    """An item's assignee or confirmer."""
+
+    id: int
+    name: str
+    status: PersonStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistLine:
+    """A checklist item as the case page lists it: the item's own values under their names, and
+    what it is about and who works it as plain values (read as rows: 25 items as objects, with
+    their accounts, platforms and people, cost twice as much)."""
+
+    id: int
+    version: int
+    kind: ItemKind
+    status: ItemStatus
+    title: str
+    due_on: date
+    account_id: int | None
+    profile_id: int | None
+    note_id: int | None
+    assignee_id: int | None
+    assignee_role: str | None
+    confirmer_id: int | None
+    completed_at: datetime | None
+    completed_by_name: str
+    confirmed_at: datetime | None
+    confirmed_by_name: str
+    waived_reason: str
+    outcome: dict[str, Any] | None
+    account: ItemAccount | None
+    profile: ItemProfile | None
+    assignee: ItemPerson | None
+    confirmer: ItemPerson | None
+
+
+#: The item's own columns, in ChecklistLine's order.
+_LINE_COLUMNS = (
+    ChecklistItem.id,
+    ChecklistItem.version,
+    ChecklistItem.kind,
+    ChecklistItem.status,
+    ChecklistItem.title,
+    ChecklistItem.due_on,
+    ChecklistItem.account_id,
+    ChecklistItem.profile_id,
+    ChecklistItem.note_id,
+    ChecklistItem.assignee_id,
+    ChecklistItem.assignee_role,
+    ChecklistItem.confirmer_id,
+    ChecklistItem.completed_at,
+    ChecklistItem.completed_by_name,
+    ChecklistItem.confirmed_at,
+    ChecklistItem.confirmed_by_name,
+    ChecklistItem.waived_reason,
+    ChecklistItem.outcome,
+)
+_Assignee, _Confirmer = aliased(Person, name="assignee"), aliased(Person, name="confirmer")
+_AccountPlatform, _ProfilePlatform = aliased(Platform, name="account_platform"), aliased(Platform, name="profile_platform")
+
+#: The case's items in checklist order, with what the case page shows of each (account and its
+#: platform, profile, assignee, confirmer) joined into the items' statement: each is one row's
+#: key, and more statements with IN lists cost more than the joins.
+_CHECKLIST = (
+    sa.select(
+        *_LINE_COLUMNS,
+        Account.name,
+        Account.platform_id,
+        _AccountPlatform.name,
+        _AccountPlatform.role_names,
+        Profile.name,
+        Profile.handle,
+        Profile.kind,
+        _Assignee.name,
+        _Assignee.status,
+        _Confirmer.name,
+        _Confirmer.status,
+    )
+    .select_from(ChecklistItem)
+    .outerjoin(Account, Account.id == ChecklistItem.account_id)
+    .outerjoin(_AccountPlatform, _AccountPlatform.id == Account.platform_id)
+    .outerjoin(Profile, Profile.id == ChecklistItem.profile_id)
+    .outerjoin(_Assignee, _Assignee.id == ChecklistItem.assignee_id)
+    .outerjoin(_Confirmer, _Confirmer.id == ChecklistItem.confirmer_id)
+    .where(ChecklistItem.case_id == sa.bindparam("case_id"))
+    .order_by(ChecklistItem.position, ChecklistItem.id)
+    .offset(sa.bindparam("skip"))
+    .limit(sa.bindparam("rows"))
+)
+
+
+def _checklist_line(row: sa.Row[Any]) -> ChecklistLine:
+    (
+        account_name,
+        platform_id,
+        platform_name,
+        role_names,
+        profile_name,
+        profile_handle,
+        profile_kind,
+        assignee_name,
+        assignee_status,
+        confirmer_name,
+        confirmer_status,
+    ) = row[len(_LINE_COLUMNS) :]
+    return ChecklistLine(
+        *row[: len(_LINE_COLUMNS)],
+        account=ItemAccount(row.account_id, account_name, platform_id, platform_name, role_names or [])
+        if account_name is not None
+        else None,
+        profile=ItemProfile(row.profile_id, profile_name, profile_handle, profile_kind) if profile_name is not None else None,
+        assignee=ItemPerson(row.assignee_id, assignee_name, assignee_status) if assignee_name is not None else None,
+        confirmer=ItemPerson(row.confirmer_id, confirmer_name, confirmer_status) if confirmer_name is not None else None,
     )
 
 
-def checklist_page(case: OffboardingCase, page: int, total: int, per_page: int | None = None) -> Page[ChecklistItem]:
+def checklist_page(case: OffboardingCase, page: int, total: int, per_page: int | None = None) -> Page[ChecklistLine]:
     """One page of the case's ``total`` items in checklist order (``per_page``, CHECKLIST_PAGE by
-    default; a page past the end is the last one), loaded as the case page shows them. The total
-    is the caller's (the case page counts the items by status for its progress anyway).
-    ``case.items`` is left alone."""
+    default; a page past the end is the last one), as the case page shows them. The total is the
+    caller's (the case page counts the items by status for its progress anyway)."""
     per_page = per_page or CHECKLIST_PAGE
     page = min(max(1, page), max(1, -(-total // per_page)))
-    items = list(db.session.scalars(_checklist_select(case).offset((page - 1) * per_page).limit(per_page)))
-    for item in items:
-        set_committed_value(item, "case", case)
-    return Page(items=items, total=total, page=page, per_page=per_page)
+    rows = db.session.execute(_CHECKLIST, {"case_id": case.id, "skip": (page - 1) * per_page, "rows": per_page})
+    return Page(items=[_checklist_line(row) for row in rows], total=total, page=page, per_page=per_page)
 
 
 def page_of_item(item: ChecklistItem, per_page: int | None = None) -> int:

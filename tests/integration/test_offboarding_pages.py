@@ -5,6 +5,7 @@ Who may open each page, role by role, is in the access matrix (test_access_matri
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from markupsafe import escape
 
 from app.extensions import db
 from app.models import Account, ChecklistItem, ItemKind, ItemStatus, OffboardingCase, Person, PersonStatus, ProfileKind, Role
+from app.models.base import utcnow
 from app.services import offboarding
 from app.services.context import Actor
 from app.services.lookup import person_token
@@ -179,6 +181,57 @@ def test_a_page_of_the_checklist_is_read_in_order_from_the_index(app: Flask, las
         assert "USING INDEX ix_checklist_items_case_order" in steps and "TEMP B-TREE" not in steps, steps
     else:
         assert "ix_checklist_items_case_order" in steps and "Sort" not in steps, steps
+
+
+def test_the_case_page_lists_each_item_as_its_record_says(app: Flask, last_day: date) -> None:
+    """The case page reads its items as rows: each says what the item's record and the records
+    it points to say (account and platform, profile, assignee, confirmer), page by page."""
+    w = leaver_setup()
+    factories.make_profile(w["platform"], kind=ProfileKind.PERSONA, custodians=[w["priya"]], name="Story Time")
+    case = start(w, last_day)
+    items = list(
+        db.session.scalars(
+            sa.select(ChecklistItem).where(ChecklistItem.case_id == case.id).order_by(ChecklistItem.position, ChecklistItem.id)
+        )
+    )
+    handed, waived = items[0], items[1]
+    handed.status, handed.confirmer = ItemStatus.AWAITING_CONFIRMATION, w["colleague"]
+    handed.assignee = factories.make_person("Ana Assigned")
+    handed.completed_at, handed.completed_by_name, handed.outcome = utcnow(), "Hal HR", {"to": "Library Team"}
+    waived.status, waived.waived_reason, waived.assignee = ItemStatus.WAIVED, "Retired page", w["colleague"]
+    db.session.commit()
+    db.session.expire_all()
+    items = [db.session.get(ChecklistItem, i.id) for i in items]
+
+    related = {"account", "profile", "assignee", "confirmer"}
+    item_fields = [f.name for f in dataclasses.fields(offboarding.ChecklistLine) if f.name not in related]
+
+    def own(i: Any) -> tuple[Any, ...]:
+        return tuple(getattr(i, name) for name in item_fields)
+
+    def person(p: Any) -> tuple[Any, ...] | None:
+        return (p.id, p.name, p.status) if p is not None else None
+
+    def about(i: Any, platform: Any) -> tuple[Any, ...]:
+        a, p = i.account, i.profile
+        return (
+            (a.id, a.name, a.platform_id, *platform(a)) if a is not None else None,
+            (p.id, p.label, p.kind) if p is not None else None,
+            person(i.assignee),
+            person(i.confirmer),
+        )
+
+    def listed(page: int, per_page: int) -> list[Any]:
+        return offboarding.checklist_page(case, page, len(items), per_page).items
+
+    lines = listed(1, len(items))
+    assert [own(line) for line in lines] == [own(i) for i in items]
+    assert [about(line, lambda a: (a.platform_name, a.role_names)) for line in lines] == [
+        about(i, lambda a: (a.platform.name, a.platform.role_names)) for i in items
+    ]
+    assert lines[0].confirmer.name == "Colleague Kim" and lines[0].outcome == {"to": "Library Team"}
+    assert any(line.profile is not None and line.profile.label == "Story Time" for line in lines)
+    assert [line.id for line in listed(2, 2)] == [i.id for i in items[2:4]]
 
 
 def test_waive_needs_a_director_or_admin_and_a_reason(
