@@ -202,7 +202,6 @@ _LINE_COLUMNS = (
     ChecklistItem.outcome,
 )
 _Assignee, _Confirmer = aliased(Person, name="assignee"), aliased(Person, name="confirmer")
-_AccountPlatform, _ProfilePlatform = aliased(Platform, name="account_platform"), aliased(Platform, name="profile_platform")
 
 #: The case's items in checklist order, with what the case page shows of each (account and its
 #: platform, profile, assignee, confirmer) joined into the items' statement: each is one row's
@@ -212,8 +211,8 @@ _CHECKLIST = (
         *_LINE_COLUMNS,
         Account.name,
         Account.platform_id,
-        _AccountPlatform.name,
-        _AccountPlatform.role_names,
+        Platform.name,
+        Platform.role_names,
         Profile.name,
         Profile.handle,
         Profile.kind,
@@ -224,7 +223,7 @@ _CHECKLIST = (
     )
     .select_from(ChecklistItem)
     .outerjoin(Account, Account.id == ChecklistItem.account_id)
-    .outerjoin(_AccountPlatform, _AccountPlatform.id == Account.platform_id)
+    .outerjoin(Platform, Platform.id == Account.platform_id)
     .outerjoin(Profile, Profile.id == ChecklistItem.profile_id)
     .outerjoin(_Assignee, _Assignee.id == ChecklistItem.assignee_id)
     .outerjoin(_Confirmer, _Confirmer.id == ChecklistItem.confirmer_id)

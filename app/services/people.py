@@ -446,11 +446,18 @@ def update_person(actor: Actor, person: Person, data: PersonData, expected_versi
     return person
 
 
-def _footprint_statements() -> tuple[dict[str, sa.Select], tuple[sa.Select, sa.Select]]:
-    """The footprint's nine statements as objects, built once with the person as a parameter."""
+def _the_person_and_profiles() -> tuple[sa.BindParameter[Any], sa.ScalarSelect[Any], sa.ScalarSelect[Any]]:
+    """The footprint statements' parameter (the person) and the profiles they reach through:
+    those the person holds, and those they keep as a custodian."""
     person_id = sa.bindparam("person_id")
     held = sa.select(Profile.id).where(Profile.holder_id == person_id).scalar_subquery()
     kept = sa.select(ProfileCustodian.profile_id).where(ProfileCustodian.person_id == person_id).scalar_subquery()
+    return person_id, held, kept
+
+
+def _footprint_statements() -> tuple[dict[str, sa.Select], tuple[sa.Select, sa.Select]]:
+    """The footprint's nine statements as objects, built once with the person as a parameter."""
+    person_id, held, kept = _the_person_and_profiles()
     # What the offboarding reads of an account beside itself: its platform's name (not the whole
     # platform, whose role names were decoded from JSON for every row) and its owner profile.
     account_opts = (joinedload(Account.platform).load_only(Platform.name), joinedload(Account.owner_profile))
@@ -657,9 +664,7 @@ def _line_statements(limit: bool) -> _LineStatements:
     """The footprint's statements as ``footprint``'s, each reading only the columns the page shows
     (the many-to-one links joined as the objects' were, so SQLite reads them in the same order),
     built once with the person (and, when ``limit``, the lists' length) as parameters."""
-    person_id = sa.bindparam("person_id")
-    held = sa.select(Profile.id).where(Profile.holder_id == person_id).scalar_subquery()
-    kept = sa.select(ProfileCustodian.profile_id).where(ProfileCustodian.person_id == person_id).scalar_subquery()
+    person_id, held, kept = _the_person_and_profiles()
     holder = aliased(Person, name="holder")
     # Read by position in the functions below: an account's four columns first, then the rest.
     account_columns = (Account.id, Account.name, Account.status, Platform.name)
