@@ -29,7 +29,7 @@ from app.models.offboarding import (
 )
 from app.models.person import Department, Person, PersonStatus
 from app.models.platform import Platform
-from app.models.profile import Profile, ProfileKind, profile_label
+from app.models.profile import Profile, ProfileKind
 from app.models.user import Role, User
 from app.services import audit, people, reviews, users
 from app.services.context import Actor
@@ -128,29 +128,6 @@ class ItemAccount:
 
 
 @dataclass(frozen=True, slots=True)
-class ItemProfile:
-    """The profile a checklist item is about."""
-
-    id: int
-    name: str
-    handle: str
-    kind: ProfileKind
-
-    @property
-    def label(self) -> str:
-        return profile_label(self.name, self.handle)
-
-
-@dataclass(frozen=True, slots=True)
-class ItemPerson:
-    """An item's assignee or confirmer."""
-
-    id: int
-    name: str
-    status: PersonStatus
-
-
-@dataclass(frozen=True, slots=True)
 class ChecklistLine:
     """A checklist item as the case page lists it: the item's own values under their names, and
     what it is about and who works it as plain values (read as rows: 25 items as objects, with
@@ -175,9 +152,9 @@ class ChecklistLine:
     waived_reason: str
     outcome: dict[str, Any] | None
     account: ItemAccount | None
-    profile: ItemProfile | None
-    assignee: ItemPerson | None
-    confirmer: ItemPerson | None
+    profile: people.ProfileRef | None
+    assignee: people.PersonRef | None
+    confirmer: people.PersonRef | None
 
 
 #: The item's own columns, in ChecklistLine's order.
@@ -253,9 +230,11 @@ def _checklist_line(row: sa.Row[Any]) -> ChecklistLine:
         account=ItemAccount(row.account_id, account_name, platform_id, platform_name, role_names or [])
         if account_name is not None
         else None,
-        profile=ItemProfile(row.profile_id, profile_name, profile_handle, profile_kind) if profile_name is not None else None,
-        assignee=ItemPerson(row.assignee_id, assignee_name, assignee_status) if assignee_name is not None else None,
-        confirmer=ItemPerson(row.confirmer_id, confirmer_name, confirmer_status) if confirmer_name is not None else None,
+        profile=people.ProfileRef(row.profile_id, profile_name, profile_handle, profile_kind)
+        if profile_name is not None
+        else None,
+        assignee=people.PersonRef(row.assignee_id, assignee_name, assignee_status) if assignee_name is not None else None,
+        confirmer=people.PersonRef(row.confirmer_id, confirmer_name, confirmer_status) if confirmer_name is not None else None,
     )
 
 

@@ -541,21 +541,36 @@ class AccountLine:
 
 
 @dataclass(frozen=True, slots=True)
-class ProfileLine:
-    """A profile as a person's page and map show it."""
+class PersonRef:
+    """A person as a link to them shows them (``person_link``)."""
+
+    id: int
+    name: str
+    status: PersonStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRef:
+    """A profile as a link to it shows it (``profile_link``)."""
 
     id: int
     name: str
     handle: str
     kind: ProfileKind
-    platform_name: str
-    speaks_for_organisation: bool
-    #: Its holder is leaving or has left.
-    holder_left: bool
 
     @property
     def label(self) -> str:
         return profile_label(self.name, self.handle)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileLine(ProfileRef):
+    """A profile as a person's page and map show it."""
+
+    platform_name: str
+    speaks_for_organisation: bool
+    #: Its holder is leaving or has left.
+    holder_left: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,8 @@ def test_home_lists_accounts_owned_by_someone_leaving_or_gone_for_readers(client
     leaving = factories.make_person("Len Leaving", status=PersonStatus.LEAVING)
     gone = factories.make_person("Dee Departed", status=PersonStatus.DEPARTED)
     here = factories.make_person("Ann Active")
-    factories.make_account(fb, name="Len's Page", owner_profile=factories.make_profile(fb, ProfileKind.PERSONAL, holder=leaving))
+    lens = factories.make_profile(fb, ProfileKind.PERSONAL, holder=leaving, name="Len on Facebook", handle="@len")
+    factories.make_account(fb, name="Len's Page", owner_profile=lens)
     factories.make_account(fb, name="Dee's Page", owner_profile=factories.make_profile(fb, ProfileKind.PERSONAL, holder=gone))
     factories.make_account(fb, name="Ann's Page", owner_profile=factories.make_profile(fb, ProfileKind.PERSONAL, holder=here))
     factories.make_account(fb, name="Org Page", owner_profile=factories.make_profile(fb, ProfileKind.ORGANISATION))
@@ -97,6 +98,9 @@ def test_home_lists_accounts_owned_by_someone_leaving_or_gone_for_readers(client
     at_risk = card(html, "leavers-title")
     assert "Len&#39;s Page" in at_risk and "Dee&#39;s Page" in at_risk
     assert "Ann&#39;s Page" not in at_risk and "Org Page" not in at_risk and "Closed Page" not in at_risk
+    len_line = next(line for line in at_risk.split("<li>") if "Len&#39;s Page" in line)
+    assert "(Facebook)" in len_line and f'href="/profiles/{lens.id}">Len on Facebook (@len)</a>' in len_line
+    assert f'href="/people/{leaving.id}">Len Leaving</a>' in len_line and "Leaving" in len_line.split("Len Leaving</a>")[1]
     assert "Len Leaving" in card(html, "leaving-title")
 
 
