@@ -131,7 +131,8 @@ class ItemAccount:
 class ChecklistLine:
     """A checklist item as the case page lists it: the item's own values under their names, and
     what it is about and who works it as plain values (read as rows: 25 items as objects, with
-    their accounts, platforms and people, cost twice as much)."""
+    their accounts, platforms and people, took four times as long, 1.5 ms against 0.38 at
+    200,000 accounts)."""
 
     id: int
     version: int
