@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -455,6 +456,7 @@ def _the_person_and_profiles() -> tuple[sa.BindParameter[Any], sa.ScalarSelect[A
     return person_id, held, kept
 
 
+@functools.cache
 def _footprint_statements() -> tuple[dict[str, sa.Select], tuple[sa.Select, sa.Select]]:
     """The footprint's nine statements as objects, built once with the person as a parameter."""
     person_id, held, kept = _the_person_and_profiles()
@@ -508,17 +510,12 @@ def _footprint_statements() -> tuple[dict[str, sa.Select], tuple[sa.Select, sa.S
     return lists, (owned_through(kept), admin_roles(kept))
 
 
-_FOOTPRINT: list[tuple[dict[str, sa.Select], tuple[sa.Select, sa.Select]]] = []
-
-
 def footprint(person: Person) -> Footprint:
     """Everything tied to the person, as objects (what offboarding works from), each kind in one
     query: nine queries whatever the person holds (many-to-one links are joined; profiles are
     matched by subquery, so no query waits on another's result). Their page lists the same from
     ``footprint_lines``."""
-    if not _FOOTPRINT:
-        _FOOTPRINT.append(_footprint_statements())
-    lists, reach = _FOOTPRINT[0]
+    lists, reach = _footprint_statements()
     result = Footprint(person=person)
     params = {"person_id": person.id}
     for name, stmt in lists.items():
@@ -675,6 +672,7 @@ class _LineStatements:
     counted: sa.Select
 
 
+@functools.cache
 def _line_statements(limit: bool) -> _LineStatements:
     """The footprint's statements as ``footprint``'s, each reading only the columns the page shows
     (the many-to-one links joined as the objects' were, so SQLite reads them in the same order),
@@ -761,10 +759,6 @@ def _line_statements(limit: bool) -> _LineStatements:
     return _LineStatements(lists, reach, counted)
 
 
-#: Keyed by whether the lists are cut short.
-_LINES: dict[bool, _LineStatements] = {}
-
-
 def footprint_lines(person: Person, limit: int | None = None) -> FootprintLines:
     """What ``footprint`` finds, as the person's page lists it: nine queries whatever the person
     holds, and a tenth that counts them when they are cut short.
@@ -774,9 +768,7 @@ def footprint_lines(person: Person, limit: int | None = None) -> FootprintLines:
     for someone who holds 2,000.
     """
     cut = limit is not None
-    if cut not in _LINES:
-        _LINES[cut] = _line_statements(cut)
-    statements = _LINES[cut]
+    statements = _line_statements(cut)
     params = {"person_id": person.id, "limit": limit}
     result = FootprintLines(person=person)
     for name, (stmt, line) in statements.lists.items():
